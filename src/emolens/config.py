@@ -1,0 +1,74 @@
+"""Settings, declared once. Priority: defaults < config file < EMOLENS_* env vars < CLI flags.
+
+The config file is TOML, found at ``$EMOLENS_CONFIG`` or ``~/.config/emolens/config.toml``.
+Components never read settings themselves: callers pass the values in as arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from emolens.errors import InvalidInputError
+
+
+def _config_path() -> Path:
+    return Path(os.environ.get("EMOLENS_CONFIG", Path.home() / ".config/emolens/config.toml"))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML config file, if there is one."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ returns everything at once
+
+    def __call__(self) -> dict[str, Any]:
+        path = _config_path()
+        if not path.is_file():
+            return {}
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInputError(f"Config file {path} is not valid TOML: {exc}") from exc
+
+
+class Settings(BaseSettings):
+    """Every emolens setting, with its default and what it does."""
+
+    model_config = SettingsConfigDict(env_prefix="EMOLENS_", extra="ignore")
+
+    db: str = Field(
+        "emolens.db",
+        description="SQLite file path or SQLAlchemy URL where results are stored.",
+    )
+    model: str = Field("default", description="Text recognizer: a registered name or a model directory.")
+    batch_size: int = Field(256, ge=1, description="Texts per batch given to a recognizer.")
+    store_text: Literal["full", "hash", "none"] = Field(
+        "full", description="Keep each item's text in the store, only its SHA-256, or nothing."
+    )
+    out_dir: str = Field("emolens-out", description="Where reports and charts are written.")
+    max_text_chars: int = Field(
+        100_000, ge=1, description="Longer texts are truncated (with a warning) before analysis."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier sources win: CLI/init arguments, then env, then the TOML file.
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings with CLI-level overrides (None values are ignored)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,133 @@
+"""Analyzer: texts -> language -> recognizer -> canonical scores -> results."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from emolens import labels as L
+from emolens.errors import InvalidInputError
+from emolens.models import resolve_recognizer
+from emolens.text.base import ExplainingRecognizer, TextRecognizer, normalise_rows
+from emolens.text.language import LANGUAGES, detect_language
+from emolens.types import EmotionResult
+
+ProgressCallback = Callable[[int], None]
+
+
+def text_hash(text: str) -> str:
+    """SHA-256 of the text, the identity of an item when its text is not stored."""
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+class Analyzer:
+    """Runs one text recognizer over texts and reports results on the canonical labels."""
+
+    def __init__(
+        self,
+        recognizer: TextRecognizer,
+        batch_size: int = 256,
+        max_chars: int = 100_000,
+        map_to_canonical: bool | None = None,
+    ) -> None:
+        self.recognizer = recognizer
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        # A model whose labels all have canonical counterparts reports canonical scores;
+        # a model trained on a user's own labels reports those labels as they are.
+        mappable = recognizer.scheme != "custom" and (
+            recognizer.scheme in L.SCHEMES or L.is_mappable(recognizer.labels)
+        )
+        self.map_to_canonical = mappable if map_to_canonical is None else map_to_canonical
+        self._matrix = (
+            L.mapping_matrix(recognizer.labels, recognizer.scheme if recognizer.scheme in L.SCHEMES
+                             else None)
+            if self.map_to_canonical
+            else None
+        )
+        self.output_labels = L.CANONICAL if self.map_to_canonical else recognizer.labels
+
+    @property
+    def model_id(self) -> str:
+        """'name@version' of the recognizer, as stored with every result."""
+        return f"{self.recognizer.name}@{self.recognizer.version}"
+
+    def _check(self, text: object, index: int) -> str:
+        if not isinstance(text, str):
+            raise InvalidInputError(
+                f"Item {index} is a {type(text).__name__}, not a str; pass text as a string."
+            )
+        return text[: self.max_chars]
+
+    def probabilities(
+        self, texts: Sequence[str], languages: Sequence[str]
+    ) -> np.ndarray:
+        """Output-label probabilities for one batch (rows sum to 1)."""
+        native = self.recognizer.predict_proba(texts, languages)
+        probs = native @ self._matrix if self._matrix is not None else native
+        return normalise_rows(probs)
+
+    def analyze_batch(
+        self,
+        texts: Sequence[str],
+        language: str | None = None,
+        languages: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[EmotionResult]:
+        """One result per text, in order, computed in batches of ``batch_size``."""
+        return list(self.iter_results(texts, language, languages, progress))
+
+    def iter_results(
+        self,
+        texts: Sequence[str],
+        language: str | None = None,
+        languages: Sequence[str] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[EmotionResult]:
+        """Like ``analyze_batch`` but yields each batch's results as soon as they are ready."""
+        if language is not None and language not in LANGUAGES:
+            raise InvalidInputError(f"language must be one of {LANGUAGES}, got {language!r}")
+        if languages is not None and len(languages) != len(texts):
+            raise InvalidInputError(f"Got {len(texts)} texts but {len(languages)} languages.")
+        for start in range(0, len(texts), self.batch_size):
+            batch = [self._check(t, start + i) for i, t in enumerate(texts[start : start + self.batch_size])]
+            if languages is not None:
+                langs = list(languages[start : start + len(batch)])
+            else:
+                langs = [language or detect_language(t) for t in batch]
+            yield from self._results(batch, langs)
+            if progress is not None:
+                progress(len(batch))
+
+    def _results(self, batch: list[str], langs: list[str]) -> list[EmotionResult]:
+        probs = self.probabilities(batch, langs)
+        va = L.valence_arousal(probs) if self.map_to_canonical else None
+        evidence = (
+            self.recognizer.explain(batch, langs)
+            if isinstance(self.recognizer, ExplainingRecognizer)
+            else [{}] * len(batch)
+        )
+        results = []
+        for i, text in enumerate(batch):
+            scores = {label: float(p) for label, p in zip(self.output_labels, probs[i], strict=True)}
+            results.append(
+                EmotionResult(
+                    label=max(scores, key=scores.__getitem__),
+                    scores=scores,
+                    valence=None if va is None else float(va[i, 0]),
+                    arousal=None if va is None else float(va[i, 1]),
+                    language=langs[i],
+                    model=self.model_id,
+                    text=text,
+                    details=evidence[i],
+                )
+            )
+        return results
+
+
+def build_analyzer(model: str | Path = "default", batch_size: int = 256, max_chars: int = 100_000) -> Analyzer:
+    """Analyzer for a registered recognizer name or a model directory."""
+    return Analyzer(resolve_recognizer(model), batch_size=batch_size, max_chars=max_chars)

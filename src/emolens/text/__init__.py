@@ -1,0 +1,1 @@
+"""Text recognition: language detection, recognizers (one file per model) and their registry."""

@@ -1,0 +1,54 @@
+"""The contract every text recognizer implements, and helpers shared by them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class TextRecognizer(Protocol):
+    """Scores texts over a fixed label set.
+
+    ``labels`` are canonical labels, or labels of ``scheme`` (a key of
+    ``emolens.labels.SCHEMES``), or a user's own labels (``scheme = "custom"``), which are
+    then reported as they are. ``predict_proba`` returns shape (n, len(labels)), rows sum to 1.
+    ``languages`` gives each text's language ('en'/'zh') when the caller knows it.
+    """
+
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    scheme: str | None
+
+    def predict_proba(
+        self, texts: Sequence[str], languages: Sequence[str] | None = None
+    ) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ExplainingRecognizer(TextRecognizer, Protocol):
+    """A recognizer that can also say why: evidence per text (e.g. lexicon words that fired)."""
+
+    def explain(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> list[
+        dict[str, Any]
+    ]: ...
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature``, numerically stable."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+def normalise_rows(scores: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Rows scaled to sum to 1; an all-zero row becomes uniform."""
+    scores = np.maximum(np.asarray(scores, dtype=np.float64), floor)
+    sums = scores.sum(axis=1, keepdims=True)
+    uniform = np.full_like(scores, 1.0 / scores.shape[1])
+    return np.where(sums > 0, scores / np.where(sums > 0, sums, 1.0), uniform)

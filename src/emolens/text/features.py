@@ -1,0 +1,112 @@
+"""Hashed word and character n-gram features for English and Chinese text.
+
+Hashing keeps memory and model size fixed whatever the vocabulary, and needs no vocabulary
+file: the same text gives the same feature indices on every machine.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import HashingVectorizer
+
+# Words, single emoji/punctuation marks (so "!!!" and emoji count), Weibo emoticons "[哈哈]".
+_EN_TOKEN = re.compile(r"\[[^\[\]\s]{1,8}\]|[a-z0-9]+(?:'[a-z]+)?|[^\w\s]", re.UNICODE)
+_WEIBO_EMOTICON = re.compile(r"\[[^\[\]\s]{1,8}\]")
+_NEGATORS = frozenset(
+    "not no never nothing nobody none nor cannot can't don't doesn't didn't isn't aren't "
+    "wasn't weren't won't wouldn't shouldn't couldn't haven't hasn't hadn't without".split()
+)
+_CLAUSE_END = frozenset(".,;:!?")
+_NEGATION_SCOPE = 3
+_ZH_NEGATORS = ("不", "没", "别", "无", "非", "未")
+
+
+def normalise(text: str) -> str:
+    """NFKC, lower case, collapsed white space; keeps emoji and Chinese punctuation meaning."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(text.split())
+
+
+def english_tokens(text: str) -> list[str]:
+    """Word unigrams and bigrams, with words in a negation's scope marked ("not happy" -> neg_happy)."""
+    words = _EN_TOKEN.findall(text)
+    marked: list[str] = []
+    scope = 0
+    for word in words:
+        if word in _CLAUSE_END:
+            scope = 0
+            marked.append(word)
+        elif word in _NEGATORS or word.endswith("n't"):
+            scope = _NEGATION_SCOPE
+            marked.append(word)
+        elif scope:
+            scope -= 1
+            marked.append("neg_" + word)
+        else:
+            marked.append(word)
+    bigrams = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return marked + bigrams
+
+
+@lru_cache(maxsize=1)
+def _jieba():  # jieba builds its dictionary on first use (~1 s); only pay that for Chinese.
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def chinese_tokens(text: str) -> list[str]:
+    """jieba words, word bigrams, Weibo emoticons as whole tokens, and negated words marked."""
+    emoticons = _WEIBO_EMOTICON.findall(text)
+    plain = _WEIBO_EMOTICON.sub(" ", text)
+    words = [w for w in _jieba().lcut(plain) if w.strip()]
+    negated = [
+        "neg_" + nxt
+        for prev, nxt in zip(words, words[1:], strict=False)
+        if prev.startswith(_ZH_NEGATORS) and len(prev) <= 2
+    ]
+    bigrams = [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    return words + bigrams + negated + ["emo:" + e for e in emoticons]
+
+
+class NgramFeaturizer:
+    """Turns texts of one language into a sparse count matrix of hashed n-grams."""
+
+    def __init__(self, language: str, n_features: int = 2**18) -> None:
+        self.language = language
+        self.n_features = n_features
+        word_analyzer = chinese_tokens if language == "zh" else english_tokens
+        self._words = HashingVectorizer(
+            n_features=n_features, analyzer=word_analyzer, alternate_sign=False, norm=None
+        )
+        self._chars = HashingVectorizer(
+            n_features=n_features,
+            analyzer="char" if language == "zh" else "char_wb",
+            ngram_range=(1, 3) if language == "zh" else (2, 5),
+            alternate_sign=False,
+            norm=None,
+            lowercase=False,
+        )
+
+    @property
+    def dim(self) -> int:
+        """Number of columns of the output matrix."""
+        return 2 * self.n_features
+
+    def transform(self, texts: Sequence[str] | Iterable[str]) -> sp.csr_matrix:
+        """Count matrix (n, 2 * n_features): word features first, then character features."""
+        cleaned = [normalise(t) for t in texts]
+        if not cleaned:
+            return sp.csr_matrix((0, self.dim), dtype=np.float64)
+        return sp.hstack(
+            [self._words.transform(cleaned), self._chars.transform(cleaned)], format="csr"
+        )
