@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -23,7 +24,10 @@ class EmotionResult(BaseModel):
     modality: str = "text"
     model: str = ""
     text: str | None = None
-    source_id: str | None = None
+    source_id: str | None = None  # where the item came from: a file path, "api", a feed URL
+    item_key: str | None = None  # stable identity of the item within the store (dedup, resume)
+    group: str | None = None  # user's grouping column: channel, speaker, brand, ...
+    timestamp: datetime | None = None  # when the item was written (not when it was analysed)
     t_start: float | None = None
     t_end: float | None = None
     details: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,11 @@
+"""Result stores: SQLite by default (PostgreSQL later) behind one small interface.
+
+Contract (implemented by ``emolens.store.sql.ResultStore``):
+
+- ``ResultStore(url)``: a file path (SQLite) or an SQLAlchemy URL; creates tables if needed.
+- ``add(results, store_text="full"|"hash"|"none") -> int``: inserts results, skipping any whose
+  (item_key, model) is already stored; commits before returning; returns the number inserted.
+- ``existing_keys(keys, model) -> set[str]``: which of ``keys`` are already stored for ``model``.
+- ``to_frame(source=, group=, model=, label=, since=, until=) -> pandas.DataFrame``: one row per
+  stored result, score columns named ``p_<label>``.
+"""
