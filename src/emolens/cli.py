@@ -123,6 +123,79 @@ def show_labels() -> None:
         f"{k} {v[0]:+.2f}/{v[1]:+.2f}" for k, v in L.VALENCE_AROUSAL.items()))
 
 
+@train_app.command("text")
+@friendly_errors
+def train_text_cmd(
+    data: Annotated[str, typer.Option("--data", help="Labelled CSV/TSV/JSONL/Parquet file.")],
+    out: Annotated[str, typer.Option("--out", help="Directory to write the model to.")],
+    text_col: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    label_col: Annotated[str, typer.Option(help="Column with the gold label.")] = "label",
+    language_col: Annotated[
+        str | None, typer.Option(help="Column with 'en'/'zh' (else detected).")
+    ] = None,
+    labels: Annotated[
+        str | None, typer.Option(help="Comma-separated label set (default: labels in the data).")
+    ] = None,
+    dev: Annotated[
+        str | None, typer.Option(help="Labelled dev file for calibration and a first score.")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Model name stored with every result.")] = "custom",
+    version: Annotated[str, typer.Option(help="Model version.")] = "1",
+    c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength.")] = 0.5,
+    min_df: Annotated[
+        int, typer.Option(help="Keep n-grams seen in at least this many training texts.")
+    ] = 2,
+    balanced: Annotated[bool, typer.Option(help="Weight classes inversely to frequency.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Train a text model (hashed word+character n-grams, linear, calibrated) on any label set."""
+    from emolens.train.data import read_labelled
+    from emolens.train.text import train_text
+
+    train_data = read_labelled(data, text_col, label_col, language_col)
+    dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
+    with console.status(f"training on {len(train_data.texts):,} rows of {data} ..."):
+        model, metrics = train_text(
+            train_data, out, labels=labels.split(",") if labels else None, dev=dev_data,
+            name=name, version=version, c=c, class_weight="balanced" if balanced else None,
+            seed=seed, min_df=min_df,
+        )
+    console.print(f"saved [bold]{out}[/] (labels: {', '.join(model.labels)}; "
+                  f"languages: {', '.join(sorted(model.heads_))})")
+    if metrics is not None:
+        console.print("dev: " + metrics.to_markdown())
+
+
+@app.command("evaluate")
+@friendly_errors
+def evaluate_cmd(
+    data: Annotated[str, typer.Option("--data", help="Labelled test file.")],
+    model: ModelOpt = None,
+    text_col: Annotated[str, typer.Option(help="Column with the text.")] = "text",
+    label_col: Annotated[str, typer.Option(help="Column with the gold label.")] = "label",
+    language_col: Annotated[str | None, typer.Option(help="Column with 'en'/'zh'.")] = None,
+    scheme: Annotated[
+        str | None,
+        typer.Option(help="Map gold labels from this scheme (e.g. dair_emotion) to canonical."),
+    ] = None,
+    out: Annotated[str | None, typer.Option(help="Write metrics JSON (+ .md) here.")] = None,
+) -> None:
+    """Accuracy, macro-F1 and per-class scores of a model on a labelled file."""
+    from emolens.pipeline import build_analyzer
+    from emolens.train.data import read_labelled
+    from emolens.train.text import evaluate, write_metrics
+
+    settings = load_settings(model=model)
+    labelled = read_labelled(data, text_col, label_col, language_col)
+    analyzer = build_analyzer(settings.model, batch_size=settings.batch_size)
+    metrics = evaluate(analyzer, labelled, scheme=scheme)
+    console.print(f"[bold]{analyzer.model_id}[/] on {data}")
+    console.print(metrics.to_markdown())
+    if out:
+        write_metrics(metrics, out)
+        console.print(f"metrics written to {out}")
+
+
 @app.command("models")
 def list_models() -> None:
     """List the registered recognizers."""

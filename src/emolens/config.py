@@ -46,7 +46,9 @@ class Settings(BaseSettings):
         "emolens.db",
         description="SQLite file path or SQLAlchemy URL where results are stored.",
     )
-    model: str = Field("default", description="Text recognizer: a registered name or a model directory.")
+    model: str = Field(
+        "default", description="Text recognizer: a registered name or a model directory."
+    )
     batch_size: int = Field(256, ge=1, description="Texts per batch given to a recognizer.")
     store_text: Literal["full", "hash", "none"] = Field(
         "full", description="Keep each item's text in the store, only its SHA-256, or nothing."

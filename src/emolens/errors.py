@@ -29,3 +29,7 @@ class ModelFileError(EmolensError, OSError):
 
 class NotFittedError(EmolensError, ValueError, AttributeError):
     """A trainable recognizer was used before fit()."""
+
+
+class StoreError(EmolensError, OSError):
+    """The result store cannot be opened, read or written (bad path, not a database, locked)."""

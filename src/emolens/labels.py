@@ -35,14 +35,22 @@ GOEMOTIONS_28: dict[str, str] = {
     **dict.fromkeys(["fear", "nervousness"], "fear"),
     **dict.fromkeys(
         [
-            "joy", "amusement", "approval", "excitement", "gratitude", "love",
-            "optimism", "relief", "pride", "admiration", "desire", "caring",
+            "joy",
+            "amusement",
+            "approval",
+            "excitement",
+            "gratitude",
+            "love",
+            "optimism",
+            "relief",
+            "pride",
+            "admiration",
+            "desire",
+            "caring",
         ],
         "joy",
     ),
-    **dict.fromkeys(
-        ["sadness", "disappointment", "embarrassment", "grief", "remorse"], "sadness"
-    ),
+    **dict.fromkeys(["sadness", "disappointment", "embarrassment", "grief", "remorse"], "sadness"),
     **dict.fromkeys(["surprise", "realization", "confusion", "curiosity"], "surprise"),
     "neutral": "neutral",
 }
@@ -52,21 +60,40 @@ SCHEMES: dict[str, dict[str, str]] = {
     "goemotions": GOEMOTIONS_28,
     "ekman": {label: label for label in CANONICAL},
     "dair_emotion": {
-        "sadness": "sadness", "joy": "joy", "love": "joy",
-        "anger": "anger", "fear": "fear", "surprise": "surprise",
+        "sadness": "sadness",
+        "joy": "joy",
+        "love": "joy",
+        "anger": "anger",
+        "fear": "fear",
+        "surprise": "surprise",
     },
     "smp2020_ewect": {
-        "neutral": "neutral", "happy": "joy", "angry": "anger",
-        "sad": "sadness", "fear": "fear", "surprise": "surprise",
+        "neutral": "neutral",
+        "happy": "joy",
+        "angry": "anger",
+        "sad": "sadness",
+        "fear": "fear",
+        "surprise": "surprise",
     },
     "meld": {label: label for label in CANONICAL},
     "fer2013": {
-        "angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy",
-        "sad": "sadness", "surprise": "surprise", "neutral": "neutral",
+        "angry": "anger",
+        "disgust": "disgust",
+        "fear": "fear",
+        "happy": "joy",
+        "sad": "sadness",
+        "surprise": "surprise",
+        "neutral": "neutral",
     },
     "ravdess": {
-        "neutral": "neutral", "calm": "neutral", "happy": "joy", "sad": "sadness",
-        "angry": "anger", "fearful": "fear", "disgust": "disgust", "surprised": "surprise",
+        "neutral": "neutral",
+        "calm": "neutral",
+        "happy": "joy",
+        "sad": "sadness",
+        "angry": "anger",
+        "fearful": "fear",
+        "disgust": "disgust",
+        "surprised": "surprise",
     },
 }
 
@@ -74,9 +101,18 @@ SCHEMES: dict[str, dict[str, str]] = {
 # dataset's scheme. Checked after the schemes, case-insensitively.
 ALIASES: dict[str, str] = {
     **{k: v for scheme in SCHEMES.values() for k, v in scheme.items()},
-    "happiness": "joy", "happy": "joy", "sad": "sadness", "angry": "anger",
-    "fearful": "fear", "scared": "fear", "surprised": "surprise", "others": "neutral",
-    "none": "neutral", "no emotion": "neutral", "calm": "neutral", "contempt": "disgust",
+    "happiness": "joy",
+    "happy": "joy",
+    "sad": "sadness",
+    "angry": "anger",
+    "fearful": "fear",
+    "scared": "fear",
+    "surprised": "surprise",
+    "others": "neutral",
+    "none": "neutral",
+    "no emotion": "neutral",
+    "calm": "neutral",
+    "contempt": "disgust",
 }
 
 
@@ -97,7 +133,7 @@ def is_mappable(labels: Sequence[str]) -> bool:
 
 
 def mapping_matrix(labels: Sequence[str], scheme: str | None = None) -> np.ndarray:
-    """Matrix M (len(labels) x 7) so that ``probs @ M`` sums native probabilities per canonical label."""
+    """Matrix M (len(labels) x 7): ``probs @ M`` sums native probabilities per canonical label."""
     matrix = np.zeros((len(labels), len(CANONICAL)), dtype=np.float64)
     for row, label in enumerate(labels):
         target = to_canonical(label, scheme)

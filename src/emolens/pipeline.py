@@ -43,8 +43,9 @@ class Analyzer:
         )
         self.map_to_canonical = mappable if map_to_canonical is None else map_to_canonical
         self._matrix = (
-            L.mapping_matrix(recognizer.labels, recognizer.scheme if recognizer.scheme in L.SCHEMES
-                             else None)
+            L.mapping_matrix(
+                recognizer.labels, recognizer.scheme if recognizer.scheme in L.SCHEMES else None
+            )
             if self.map_to_canonical
             else None
         )
@@ -62,9 +63,7 @@ class Analyzer:
             )
         return text[: self.max_chars]
 
-    def probabilities(
-        self, texts: Sequence[str], languages: Sequence[str]
-    ) -> np.ndarray:
+    def probabilities(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
         """Output-label probabilities for one batch (rows sum to 1)."""
         native = self.recognizer.predict_proba(texts, languages)
         probs = native @ self._matrix if self._matrix is not None else native
@@ -93,7 +92,10 @@ class Analyzer:
         if languages is not None and len(languages) != len(texts):
             raise InvalidInputError(f"Got {len(texts)} texts but {len(languages)} languages.")
         for start in range(0, len(texts), self.batch_size):
-            batch = [self._check(t, start + i) for i, t in enumerate(texts[start : start + self.batch_size])]
+            batch = [
+                self._check(t, start + i)
+                for i, t in enumerate(texts[start : start + self.batch_size])
+            ]
             if languages is not None:
                 langs = list(languages[start : start + len(batch)])
             else:
@@ -112,7 +114,9 @@ class Analyzer:
         )
         results = []
         for i, text in enumerate(batch):
-            scores = {label: float(p) for label, p in zip(self.output_labels, probs[i], strict=True)}
+            scores = {
+                label: float(p) for label, p in zip(self.output_labels, probs[i], strict=True)
+            }
             results.append(
                 EmotionResult(
                     label=max(scores, key=scores.__getitem__),
@@ -128,6 +132,8 @@ class Analyzer:
         return results
 
 
-def build_analyzer(model: str | Path = "default", batch_size: int = 256, max_chars: int = 100_000) -> Analyzer:
+def build_analyzer(
+    model: str | Path = "default", batch_size: int = 256, max_chars: int = 100_000
+) -> Analyzer:
     """Analyzer for a registered recognizer name or a model directory."""
     return Analyzer(resolve_recognizer(model), batch_size=batch_size, max_chars=max_chars)

@@ -46,7 +46,8 @@ def load_model_dir(directory: str | Path) -> TextRecognizer:
             raise ModelFileError(f"{meta_file} is not a valid emolens model file: {exc}") from exc
         if kind not in MODEL_LOADERS:
             raise ModelFileError(
-                f"{directory} holds a model of type {kind!r}; this emolens reads {sorted(MODEL_LOADERS)}"
+                f"{directory} holds a model of type {kind!r}; "
+                f"this emolens reads {sorted(MODEL_LOADERS)}"
             )
         return MODEL_LOADERS[kind](directory)
     if (directory / "config.json").is_file():

@@ -32,9 +32,9 @@ class TextRecognizer(Protocol):
 class ExplainingRecognizer(TextRecognizer, Protocol):
     """A recognizer that can also say why: evidence per text (e.g. lexicon words that fired)."""
 
-    def explain(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> list[
-        dict[str, Any]
-    ]: ...
+    def explain(
+        self, texts: Sequence[str], languages: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]: ...
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

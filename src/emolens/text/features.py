@@ -34,7 +34,7 @@ def normalise(text: str) -> str:
 
 
 def english_tokens(text: str) -> list[str]:
-    """Word unigrams and bigrams, with words in a negation's scope marked ("not happy" -> neg_happy)."""
+    """Word unigrams and bigrams; words after a negator are marked ("not happy": neg_happy)."""
     words = _EN_TOKEN.findall(text)
     marked: list[str] = []
     scope = 0

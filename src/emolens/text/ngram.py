@@ -125,7 +125,9 @@ class NgramRecognizer:
             mask = langs == language
             if mask.sum() == 0:
                 continue
-            counts = self._featurizer(language).transform([t for t, m in zip(texts, mask, strict=True) if m])
+            counts = self._featurizer(language).transform(
+                [t for t, m in zip(texts, mask, strict=True) if m]
+            )
             cal = None
             if cal_langs is not None and cal_idx is not None and (cal_langs == language).any():
                 cal_mask = cal_langs == language
@@ -156,7 +158,9 @@ class NgramRecognizer:
         if calibration is None:
             can_stratify = np.bincount(y).max() > 1 and min(np.bincount(y)[classes]) >= 2
             fit_rows, cal_rows = train_test_split(
-                np.arange(len(y)), test_size=0.1, random_state=self.seed,
+                np.arange(len(y)),
+                test_size=0.1,
+                random_state=self.seed,
                 stratify=y if can_stratify else None,
             )
             self._train_linear(head, x[fit_rows], y[fit_rows])
@@ -216,8 +220,13 @@ class NgramRecognizer:
             "labels": list(self.labels),
             "scheme": self.scheme,
             "languages": sorted(self.heads_),
-            "params": {"n_features": self.n_features, "c": self.c, "min_df": self.min_df,
-                       "class_weight": self.class_weight, "seed": self.seed},
+            "params": {
+                "n_features": self.n_features,
+                "c": self.c,
+                "min_df": self.min_df,
+                "class_weight": self.class_weight,
+                "seed": self.seed,
+            },
             **(extra or {}),
         }
         (directory / MODEL_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
@@ -234,10 +243,15 @@ class NgramRecognizer:
             raise ModelFileError(f"Cannot read an n-gram model from {directory}: {exc}") from exc
         params = meta.get("params", {})
         model = cls(
-            labels=meta["labels"], scheme=meta.get("scheme"), name=meta.get("name", "ngram"),
-            version=str(meta.get("version", "0")), n_features=params.get("n_features", 2**18),
-            c=params.get("c", 0.5), min_df=params.get("min_df", 2),
-            class_weight=params.get("class_weight"), seed=params.get("seed", 0),
+            labels=meta["labels"],
+            scheme=meta.get("scheme"),
+            name=meta.get("name", "ngram"),
+            version=str(meta.get("version", "0")),
+            n_features=params.get("n_features", 2**18),
+            c=params.get("c", 0.5),
+            min_df=params.get("min_df", 2),
+            class_weight=params.get("class_weight"),
+            seed=params.get("seed", 0),
         )
         for language in meta["languages"]:
             model.heads_[language] = _Head(

@@ -1,0 +1,74 @@
+"""Reading labelled tables for training and evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from emolens.errors import InvalidInputError
+
+_ENCODINGS = ("utf-8-sig", "gb18030", "utf-16")
+
+
+@dataclass
+class LabelledData:
+    """Texts with gold labels (and, optionally, each text's language)."""
+
+    texts: list[str]
+    labels: list[str]
+    languages: list[str] | None
+    path: Path
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    if suffix in (".jsonl", ".ndjson"):
+        return pd.read_json(path, lines=True, dtype=False)
+    if suffix == ".json":
+        return pd.read_json(path, dtype=False)
+    if suffix not in (".csv", ".tsv"):
+        raise InvalidInputError(
+            f"{path}: unsupported extension {suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet"
+        )
+    separator = "\t" if suffix == ".tsv" else ","
+    for encoding in _ENCODINGS:
+        try:
+            return pd.read_csv(
+                path, sep=separator, encoding=encoding, dtype=str, keep_default_na=False
+            )
+        except UnicodeDecodeError:
+            continue
+    raise InvalidInputError(f"{path}: not readable as UTF-8, GB18030 or UTF-16")
+
+
+def read_labelled(
+    path: str | Path,
+    text_col: str = "text",
+    label_col: str = "label",
+    language_col: str | None = None,
+) -> LabelledData:
+    """Rows with a non-empty text and label; other rows are dropped (and counted by the caller)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file")
+    frame = _read_table(path)
+    for column in (text_col, label_col, language_col):
+        if column is not None and column not in frame.columns:
+            raise InvalidInputError(
+                f"{path}: no column {column!r}; columns are {list(frame.columns)}"
+            )
+    frame = frame.astype({text_col: str, label_col: str})
+    keep = (frame[text_col].str.strip() != "") & (frame[label_col].str.strip() != "")
+    frame = frame[keep]
+    if frame.empty:
+        raise InvalidInputError(f"{path}: no rows with both a text and a label")
+    return LabelledData(
+        texts=frame[text_col].tolist(),
+        labels=frame[label_col].str.strip().tolist(),
+        languages=frame[language_col].tolist() if language_col else None,
+        path=path,
+    )
