@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
@@ -207,6 +207,75 @@ def list_models() -> None:
     for name, description in recognizers.describe().items():
         table.add_row(name, description)
     console.print(table)
+
+
+def _iso_time(value: str | None) -> str | None:
+    """Checks an ISO date/time option early, so a typo is a usage error (exit 2)."""
+    from datetime import datetime
+
+    if value is not None:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"{value!r} is not an ISO date or time; use e.g. 2024-05-01 or 2024-05-01T12:00"
+            ) from exc
+    return value
+
+
+@app.command("report")
+@friendly_errors
+def report_cmd(
+    db: DbOpt = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="Folder for the report [env: EMOLENS_OUT_DIR]")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Only results from this source.")] = None,
+    group: Annotated[str | None, typer.Option(help="Only results in this group.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Only results of this model (as stored).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only items from this time on (ISO).", callback=_iso_time)
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only items before this time (ISO).", callback=_iso_time)
+    ] = None,
+    bucket: Annotated[
+        Literal["hour", "day", "week", "month"] | None,
+        typer.Option(help="Time bucket of the trend (default: chosen from the time span)."),
+    ] = None,
+    by: Annotated[
+        Literal["group", "time"], typer.Option(help="Heatmap columns: groups or time buckets.")
+    ] = "group",
+) -> None:
+    """Write charts (PNG) and one self-contained HTML report of stored results."""
+    from pathlib import Path
+
+    from emolens.errors import InvalidInputError
+    from emolens.store import ResultStore
+    from emolens.viz import write_report
+
+    settings = load_settings(db=db, out_dir=out)
+    empty = f"no results in {settings.db}; run `emolens analyze ...` first"
+    if "://" not in settings.db and not Path(settings.db).expanduser().exists():
+        raise InvalidInputError(empty)  # don't create an empty database just to report on it
+    with ResultStore(settings.db) as store:
+        total = store.count()
+        frame = store.to_frame(source=source, group=group, model=model, since=since, until=until)
+    if total == 0:
+        raise InvalidInputError(empty)
+    if frame.empty:
+        raise InvalidInputError(
+            f"none of the {total:,} results in {settings.db} match the filters given"
+        )
+    with console.status(f"drawing {len(frame):,} results ..."):
+        paths = write_report(frame, settings.out_dir, bucket=bucket, by=by)
+    console.print(f"report of {len(frame):,} results written to [bold]{paths.html}[/]")
+    for path in paths.files()[1:]:
+        console.print(f"  {path}")
+    for line in paths.skipped:
+        console.print(f"  [dim]{line}[/]")
 
 
 def main() -> None:

@@ -9,3 +9,7 @@ Contract (implemented by ``emolens.store.sql.ResultStore``):
 - ``to_frame(source=, group=, model=, label=, since=, until=) -> pandas.DataFrame``: one row per
   stored result, score columns named ``p_<label>``.
 """
+
+from emolens.store.sql import ResultStore
+
+__all__ = ["ResultStore"]

@@ -1,0 +1,348 @@
+"""ResultStore: emotion results in one SQL table (SQLite file by default, any SQLAlchemy URL).
+
+Times are stored without a zone: timezone-aware datetimes are converted to UTC first, naive
+ones are kept as given. ``created_at`` is the UTC time the row was written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from emolens import labels as L
+from emolens.errors import InvalidInputError, StoreError
+from emolens.pipeline import text_hash
+from emolens.types import EmotionResult
+
+StoreText = Literal["full", "hash", "none"]
+STORE_TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
+
+# Rows per INSERT statement: 17 bound columns x 50 rows stays under SQLite's oldest limit of
+# 999 parameters, and a single statement per chunk keeps ``rowcount`` exact on every backend.
+_INSERT_CHUNK = 50
+_IN_CHUNK = 500
+
+metadata = MetaData()
+
+results_table = Table(
+    "results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_key", String, nullable=False),
+    Column("model", String, nullable=False, default=""),
+    Column("source", String),
+    Column("row", Integer),
+    Column("group_name", String),
+    Column("timestamp", DateTime),
+    Column("text", String),
+    Column("text_hash", String(64)),
+    Column("language", String(16)),
+    Column("modality", String(16), nullable=False, default="text"),
+    Column("label", String, nullable=False),
+    Column("scores", String, nullable=False),
+    Column("valence", Float),
+    Column("arousal", Float),
+    Column("t_start", Float),
+    Column("t_end", Float),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("item_key", "model", name="uq_results_item_model"),
+    Index("ix_results_source", "source"),
+    Index("ix_results_group_name", "group_name"),
+    Index("ix_results_timestamp", "timestamp"),
+    Index("ix_results_label", "label"),
+)
+
+# Columns of ``to_frame`` before the ``p_<label>`` score columns.
+FRAME_COLUMNS: tuple[str, ...] = (
+    "id", "item_key", "model", "source", "row", "group", "timestamp", "text", "text_hash",
+    "language", "modality", "label", "valence", "arousal", "t_start", "t_end", "created_at",
+)
+
+
+class ResultStore:
+    """Stores emotion results and reads them back as a table; see ``emolens.store``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._sa_url = _to_url(url)
+        self._where = _describe(url, self._sa_url)
+        self._engine = _open_engine(self._sa_url, self._where)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def add(self, results: Sequence[EmotionResult], store_text: StoreText = "full") -> int:
+        """Insert results, skipping stored (item_key, model) pairs; returns how many were new."""
+        if store_text not in STORE_TEXT_MODES:
+            raise InvalidInputError(
+                f"store_text must be one of {list(STORE_TEXT_MODES)}, got {store_text!r}"
+            )
+        now = _utc_naive(datetime.now(UTC))
+        rows = [_to_row(r, store_text, now) for r in results]
+        if not rows:
+            return 0
+        inserted = 0
+        with self._guard("write to"), self._engine.begin() as conn:
+            for chunk in _chunks(rows, _INSERT_CHUNK):
+                stmt = self._insert().values(chunk).on_conflict_do_nothing(
+                    index_elements=["item_key", "model"]
+                )
+                inserted += conn.execute(stmt).rowcount
+        return inserted
+
+    def _insert(self) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_nothing`` (SQLite, PostgreSQL)."""
+        name = self._engine.dialect.name
+        if name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        elif name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            raise StoreError(
+                f"Result store {self._where}: the {name!r} database is not supported; "
+                "use SQLite or PostgreSQL."
+            )
+        return dialect_insert(results_table)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def existing_keys(self, keys: Iterable[str], model: str) -> set[str]:
+        """Which of ``keys`` are already stored for ``model``."""
+        found: set[str] = set()
+        col = results_table.c
+        with self._guard("read"), self._engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(keys)), _IN_CHUNK):
+                stmt = select(col.item_key).where(col.model == model, col.item_key.in_(chunk))
+                found.update(conn.execute(stmt).scalars())
+        return found
+
+    def to_frame(
+        self,
+        source: str | None = None,
+        group: str | None = None,
+        model: str | None = None,
+        label: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> pd.DataFrame:
+        """Stored results as a table, one row each, with a ``p_<label>`` column per score.
+
+        ``since <= time < until``, where time is the item's own timestamp, or when it has
+        none, the time it was stored.
+        """
+        col = results_table.c
+        stmt = select(results_table).order_by(col.id)
+        for column, value in (
+            (col.source, source), (col.group_name, group), (col.model, model), (col.label, label)
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        when = func.coalesce(col.timestamp, col.created_at)
+        if since is not None:
+            stmt = stmt.where(when >= _as_time(since, "since"))
+        if until is not None:
+            stmt = stmt.where(when < _as_time(until, "until"))
+        with self._guard("read"), self._engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(stmt).mappings()]
+        return _frame(rows)
+
+    def count(self) -> int:
+        """Number of stored results."""
+        with self._guard("read"), self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(results_table)).scalar_one())
+
+    def sources(self) -> list[str]:
+        """Distinct sources of the stored results, sorted."""
+        col = results_table.c.source
+        stmt = select(col).where(col.is_not(None)).distinct().order_by(col)
+        with self._guard("read"), self._engine.connect() as conn:
+            return list(conn.execute(stmt).scalars())
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ResultStore({self._where!r})"
+
+    def _guard(self, action: str) -> _Guard:
+        return _Guard(f"Could not {action} the result store {self._where}")
+
+
+class _Guard:
+    """Turns database errors into StoreError with the store's location in the message."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, SQLAlchemyError):
+            reason = getattr(exc, "orig", None) or exc
+            raise StoreError(f"{self.message}: {reason}") from exc
+
+
+def _to_url(url: str) -> URL:
+    """SQLAlchemy URL for a URL string, or for a plain path (as an SQLite file)."""
+    if "://" in url:
+        try:
+            return make_url(url)
+        except ArgumentError as exc:
+            raise StoreError(f"Invalid database URL {url!r}: {exc}") from exc
+    if url == ":memory:":
+        return make_url("sqlite://")
+    path = Path(url).expanduser()
+    if path.is_dir():
+        raise StoreError(
+            f"Cannot open result store {path}: it is a directory; give a file path such as "
+            f"{path / 'emolens.db'}"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"Cannot create the folder for result store {path}: {exc}") from exc
+    return URL.create("sqlite", database=str(path))
+
+
+def _describe(url: str, sa_url: URL) -> str:
+    """Where the store is, for messages, without any password."""
+    if "://" not in url:
+        return url
+    return sa_url.render_as_string(hide_password=True)
+
+
+def _open_engine(sa_url: URL, where: str) -> Engine:
+    """Engine with tables created; SQLite files use WAL so readers can run during a write."""
+    try:
+        is_sqlite = sa_url.get_backend_name() == "sqlite"
+        engine = create_engine(sa_url, connect_args={"timeout": 30} if is_sqlite else {})
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise StoreError(
+            f"Cannot open result store {where}: {exc}. Install the database driver, or give "
+            "an SQLite file path."
+        ) from exc
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = getattr(exc, "orig", None) or exc
+        raise StoreError(
+            f"Cannot open result store {where}: {reason}. Give a new file path or an existing "
+            "emolens database (--db or EMOLENS_DB)."
+        ) from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")  # in-memory databases answer 'memory'; fine
+    finally:
+        cursor.close()
+
+
+def _to_row(result: EmotionResult, store_text: str, now: datetime) -> dict[str, Any]:
+    """One table row for a result, keeping its text as ``store_text`` says."""
+    digest = text_hash(result.text) if result.text is not None else None
+    item_key = result.item_key or digest
+    if item_key is None:
+        raise InvalidInputError(
+            "A result has neither item_key nor text, so it cannot be identified in the store; "
+            "set item_key (for example source path + row) before adding it."
+        )
+    row = result.details.get("row")
+    return {
+        "item_key": item_key,
+        "model": result.model,
+        "source": result.source_id,
+        "row": row if isinstance(row, int) else None,
+        "group_name": result.group,
+        "timestamp": _utc_naive(result.timestamp),
+        "text": result.text if store_text == "full" else None,
+        "text_hash": digest if store_text in ("full", "hash") else None,
+        "language": result.language,
+        "modality": result.modality,
+        "label": result.label,
+        "scores": json.dumps(result.scores, ensure_ascii=False),
+        "valence": result.valence,
+        "arousal": result.arousal,
+        "t_start": result.t_start,
+        "t_end": result.t_end,
+        "created_at": now,
+    }
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """DataFrame of stored rows with scores spread into ``p_<label>`` columns."""
+    base = pd.DataFrame(rows, columns=[c.name for c in results_table.columns])
+    scores = [json.loads(s) for s in base.pop("scores")]
+    base = base.rename(columns={"group_name": "group"})
+    labels = {label for s in scores for label in s}
+    ordered = [x for x in L.CANONICAL if x in labels] + sorted(labels - set(L.CANONICAL))
+    probs = pd.DataFrame(
+        [[s.get(x, float("nan")) for x in ordered] for s in scores],
+        columns=[f"p_{x}" for x in ordered], index=base.index, dtype="float64",
+    )
+    frame = pd.concat([base[list(FRAME_COLUMNS)], probs], axis=1)
+    frame["row"] = frame["row"].astype("Int64")
+    for column in ("timestamp", "created_at"):
+        frame[column] = pd.to_datetime(frame[column])
+    for column in ("valence", "arousal", "t_start", "t_end"):
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def _utc_naive(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _as_time(value: datetime | str, name: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"{name} must be an ISO date or time such as 2024-05-01 or 2024-05-01T12:00, "
+                f"got {value!r}"
+            ) from exc
+    return _utc_naive(value)  # type: ignore[return-value]
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

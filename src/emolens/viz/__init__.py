@@ -1,0 +1,39 @@
+"""Charts (matplotlib and plotly) and an HTML report from stored results.
+
+Input is a table as returned by ``ResultStore.to_frame``::
+
+    from emolens.store import ResultStore
+    from emolens.viz import write_report
+
+    with ResultStore("emolens.db") as store:
+        paths = write_report(store.to_frame(), "emolens-out")
+"""
+
+from emolens.viz.charts import (
+    EMOTION_COLORS,
+    Shares,
+    choose_bucket,
+    distribution_chart,
+    group_shares,
+    heatmap_chart,
+    label_shares,
+    save_png,
+    trend_chart,
+    trend_shares,
+)
+from emolens.viz.report import ReportPaths, write_report
+
+__all__ = [
+    "EMOTION_COLORS",
+    "ReportPaths",
+    "Shares",
+    "choose_bucket",
+    "distribution_chart",
+    "group_shares",
+    "heatmap_chart",
+    "label_shares",
+    "save_png",
+    "trend_chart",
+    "trend_shares",
+    "write_report",
+]

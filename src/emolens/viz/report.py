@@ -1,0 +1,221 @@
+"""One self-contained HTML report (plus PNG charts) from a table of stored results."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from emolens.errors import InvalidInputError
+from emolens.viz.charts import (
+    distribution_chart,
+    group_shares,
+    heatmap_chart,
+    label_shares,
+    save_png,
+    time_column,
+    trend_chart,
+    trend_shares,
+)
+
+NOTE = (
+    "These results describe the emotion expressed in the analysed items, as estimated by a "
+    "model; they are not a measure of anyone's inner state and not a diagnosis."
+)
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Files written by ``write_report``; a chart that was skipped is None."""
+
+    html: Path
+    distribution: Path
+    trend: Path | None
+    heatmap: Path | None
+    skipped: tuple[str, ...] = ()  # why a chart was skipped or replaced, one line each
+
+    def files(self) -> list[Path]:
+        """Every file written."""
+        return [p for p in (self.html, self.distribution, self.trend, self.heatmap) if p]
+
+
+@dataclass
+class _Section:
+    heading: str
+    figure: Any | None  # plotly figure, None when skipped
+    note: str = ""
+
+
+def write_report(
+    df: pd.DataFrame,
+    out_dir: str | Path,
+    title: str = "emolens report",
+    bucket: str | None = None,
+    by: Literal["group", "time"] = "group",
+) -> ReportPaths:
+    """Write distribution/trend/heatmap PNGs and report.html into ``out_dir``; returns the paths."""
+    if df.empty or "label" not in df:
+        raise InvalidInputError("There are no results to report; analyse some items first.")
+    if by not in ("group", "time"):
+        raise InvalidInputError(f"by must be 'group' or 'time', got {by!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
+
+    dist_png = save_png(distribution_chart(df), out / "distribution.png")
+    sections = [_Section("Distribution", distribution_chart(df, backend="plotly"))]
+
+    no_spread = _no_time_spread(df, bucket)
+    trend_png = None
+    if not no_spread:
+        trend_png = save_png(trend_chart(df, bucket), out / "trend.png")
+        sections.append(_Section("Trend", trend_chart(df, bucket, backend="plotly")))
+    else:
+        skipped.append(f"Trend chart skipped: {no_spread}, so there is no change to show.")
+        sections.append(_Section("Trend", None, skipped[-1]))
+
+    heat_by, why = _heatmap_axis(df, by, no_spread)
+    if why:
+        skipped.append(why)
+    heat_png = None
+    if heat_by is None:
+        sections.append(_Section("Heatmap", None, why))
+    else:
+        heat_png = save_png(heatmap_chart(df, heat_by, bucket), out / "heatmap.png")
+        fig = heatmap_chart(df, heat_by, bucket, backend="plotly")
+        sections.append(_Section(f"Heatmap by {heat_by}", fig, why))
+
+    for stale, written in ((out / "trend.png", trend_png), (out / "heatmap.png", heat_png)):
+        if written is None:
+            stale.unlink(missing_ok=True)  # a chart from an earlier report would mislead
+    html_path = out / "report.html"
+    html_path.write_text(_render_html(title, summary(df), sections, skipped), encoding="utf-8")
+    return ReportPaths(html_path, dist_png, trend_png, heat_png, tuple(skipped))
+
+
+def summary(df: pd.DataFrame) -> dict[str, str]:
+    """Headline figures of a results table, as display strings."""
+    shares = label_shares(df).table["all"]
+    top = str(shares.idxmax())
+    try:
+        column: str | None = time_column(df)
+    except InvalidInputError:
+        column = None
+    rows = {
+        "Items": f"{len(df):,}",
+        "Languages": _breakdown(df.get("language")),
+        "Top emotion": f"{top} ({shares[top]:.0f}% of items)",
+        "Mean valence": _mean(df.get("valence")),
+        "Mean arousal": _mean(df.get("arousal")),
+    }
+    if column:
+        times = pd.to_datetime(df[column]).dropna()
+        kind = "item time" if column == "timestamp" else "analysis time"
+        rows["Period"] = f"{times.min():%Y-%m-%d %H:%M} to {times.max():%Y-%m-%d %H:%M} ({kind})"
+    for name, column_name in (("Groups", "group"), ("Sources", "source"), ("Models", "model")):
+        if column_name in df and df[column_name].notna().any():
+            rows[name] = _breakdown(df[column_name], limit=5)
+    return rows
+
+
+def _no_time_spread(df: pd.DataFrame, bucket: str | None) -> str:
+    """Why the results cannot show a trend, or "" when they span two or more time buckets."""
+    try:
+        shares = trend_shares(df, bucket)
+    except InvalidInputError:
+        return "the results have no times"
+    if shares.table.shape[1] < 2:
+        return f"all results fall in one {shares.bucket}"
+    return ""
+
+
+def _heatmap_axis(df: pd.DataFrame, by: str, no_spread: str) -> tuple[str | None, str]:
+    """Which heatmap to draw (group, time or none) and, if it differs from ``by``, why."""
+    if by == "group":
+        if group_shares(df).table.shape[1] >= 2:
+            return "group", ""
+        if not no_spread:
+            return "time", "Heatmap by group replaced by time: all results are in one group."
+        return None, f"Heatmap skipped: all results are in one group, and {no_spread}."
+    if not no_spread:
+        return "time", ""
+    return None, f"Heatmap by time skipped: {no_spread}."
+
+
+def _breakdown(values: pd.Series | None, limit: int = 6) -> str:
+    if values is None or values.notna().sum() == 0:
+        return "unknown"
+    counts = values.fillna("unknown").astype(str).value_counts()
+    total = int(counts.sum())
+    parts = [f"{k} {v:,} ({v / total:.0%})" for k, v in counts.head(limit).items()]
+    if len(counts) > limit:
+        parts.append(f"and {len(counts) - limit} more")
+    return ", ".join(parts)
+
+
+def _mean(values: pd.Series | None) -> str:
+    if values is None or values.notna().sum() == 0:
+        return "n/a"
+    return f"{values.mean():+.2f} (scale -1 to +1, {int(values.notna().sum()):,} items)"
+
+
+def _render_html(
+    title: str, rows: dict[str, str], sections: list[_Section], skipped: list[str]
+) -> str:
+    esc = html.escape
+    table = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows.items())
+    body, js_included = [], False
+    for section in sections:
+        body.append(f"<h2>{esc(section.heading)}</h2>")
+        if section.note:
+            body.append(f'<p class="note">{esc(section.note)}</p>')
+        if section.figure is not None:
+            body.append(section.figure.to_html(
+                full_html=False, include_plotlyjs=not js_included,
+                config={"displaylogo": False, "responsive": True},
+            ))
+            js_included = True
+    notes = "".join(f"<li>{esc(s)}</li>" for s in skipped) or "<li>none</li>"
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return _PAGE.format(
+        title=esc(title), note=esc(NOTE), table=table, body="\n".join(body), skipped=notes,
+        generated=generated,
+    )
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC",
+       "Microsoft YaHei", sans-serif; max-width: 1100px; margin: 2rem auto;
+       padding: 0 1rem; color: #222; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }}
+th, td {{ text-align: left; padding: .3rem .9rem; border-bottom: 1px solid #e5e5e5; }}
+th {{ color: #555; font-weight: 600; }}
+.note {{ color: #555; font-style: italic; }}
+.disclaimer {{ background: #f6f6f6; padding: .6rem .9rem; border-left: 4px solid #8c8c8c; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p class="disclaimer">{note}</p>
+<h2>Summary</h2>
+<table>
+{table}
+</table>
+{body}
+<h2>Skipped or replaced charts</h2>
+<ul>{skipped}</ul>
+<p class="note">Generated by emolens on {generated}. Charts are also saved as PNG files
+beside this page.</p>
+</body>
+</html>
+"""

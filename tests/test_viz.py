@@ -1,0 +1,171 @@
+"""Charts and the HTML report, drawn from a real SQLite store of real EmotionResult objects."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from emolens.errors import InvalidInputError
+from emolens.labels import CANONICAL
+from emolens.store import ResultStore
+from emolens.types import EmotionResult
+from emolens.viz import (
+    EMOTION_COLORS,
+    choose_bucket,
+    distribution_chart,
+    group_shares,
+    heatmap_chart,
+    trend_chart,
+    trend_shares,
+    write_report,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+GROUPS = ("support", "客服中心")
+
+
+def make_results(n: int = 50, days: int = 10, groups: tuple[str, ...] = GROUPS) -> list:
+    """``n`` results spread over ``days`` days and ``groups``, every label, unevenly."""
+    results = []
+    for i in range(n):
+        top = CANONICAL[(i * 3 + i // 4) % len(CANONICAL)]
+        scores = {x: (0.55 if x == top else 0.075) for x in CANONICAL}
+        results.append(EmotionResult(
+            label=top, scores=scores, valence=0.3 - (i % 5) * 0.15, arousal=0.1,
+            language="zh" if i % 3 == 0 else "en", model="test-model", text=f"item {i}",
+            source_id="posts.csv", group=groups[i % len(groups)],
+            timestamp=datetime(2024, 3, 1) + timedelta(hours=i * days * 24 / n),
+        ))
+    return results
+
+
+@pytest.fixture
+def frame(tmp_path) -> pd.DataFrame:
+    with ResultStore(str(tmp_path / "viz.db")) as store:
+        assert store.add(make_results()) == 50
+        return store.to_frame()
+
+
+def assert_png(path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 10_000
+
+
+def test_report_from_a_real_store(frame, tmp_path):
+    paths = write_report(frame, tmp_path / "out", title="Support <inbox>")
+    assert [p.name for p in paths.files()] == [
+        "report.html", "distribution.png", "trend.png", "heatmap.png"
+    ]
+    for png in (paths.distribution, paths.trend, paths.heatmap):
+        assert_png(png)
+    page = paths.html.read_text(encoding="utf-8")
+    assert page.count("Plotly.newPlot") == 3
+    assert not re.search(r"<script[^>]*src=[\"']?http", page)
+    assert "Support &lt;inbox&gt;" in page
+    assert "not a measure of anyone&#x27;s inner state" in page
+    assert "客服中心" in page and "sadness" in page
+    assert "Items" in page and "Mean valence" in page
+    assert paths.skipped == ()
+
+
+def test_single_group_uses_time_heatmap_and_says_so(tmp_path):
+    with ResultStore(str(tmp_path / "one.db")) as store:
+        store.add(make_results(groups=("only",)))
+        df = store.to_frame()
+    paths = write_report(df, tmp_path / "out")
+    assert paths.heatmap is not None and paths.trend is not None
+    assert any("one group" in s for s in paths.skipped)
+    assert "replaced by time" in paths.html.read_text(encoding="utf-8")
+
+
+def test_no_time_spread_skips_trend_and_heatmap(tmp_path):
+    results = [r.model_copy(update={"timestamp": datetime(2024, 3, 1, 9, 30)})
+               for r in make_results(groups=("only",))]
+    with ResultStore(str(tmp_path / "flat.db")) as store:
+        store.add(results)
+        df = store.to_frame()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "trend.png").write_bytes(b"stale")
+    paths = write_report(df, out)
+    assert paths.trend is None and paths.heatmap is None
+    assert not (out / "trend.png").exists()
+    assert "Trend chart skipped" in paths.html.read_text(encoding="utf-8")
+    assert_png(paths.distribution)
+
+
+def test_report_refuses_an_empty_table(tmp_path):
+    with ResultStore(str(tmp_path / "empty.db")) as store:
+        empty = store.to_frame()
+    with pytest.raises(InvalidInputError):
+        write_report(empty, tmp_path / "out")
+
+
+def test_bucket_follows_the_time_span():
+    start = pd.Timestamp("2024-01-01")
+
+    def span(delta: timedelta) -> pd.Series:
+        return pd.Series([start, start + delta])
+
+    assert choose_bucket(span(timedelta(hours=20))) == "hour"
+    assert choose_bucket(span(timedelta(days=20))) == "day"
+    assert choose_bucket(span(timedelta(days=200))) == "week"
+    assert choose_bucket(span(timedelta(days=1500))) == "month"
+
+
+def test_share_tables(frame):
+    trend = trend_shares(frame)
+    assert trend.bucket == "day" and trend.time_column == "timestamp"
+    assert trend.table.sum(axis=0).round(6).eq(100).all()
+    assert int(trend.counts.sum()) == 50
+    assert trend_shares(frame, bucket="week").bucket == "week"
+    groups = group_shares(frame)
+    assert list(groups.table.index) == list(CANONICAL)
+    assert set(groups.table.columns) == set(GROUPS)
+    with pytest.raises(InvalidInputError, match="bucket"):
+        trend_shares(frame, bucket="fortnight")
+
+
+def test_plotly_figures_use_the_palette(frame):
+    bars = distribution_chart(frame, backend="plotly")
+    assert list(bars.data[0].marker.color) == [EMOTION_COLORS[x] for x in CANONICAL]
+    lines = trend_chart(frame, backend="plotly")
+    assert {t.name for t in lines.data} == set(CANONICAL)
+    heat = heatmap_chart(frame, by="time", backend="plotly")
+    assert heat.data[0].type == "heatmap"
+
+
+def test_time_buckets_without_items(tmp_path):
+    results = make_results(n=10, days=1)
+    late = [r.model_copy(update={"timestamp": r.timestamp + timedelta(days=4), "item_key": f"l{i}"})
+            for i, r in enumerate(results)]
+    with ResultStore(str(tmp_path / "gaps.db")) as store:
+        store.add(results + late)
+        df = store.to_frame()
+    shares = trend_shares(df, bucket="day")
+    assert shares.table.shape[1] == 5 and shares.table.iloc[:, 2].isna().all()
+    paths = write_report(df, tmp_path / "out", bucket="day", by="time")
+    assert_png(paths.heatmap)
+
+
+def test_report_command(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from emolens.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    missing = runner.invoke(app, ["report", "--db", "none.db"])
+    assert missing.exit_code == 1 and "no results in none.db" in missing.output
+    assert not (tmp_path / "none.db").exists()
+    with ResultStore("full.db") as store:
+        store.add(make_results())
+    done = runner.invoke(app, ["report", "--db", "full.db", "--out", "rep", "--group", "support"])
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "rep" / "report.html").is_file()
+    bad = runner.invoke(app, ["report", "--db", "full.db", "--since", "soon"])
+    assert bad.exit_code == 2
