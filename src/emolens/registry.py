@@ -7,6 +7,7 @@ Third parties register through the entry-point group ``emolens.<kind>s`` (for ex
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -16,8 +17,9 @@ from emolens.errors import UnknownComponentError
 class Registry:
     """Factories for one kind of component, looked up by name."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, builtins: str | None = None) -> None:
         self.kind = kind
+        self._builtins = builtins  # module whose import registers the built-in components
         self._factories: dict[str, Callable[..., Any]] = {}
         self._descriptions: dict[str, str] = {}
         self._plugins_loaded = False
@@ -31,6 +33,8 @@ class Registry:
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        if self._builtins:
+            import_module(self._builtins)
         for entry in entry_points(group=f"emolens.{self.kind}s"):
             if entry.name not in self._factories:
                 self.register(entry.name, entry.load())
@@ -55,4 +59,4 @@ class Registry:
         return self._factories[name](**kwargs)
 
 
-recognizers = Registry("recognizer")
+recognizers = Registry("recognizer", builtins="emolens.models")

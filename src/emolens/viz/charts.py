@@ -8,6 +8,7 @@ are public too, for people who want the numbers rather than the picture.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import shutil
 import subprocess
@@ -324,8 +325,20 @@ def cjk_font() -> str | None:
     """An installed font family that has Chinese glyphs, or None."""
     from matplotlib import font_manager
 
+    _register_packaged_cjk_font(font_manager)
     known = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in (*_CJK_FAMILIES, *_fc_list_zh()) if name in known), None)
+
+
+def _register_packaged_cjk_font(font_manager: Any) -> None:
+    """Add Noto Sans CJK SC from the `mplfonts` package (a dependency), so that charts show
+    Chinese on machines with no system CJK font. Only that one OFL-licensed file is used."""
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    font = Path(next(iter(spec.submodule_search_locations))) / "fonts/NotoSansCJKsc-Regular.otf"
+    if font.is_file():
+        font_manager.fontManager.addfont(str(font))
 
 
 def _fc_list_zh() -> list[str]:
