@@ -44,7 +44,8 @@ def goemotions(root: Path, split: str) -> Split:
 
 def ekman(split: Split) -> Split:
     """GoEmotions mapped to the Ekman groups (= canonical labels), multi-label."""
-    sets = [{to_canonical(label, "goemotions") or "neutral" for label in s} for s in split.gold_sets]
+    sets = [{to_canonical(label, "goemotions") or "neutral" for label in s}
+            for s in split.gold_sets]
     first = [to_canonical(g, "goemotions") or "neutral" for g in split.gold]
     return Split(split.name + " (ekman)", split.texts, first, sets, "en")
 
@@ -59,7 +60,8 @@ def smp(root: Path, file: str) -> Split:
         records = json.loads(path.read_text(encoding="utf-8"))
     records = [r for r in records if r["content"].strip()]
     gold = [r["label"] for r in records]
-    return Split(f"smp2020/{file}", [r["content"] for r in records], gold, [{g} for g in gold], "zh")
+    texts = [r["content"] for r in records]
+    return Split(f"smp2020/{file}", texts, gold, [{g} for g in gold], "zh")
 
 
 def meld(eval_root: Path, split: str = "test") -> Split:

@@ -182,8 +182,11 @@ def main() -> None:
     rows += list(prepare.smp(d / "smp2020_ewect/usual_train.csv", "smp_usual"))
     rows += list(prepare.smp(d / "smp2020_ewect/virus_train.json", "smp_virus"))
     t0 = time.perf_counter()
-    baselines = {lang: tfidf_baseline([r[0] for r in rows if r[2] == lang],
-                                      [r[1] for r in rows if r[2] == lang]) for lang in ("en", "zh")}
+    baselines = {
+        lang: tfidf_baseline([r[0] for r in rows if r[2] == lang],
+                             [r[1] for r in rows if r[2] == lang])
+        for lang in ("en", "zh")
+    }
     print(f"   (baseline trained in {time.perf_counter() - t0:.0f} s)")
 
     def baseline_fn(texts: Sequence[str]) -> np.ndarray:
