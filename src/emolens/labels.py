@@ -113,6 +113,20 @@ ALIASES: dict[str, str] = {
     "no emotion": "neutral",
     "calm": "neutral",
     "contempt": "disgust",
+    "disgusted": "disgust",
+    "joyful": "joy",
+    "worry": "fear",
+    "hate": "anger",
+    "shame": "sadness",
+    "guilt": "sadness",
+    # Chinese label names used by Chinese emotion models.
+    **dict.fromkeys(["愤怒", "生气"], "anger"),
+    "厌恶": "disgust",
+    **dict.fromkeys(["恐惧", "害怕"], "fear"),
+    **dict.fromkeys(["高兴", "快乐", "喜悦", "开心"], "joy"),
+    **dict.fromkeys(["悲伤", "难过"], "sadness"),
+    **dict.fromkeys(["惊讶", "惊奇"], "surprise"),
+    **dict.fromkeys(["中性", "平静", "无情绪"], "neutral"),
 }
 
 
