@@ -30,9 +30,20 @@ _NEGATION_SCOPE = 3
 _ZH_NEGATORS = ("不", "没", "别", "无", "非", "未")
 
 
+# Typographic quotes (phones type them) and their common UTF-8-read-as-cp1252 mojibake read
+# as the plain ASCII quote, so "you’re" and "you're" are the same word.
+_MOJIBAKE = {"\u00e2\u0080\u0099": "'", "\u00e2\u0080\u0098": "'", "\u00e2\u0080\u009c": '"',
+             "\u00e2\u0080\u009d": '"', "\u00e2\u0080\u0094": "-", "\u00e2\u0080\u00a6": "..."}
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+                         "\u0092": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"'})
+
+
 def normalise(text: str) -> str:
-    """NFKC, lower case, collapsed white space; keeps emoji and Chinese punctuation meaning."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """NFKC, plain quotes, lower case, collapsed white space; emoji and Chinese punctuation kept."""
+    if "\u00e2\u0080" in text:
+        for bad, good in _MOJIBAKE.items():
+            text = text.replace(bad, good)
+    text = unicodedata.normalize("NFKC", text.translate(_QUOTES)).lower()
     return " ".join(text.split())
 
 
