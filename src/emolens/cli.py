@@ -9,15 +9,32 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import wraps
-from typing import Annotated, Any, Literal, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from emolens.config import load_settings
 from emolens.errors import EmolensError
+
+if TYPE_CHECKING:
+    from emolens.batch import BatchReport
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -104,6 +121,214 @@ def analyze_text(
             typer.echo(json.dumps(r.to_dict(), ensure_ascii=False))
     else:
         console.print(results_table(results))
+
+
+@analyze_app.command(
+    "file",
+    help="Analyse every text in CSV, TSV, JSONL, JSON, TXT or Parquet files and store the "
+    "results.\n\nEncodings are detected (UTF-8, GB18030/GBK, UTF-16 with a BOM, others by "
+    "guess). Runs resume: items already stored for the model are skipped, so running it again "
+    "analyses only new or changed rows. Rows that cannot be read are listed as "
+    "file:row: message, and the exit status is then 3.",
+)
+@friendly_errors
+def analyze_file_cmd(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files, or folders to search (recursively) for them.")
+    ],
+    text_col: Annotated[str | None, typer.Option(
+        "--text-col", help="Column with the text (default: the one named text, content, body, "
+        "message, post, utterance, 内容, 微博内容 or 正文).")] = None,
+    time_col: Annotated[str | None, typer.Option(
+        "--time-col", help="Column with when the text was written (ISO, Unix time, ...).")] = None,
+    group_col: Annotated[str | None, typer.Option(
+        "--group-col", help="Column to group results by (channel, speaker, brand, ...).")] = None,
+    id_col: Annotated[str | None, typer.Option(
+        "--id-col", help="Column with your own id of each item (copied to --out).")] = None,
+    model: ModelOpt = None,
+    language: LanguageOpt = None,
+    db: DbOpt = None,
+    store_text: Annotated[Literal["full", "hash", "none"] | None, typer.Option(
+        "--store-text", help="Keep each text in the store, only its SHA-256, or nothing; "
+        "--out follows the same choice (env: EMOLENS_STORE_TEXT).")] = None,
+    no_store: Annotated[bool, typer.Option(
+        "--no-store", help="Do not store results (nothing to resume or report on later).")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as JSON lines (one per file, then the totals).")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Also write every result of the run to a .csv, .jsonl or .parquet "
+        "file. Items already stored are not analysed again: their results are read back from "
+        "the store, so the file is complete.")] = None,
+    chunk_size: Annotated[int, typer.Option(
+        "--chunk-size", min=1, help="Items read, analysed and committed together; a run that "
+        "is killed loses at most one chunk, and running it again resumes.")] = 1000,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar, summary or warnings; errors only.")] = False,
+) -> None:
+    """Analyse the texts of files and folders, storing results chunk by chunk (resumable)."""
+    from emolens.batch import analyze_paths, check_options, expand_paths
+    from emolens.io.results import ResultWriter
+    from emolens.pipeline import build_analyzer
+    from emolens.store import ResultStore
+
+    settings = load_settings(db=db, model=model, store_text=store_text)
+    check_options(language, settings.store_text, chunk_size)
+    files = expand_paths(paths)
+    if out is not None:  # a folder being analysed may hold the output of an earlier run
+        files = [f for f in files if f.resolve() != out.resolve()]
+    analyzer = build_analyzer(settings.model, batch_size=settings.batch_size,
+                              max_chars=settings.max_text_chars)
+    writer = None if out is None else ResultWriter(out, analyzer.output_labels,
+                                                   settings.store_text)
+    if no_store and out is None and not quiet:
+        err_console.print("[yellow]warning:[/] with --no-store and no --out, results are not kept")
+    with ExitStack() as stack:
+        store = None if no_store else stack.enter_context(ResultStore(settings.db))
+        if writer is not None:
+            stack.enter_context(writer)
+        bar = stack.enter_context(_BatchProgress(files, enabled=not quiet))
+        try:
+            report = analyze_paths(
+                files, analyzer, store, text_col=text_col, time_col=time_col,
+                group_col=group_col, id_col=id_col, language=language,
+                store_text=settings.store_text, chunk_size=chunk_size, progress=bar.advance,
+                on_file=bar.on_file, sink=None if writer is None else writer.write,
+            )
+        except KeyboardInterrupt:
+            err_console.print("interrupted: every finished chunk is stored; run the same "
+                              "command again to resume")
+            raise typer.Exit(130) from None
+    where = "not stored" if no_store else f"stored in {settings.db}"
+    _show_batch_report(report, analyzer.model_id, where, out, as_json=as_json, quiet=quiet)
+    _show_problems(report, quiet, settings.max_text_chars)
+    raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
+
+
+class _RateColumn(ProgressColumn):
+    """Items per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} items/s" if speed else "", style="progress.data.speed")
+
+
+class _BatchProgress:
+    """Progress bar on stderr (when it is a terminal); a total when files are cheap to count."""
+
+    def __init__(self, files: list[Path], enabled: bool = True) -> None:
+        self.files = files
+        self.enabled = enabled and err_console.is_terminal
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> _BatchProgress:
+        if self.enabled:
+            from emolens.io.textfiles import estimate_rows
+
+            counts = [estimate_rows(f) for f in self.files]
+            total = None if None in counts else sum(c or 0 for c in counts)
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                _RateColumn(), TimeRemainingColumn(), console=err_console,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("reading", total=total)
+        return self
+
+    def advance(self, rows: int) -> None:
+        """Count rows done."""
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, rows)
+
+    def on_file(self, path: Path) -> None:
+        """Show the file being read."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=path.name)
+
+    def __exit__(self, exc_type: type | None, *exc_info: object) -> None:
+        if self._progress is not None and self._task is not None:
+            if exc_type is None:  # the total was an estimate from line counts: end at 100 %
+                done = self._progress.tasks[0].completed
+                self._progress.update(self._task, total=done, completed=done)
+            self._progress.stop()
+
+
+_COUNT_COLUMNS = ("items", "analysed", "skipped", "stored", "errors")
+
+
+def _show_batch_report(
+    report: BatchReport, model_id: str, where: str, out: Path | None, *, as_json: bool,
+    quiet: bool,
+) -> None:
+    """Summary of a batch run on stdout: a table, or JSON lines."""
+    if as_json:
+        summary = report.to_dict()
+        for file in summary.pop("files"):
+            typer.echo(json.dumps({"type": "file", **file}, ensure_ascii=False))
+        typer.echo(json.dumps({"type": "summary", "model": model_id, **summary},
+                              ensure_ascii=False))
+    elif not quiet:
+        table = Table(title=f"analyze file: {model_id}",
+                      caption="skipped: already stored for this model")
+        for column in ("file", "read as", "items", "analysed", "skipped", "stored", "errors",
+                       "status"):
+            table.add_column(column, justify="right" if column in _COUNT_COLUMNS else "left",
+                             overflow="fold")
+        for f in report.files:
+            read_as = " · ".join(x for x in (f.format, f.encoding, f.text_col) if x)
+            counts = (f.read, f.analysed, f.skipped_existing, f.stored, f.errors)
+            table.add_row(escape(f.path), escape(read_as), *(f"{n:,}" for n in counts), f.status)
+        if len(report.files) > 1:
+            counts = (report.read, report.analysed, report.skipped_existing, report.stored,
+                      report.error_count)
+            table.add_row("total", "", *(f"{n:,}" for n in counts), report.status, style="bold")
+        console.print(table)
+        rate = report.analysed / report.elapsed if report.elapsed else 0.0
+        console.print(f"{report.analysed:,} analysed in {report.elapsed:.1f} s "
+                      f"({rate:,.0f} items/s), {where}"
+                      + (f"; results written to {out}" if out else ""), highlight=False)
+
+
+def _show_problems(report: BatchReport, quiet: bool, max_chars: int, limit: int = 20) -> None:
+    """The first row errors (and, unless quiet, warnings) as file:row: message lines."""
+    for error in report.errors[:limit]:
+        err_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
+    if report.error_count > limit:
+        err_console.print(f"[red]... and {report.error_count - limit:,} more errors[/]")
+    if quiet or not report.warning_count:
+        return
+    if report.truncated:
+        err_console.print(f"[yellow]warning:[/] {report.truncated:,} texts were longer than "
+                          f"{max_chars:,} characters and were cut (EMOLENS_MAX_TEXT_CHARS)")
+    for warning in report.warnings[:limit]:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    if report.warning_count > limit:
+        err_console.print(f"[yellow]... and {report.warning_count - limit:,} more warnings[/]")
+
+
+@app.command("demo")
+@friendly_errors
+def demo_cmd(
+    db: DbOpt = None,
+    out: Annotated[str | None, typer.Option("--out", help="Where the report goes.")] = None,
+    model: ModelOpt = None,
+) -> None:
+    """Analyse the bundled sample posts (English and Chinese): table, store, charts."""
+    from emolens.demo import SAMPLE_POSTS, run_demo
+    from emolens.pipeline import build_analyzer
+
+    settings = load_settings(db=db, out_dir=out, model=model)
+    analyzer = build_analyzer(settings.model, batch_size=settings.batch_size)
+    with console.status("analysing the sample posts ..."):
+        run = run_demo(analyzer, settings.db, settings.out_dir)
+    console.print(results_table(run.results, title=f"{SAMPLE_POSTS.name}: {analyzer.model_id}",
+                                max_text=70))
+    console.print(f"{run.batch.stored} new results stored in [bold]{settings.db}[/] "
+                  f"({run.batch.skipped_existing} were already there)", highlight=False)
+    for path in run.report.files():
+        console.print(f"wrote {path}", highlight=False)
+    console.print("Open the HTML report in a browser. Results describe expressed emotion, "
+                  "not anyone's inner state.")
 
 
 @app.command("labels")

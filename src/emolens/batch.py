@@ -1,0 +1,370 @@
+"""Analysing files of texts: read, skip what is stored, analyse, store, one chunk at a time.
+
+Each chunk is committed before the next is read, so a run that is killed loses at most one
+chunk of work, and running it again analyses only the items that are not stored yet: an
+item's key is the SHA-256 of its file's absolute path, its row and its text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from emolens.errors import InvalidInputError
+from emolens.io.textfiles import SUPPORTED_EXTENSIONS, Item, ItemReader, RowError, read_items
+from emolens.pipeline import Analyzer
+from emolens.text.language import LANGUAGES
+from emolens.types import EmotionResult
+
+CHUNK_SIZE = 1000
+MAX_KEPT = 1000  # row errors and warnings kept for the report; all of them are counted
+STORE_TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
+
+ProgressCallback = Callable[[int], None]  # called with the number of rows just done
+ResultSink = Callable[[list[EmotionResult]], None]  # receives each chunk's results
+
+
+class Store(Protocol):
+    """The part of the result store contract (``emolens.store``) that batches use."""
+
+    def add(self, results: Sequence[EmotionResult], store_text: str = "full") -> int: ...
+
+    def existing_keys(self, keys: Iterable[str], model: str) -> set[str]: ...
+
+    def to_frame(self, source: str | None = None, model: str | None = None) -> Any: ...
+
+
+def item_key(source: str, row: int, text: str) -> str:
+    """Identity of an item in the store: the same row of the same file with the same text."""
+    data = f"{source}\x1f{row}\x1f{text}".encode("utf-8", errors="surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class FileReport:
+    """What happened to one file."""
+
+    path: str
+    format: str | None = None
+    encoding: str | None = None
+    text_col: str | None = None
+    read: int = 0  # items read (rows that could not be read are errors)
+    analysed: int = 0
+    skipped_existing: int = 0
+    stored: int = 0
+    errors: int = 0  # rows that could not be read, or 1 for a file that could not be read
+    failed: str | None = None  # why nothing of the file could be read
+
+    @property
+    def status(self) -> str:
+        """'ok', 'partial' (some rows failed) or 'failed' (nothing could be read)."""
+        return _status(self.read, self.errors)
+
+
+@dataclass
+class BatchReport:
+    """Counts, row errors and warnings of a batch run over one or more files."""
+
+    files: list[FileReport] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)  # the first MAX_KEPT
+    warnings: list[str] = field(default_factory=list)  # the first MAX_KEPT
+    error_count: int = 0
+    warning_count: int = 0
+    truncated: int = 0  # texts cut to the analyzer's max_chars
+    elapsed: float = 0.0
+
+    @property
+    def read(self) -> int:
+        """Items read, over all files."""
+        return sum(f.read for f in self.files)
+
+    @property
+    def analysed(self) -> int:
+        """Items analysed in this run."""
+        return sum(f.analysed for f in self.files)
+
+    @property
+    def skipped_existing(self) -> int:
+        """Items not analysed because their results were already stored."""
+        return sum(f.skipped_existing for f in self.files)
+
+    @property
+    def stored(self) -> int:
+        """Results newly stored."""
+        return sum(f.stored for f in self.files)
+
+    @property
+    def status(self) -> str:
+        """'ok', 'partial' (some rows or files failed) or 'failed' (nothing could be read)."""
+        return _status(self.read, self.error_count)
+
+    def add_error(self, error: RowError) -> None:
+        """Count a row error, keeping the first MAX_KEPT."""
+        self.error_count += 1
+        if len(self.errors) < MAX_KEPT:
+            self.errors.append(error)
+
+    def add_warning(self, message: str) -> None:
+        """Count a warning, keeping the first MAX_KEPT."""
+        self.warning_count += 1
+        if len(self.warnings) < MAX_KEPT:
+            self.warnings.append(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary: totals, status, files, kept errors and warnings."""
+        return {
+            "status": self.status, "read": self.read, "analysed": self.analysed,
+            "skipped_existing": self.skipped_existing, "stored": self.stored,
+            "errors": self.error_count, "warnings": self.warning_count,
+            "truncated": self.truncated, "elapsed": round(self.elapsed, 3),
+            "files": [{**vars(f), "status": f.status} for f in self.files],
+            "error_list": [str(e) for e in self.errors],
+            "warning_list": list(self.warnings),
+        }
+
+
+def _status(read: int, errors: int) -> str:
+    if errors and not read:
+        return "failed"
+    return "partial" if errors else "ok"
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files to read: each file as given, and each folder's supported files (recursive, sorted).
+
+    Hidden files and folders (names starting with '.') inside a folder are left out. A
+    missing path is kept, so that reading it reports the error.
+    """
+    files: dict[Path, None] = {}
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            files.update(dict.fromkeys(found or [path]))
+        else:
+            files[path] = None
+    return list(files)
+
+
+def check_options(language: str | None, store_text: str, chunk_size: int) -> None:
+    """Raise InvalidInputError for options a run would refuse, before anything is read."""
+    if language is not None and language not in LANGUAGES:
+        raise InvalidInputError(f"language must be one of {LANGUAGES}, got {language!r}")
+    if store_text not in STORE_TEXT_MODES:
+        raise InvalidInputError(
+            f"store_text must be one of {list(STORE_TEXT_MODES)}, got {store_text!r}"
+        )
+    if chunk_size < 1:
+        raise InvalidInputError(f"chunk_size must be at least 1, got {chunk_size}")
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything a run needs besides the file."""
+
+    analyzer: Analyzer
+    store: Store | None
+    language: str | None
+    store_text: str
+    chunk_size: int
+    progress: ProgressCallback | None
+    sink: ResultSink | None
+
+
+def analyze_file(
+    path: str | Path,
+    analyzer: Analyzer,
+    store: Store | None = None,
+    *,
+    text_col: str | None = None,
+    time_col: str | None = None,
+    group_col: str | None = None,
+    id_col: str | None = None,
+    language: str | None = None,
+    store_text: str = "full",
+    chunk_size: int = CHUNK_SIZE,
+    progress: ProgressCallback | None = None,
+    sink: ResultSink | None = None,
+) -> BatchReport:
+    """Analyse every item of one file, storing results in ``store`` (when given) chunk by chunk.
+
+    Items already stored for the analyzer's model are not analysed again. ``sink`` receives
+    each chunk's results in file order, those read back from the store included. Raises
+    InvalidInputError when the file cannot be read at all.
+    """
+    check_options(language, store_text, chunk_size)
+    job = _Job(analyzer, store, language, store_text, chunk_size, progress, sink)
+    started = time.perf_counter()
+    report = BatchReport()
+    reader = read_items(path, text_col, time_col, group_col, id_col, max_chars=analyzer.max_chars)
+    _run_file(reader, job, report)
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def analyze_paths(
+    paths: Iterable[str | Path],
+    analyzer: Analyzer,
+    store: Store | None = None,
+    *,
+    text_col: str | None = None,
+    time_col: str | None = None,
+    group_col: str | None = None,
+    id_col: str | None = None,
+    language: str | None = None,
+    store_text: str = "full",
+    chunk_size: int = CHUNK_SIZE,
+    progress: ProgressCallback | None = None,
+    sink: ResultSink | None = None,
+    on_file: Callable[[Path], None] | None = None,
+) -> BatchReport:
+    """Like ``analyze_file`` for several files and folders (see ``expand_paths``).
+
+    A file that cannot be read at all is recorded as an error and the run goes on.
+    ``on_file`` is called with each file's path before it is read.
+    """
+    check_options(language, store_text, chunk_size)
+    files = expand_paths(paths)
+    if not files:
+        raise InvalidInputError("No files to analyse: give one or more files or folders.")
+    job = _Job(analyzer, store, language, store_text, chunk_size, progress, sink)
+    started = time.perf_counter()
+    report = BatchReport()
+    for path in files:
+        if on_file is not None:
+            on_file(path)
+        try:
+            if path.is_dir():
+                raise InvalidInputError(
+                    f"{path} holds no files of a supported type ({', '.join(SUPPORTED_EXTENSIONS)})"
+                )
+            reader = read_items(
+                path, text_col, time_col, group_col, id_col, max_chars=analyzer.max_chars
+            )
+        except InvalidInputError as exc:
+            report.files.append(FileReport(str(path), errors=1, failed=str(exc)))
+            report.add_error(RowError(str(path), None, str(exc)))
+            continue
+        _run_file(reader, job, report)
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def _run_file(reader: ItemReader, job: _Job, report: BatchReport) -> None:
+    """Read, analyse and store one file chunk by chunk, counting into ``report``."""
+    source = str(reader.path.resolve())
+    file = FileReport(str(reader.path), reader.format, reader.encoding, reader.columns.text)
+    report.files.append(file)
+    stored = _StoredResults(job.store, source, job.analyzer.model_id)
+    chunk: list[Item] = []
+    done = 0  # rows read since progress was last reported
+    with reader:
+        for entry in reader:
+            done += 1
+            if isinstance(entry, RowError):
+                file.errors += 1
+                report.add_error(entry)
+            else:
+                file.read += 1
+                _note(entry, reader, report)
+                chunk.append(entry)
+            if done >= job.chunk_size:  # rows read, so that bad rows also advance progress
+                if chunk:
+                    _run_chunk(chunk, source, file, job, stored)
+                    chunk = []
+                if job.progress is not None:
+                    job.progress(done)
+                done = 0
+    if chunk:
+        _run_chunk(chunk, source, file, job, stored)
+    if job.progress is not None and done:
+        job.progress(done)
+    if not file.read and not file.errors:
+        report.add_warning(f"{reader.path}: no texts found")
+
+
+def _note(item: Item, reader: ItemReader, report: BatchReport) -> None:
+    """Count what the reader noticed about an item."""
+    if item.truncated:
+        report.truncated += 1
+        report.add_warning(
+            f"{reader.path}:{item.row}: text cut to {reader.max_chars:,} characters"
+        )
+    if item.warning:
+        report.add_warning(f"{reader.path}:{item.row}: {item.warning}")
+
+
+def _run_chunk(
+    items: list[Item], source: str, file: FileReport, job: _Job, stored: _StoredResults
+) -> None:
+    """Analyse the chunk's items that are not stored yet, store them, and hand all to the sink."""
+    model = job.analyzer.model_id
+    keys = [item_key(source, item.row, item.text) for item in items]
+    existing = job.store.existing_keys(keys, model) if job.store is not None else set()
+    todo = [i for i, key in enumerate(keys) if key not in existing]
+    fresh = job.analyzer.analyze_batch([items[i].text for i in todo], language=job.language)
+    by_key = {}
+    for i, result in zip(todo, fresh, strict=True):
+        by_key[keys[i]] = _describe(result, items[i], source, keys[i])
+    file.analysed += len(fresh)
+    file.skipped_existing += len(items) - len(todo)
+    if job.store is not None and fresh:
+        file.stored += job.store.add(fresh, store_text=job.store_text)
+    if job.sink is not None:
+        for i, key in enumerate(keys):
+            if key in existing and (old := stored.get(key)) is not None:
+                by_key[key] = _describe(old, items[i], source, key)
+        job.sink([by_key[key] for key in keys if key in by_key])
+
+
+def _describe(result: EmotionResult, item: Item, source: str, key: str) -> EmotionResult:
+    """The result with where its item came from filled in."""
+    result.source_id, result.item_key = source, key
+    result.text = item.text  # results read back from the store may have kept only a hash
+    result.group, result.timestamp = item.group, item.timestamp
+    result.details = {**result.details, "row": item.row}
+    if item.item_id is not None:
+        result.details["item_id"] = item.item_id
+    return result
+
+
+class _StoredResults:
+    """Results of one source already in the store, read once, when first asked for."""
+
+    def __init__(self, store: Store | None, source: str, model: str) -> None:
+        self.store, self.source, self.model = store, source, model
+        self._rows: dict[str, dict[str, Any]] | None = None
+
+    def get(self, key: str) -> EmotionResult | None:
+        """The stored result with this item key, or None."""
+        if self.store is None:
+            return None
+        if self._rows is None:
+            frame = self.store.to_frame(source=self.source, model=self.model)
+            self._rows = {row["item_key"]: row for row in frame.to_dict("records")}
+        row = self._rows.get(key)
+        return None if row is None else _from_row(row)
+
+
+def _from_row(row: dict[str, Any]) -> EmotionResult:
+    """An EmotionResult from a row of ``store.to_frame()``."""
+    import pandas as pd
+
+    value = {k: None if pd.isna(v) else v for k, v in row.items()}
+    scores = {k[2:]: float(v) for k, v in value.items() if k.startswith("p_") and v is not None}
+    timestamp = value["timestamp"]
+    return EmotionResult(
+        label=value["label"], scores=scores, valence=value["valence"], arousal=value["arousal"],
+        language=value["language"], modality=value.get("modality") or "text",
+        model=value["model"], text=value["text"], source_id=value["source"],
+        item_key=value["item_key"], group=value["group"],
+        timestamp=pd.Timestamp(timestamp).to_pydatetime() if timestamp is not None else None,
+        details={"stored_before": True},
+    )

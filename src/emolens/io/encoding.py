@@ -1,0 +1,121 @@
+"""Telling text from binary, and which encoding a text file uses, from a sample of its bytes.
+
+Order of preference: a BOM (UTF-8, UTF-16), then UTF-8, then GB18030 (a superset of GBK and
+GB2312, which Chinese Excel exports use), then charset_normalizer's best guess. A file that is
+UTF-8 apart from a few broken lines stays UTF-8: those lines become row errors, not the file.
+"""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from emolens.errors import InvalidInputError
+
+SAMPLE_BYTES = 1 << 20
+
+# Leading bytes of common binary formats people rename or export by mistake.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx or .docx is one: save it as CSV first)"),
+    (b"\xd0\xcf\x11\xe0", "an old Office document (.xls/.doc: save it as CSV first)"),
+    (b"\x1f\x8b", "a gzip archive (decompress it first)"),
+    (b"BZh", "a bzip2 archive (decompress it first)"),
+    (b"\xfd7zXZ", "an xz archive (decompress it first)"),
+    (b"\x7fELF", "a program"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"PAR1", "a Parquet file (name it .parquet)"),
+)
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM is its prefix
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Control bytes that plain text does not contain (tab, newlines, form feed, escape are fine).
+_CONTROL = bytes(b for b in range(1, 32) if b not in b"\t\n\r\x0c\x1b\x08")
+
+
+def read_sample(path: Path, size: int = SAMPLE_BYTES) -> tuple[bytes, bool]:
+    """The first ``size`` bytes of a file, and whether they are the whole file."""
+    with open(path, "rb") as fh:
+        sample = fh.read(size + 1)
+    return sample[:size], len(sample) <= size
+
+
+def bom_encoding(sample: bytes) -> str | None:
+    """The encoding named by a byte-order mark at the start of ``sample``, if any."""
+    for bom, name in _BOMS:
+        if sample.startswith(bom):
+            return name
+    return None
+
+
+def check_not_binary(path: Path, sample: bytes) -> None:
+    """Raise InvalidInputError when the sample looks like binary data rather than text."""
+    for magic, what in _MAGIC:
+        if sample.startswith(magic):
+            raise InvalidInputError(f"{path} looks binary: it is {what}, not a text file.")
+    if bom_encoding(sample) is not None or not sample:
+        return
+    head = sample[:65536]
+    nul_share = head.count(0) / len(head)
+    control_share = sum(head.count(b) for b in _CONTROL) / len(head)
+    # Text has next to no NUL or control bytes; compressed or binary data has ~0.4 % and ~10 %.
+    if nul_share > 0.001 or control_share > 0.02:
+        raise InvalidInputError(
+            f"{path} looks binary ({nul_share:.0%} NUL bytes, {control_share:.0%} control "
+            "bytes), not a text file. UTF-16 text needs a byte-order mark; re-save it as UTF-8."
+        )
+
+
+def _lines(sample: bytes, complete: bool) -> list[bytes]:
+    lines = sample.split(b"\n")
+    if not complete and len(lines) > 1:
+        lines.pop()  # cut mid-line, maybe mid-character
+    return lines
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def guess_encoding(path: Path, sample: bytes, complete: bool) -> str:
+    """Encoding of a text file, judged from its first bytes (see the module docstring)."""
+    bom = bom_encoding(sample)
+    if bom is not None:
+        return bom
+    non_ascii = [line for line in _lines(sample, complete) if max(line, default=0) >= 0x80]
+    utf8_bad = sum(not _decodes(line, "utf-8") for line in non_ascii)
+    if utf8_bad == 0:
+        return "utf-8"
+    utf8_good = len(non_ascii) - utf8_bad
+    if utf8_bad > utf8_good and all(_decodes(line, "gb18030") for line in non_ascii):
+        return "gb18030"
+    if utf8_good > 0:
+        return "utf-8"  # mostly UTF-8: the broken lines become row errors
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    if best is None:
+        raise InvalidInputError(
+            f"Cannot tell which text encoding {path} uses (it is not UTF-8, GB18030 or UTF-16); "
+            "re-save it as UTF-8."
+        )
+    return best.encoding
+
+
+def detect_encoding(path: str | Path) -> str:
+    """Encoding of the text file at ``path``; raises InvalidInputError for binary files."""
+    path = Path(path)
+    sample, complete = read_sample(path)
+    check_not_binary(path, sample)
+    return guess_encoding(path, sample, complete)

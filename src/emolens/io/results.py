@@ -1,0 +1,138 @@
+"""Writing results to a CSV, JSONL or Parquet file as they come, one chunk at a time.
+
+Columns: source, row, item_id, group, timestamp, language, label, confidence, valence,
+arousal, one ``p_<label>`` per label, model, item_key, and the text as ``text_mode`` says:
+the text itself ("full"), its SHA-256 as ``text_sha256`` ("hash"), or nothing ("none").
+CSV is written with a UTF-8 byte-order mark, so that Excel shows Chinese text correctly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from emolens.errors import InvalidInputError
+from emolens.pipeline import text_hash
+from emolens.types import EmotionResult
+
+OUTPUT_EXTENSIONS: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
+
+
+def result_columns(labels: Sequence[str], text_mode: str = "full") -> list[str]:
+    """Column names of an output file for results over ``labels``."""
+    text = {"full": ["text"], "hash": ["text_sha256"], "none": []}[text_mode]
+    return [
+        "source", "row", "item_id", "group", "timestamp", "language", "label", "confidence",
+        "valence", "arousal", *(f"p_{label}" for label in labels), "model", "item_key", *text,
+    ]
+
+
+def result_row(result: EmotionResult, labels: Sequence[str], text_mode: str) -> dict[str, Any]:
+    """One output row for a result."""
+    row: dict[str, Any] = {
+        "source": result.source_id, "row": result.details.get("row"),
+        "item_id": result.details.get("item_id"), "group": result.group,
+        "timestamp": result.timestamp,
+        "language": result.language, "label": result.label,
+        "confidence": result.scores.get(result.label), "valence": result.valence,
+        "arousal": result.arousal,
+        **{f"p_{label}": result.scores.get(label) for label in labels},
+        "model": result.model, "item_key": result.item_key,
+    }
+    if text_mode == "full":
+        row["text"] = result.text
+    elif text_mode == "hash":
+        row["text_sha256"] = text_hash(result.text) if result.text is not None else None
+    return row
+
+
+class ResultWriter:
+    """Appends results to one output file; the format comes from the file's extension."""
+
+    def __init__(self, path: str | Path, labels: Sequence[str], text_mode: str = "full") -> None:
+        self.path = Path(path)
+        self.format = self.path.suffix.lower().lstrip(".")
+        if f".{self.format}" not in OUTPUT_EXTENSIONS:
+            raise InvalidInputError(
+                f"Cannot write results to {self.path}: use one of {', '.join(OUTPUT_EXTENSIONS)}"
+            )
+        if text_mode not in ("full", "hash", "none"):
+            raise InvalidInputError(f"text_mode must be full, hash or none, got {text_mode!r}")
+        self.labels = tuple(labels)
+        self.text_mode = text_mode
+        self.columns = result_columns(self.labels, text_mode)
+        self.count = 0
+        self._fh: Any = None
+        self._csv: Any = None
+        self._parquet: Any = None
+        self._schema: Any = None
+
+    def open(self) -> ResultWriter:
+        """Create (or replace) the file and write its header."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.format == "parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                self._schema = pa.schema([(c, _arrow_type(c)) for c in self.columns])
+                self._parquet = pq.ParquetWriter(self.path, self._schema)
+            else:
+                encoding = "utf-8-sig" if self.format == "csv" else "utf-8"
+                self._fh = open(self.path, "w", encoding=encoding, newline="")  # noqa: SIM115
+                if self.format == "csv":
+                    self._csv = csv.DictWriter(self._fh, self.columns)
+                    self._csv.writeheader()
+        except OSError as exc:
+            raise InvalidInputError(f"Cannot write results to {self.path}: {exc}") from exc
+        return self
+
+    def write(self, results: Sequence[EmotionResult]) -> None:
+        """Append results."""
+        rows = [result_row(r, self.labels, self.text_mode) for r in results]
+        if not rows:
+            return
+        if self._parquet is not None:
+            import pyarrow as pa
+
+            table = pa.Table.from_pylist(rows, schema=self._schema)
+            self._parquet.write_table(table)
+        else:
+            for row in rows:
+                if row["timestamp"] is not None:
+                    row["timestamp"] = row["timestamp"].isoformat()
+            if self._csv is not None:
+                self._csv.writerows(rows)
+            else:
+                self._fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        self.count += len(rows)
+
+    def close(self) -> None:
+        """Finish the file."""
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> ResultWriter:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _arrow_type(column: str) -> Any:
+    import pyarrow as pa
+
+    if column == "row":
+        return pa.int64()
+    if column == "timestamp":
+        return pa.timestamp("us")
+    if column in ("confidence", "valence", "arousal") or column.startswith("p_"):
+        return pa.float64()
+    return pa.string()

@@ -1,0 +1,89 @@
+"""Reading the time an item was written from whatever a file holds: text, a number, a date.
+
+Times come back without a zone: one given with an offset (or as a Unix time) is converted to
+UTC, a naive one is kept as written. That is also how the result store keeps them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+_CJK_DATE = re.compile(r"(\d{2,4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日?")
+# Unix times above these magnitudes are taken as ns, us, ms; below as seconds. 1e11 s is the
+# year 5138, so no plausible seconds value is mistaken for milliseconds.
+_UNIX_SCALES: tuple[tuple[float, float], ...] = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))
+
+
+def _utc_naive(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _from_number(value: float) -> datetime:
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("not a finite number")
+    if 19000101 <= value <= 21001231 and float(value).is_integer():
+        # A compact calendar date (20240301), common in spreadsheet exports, not a Unix time.
+        text = str(int(value))
+        return datetime(int(text[:4]), int(text[4:6]), int(text[6:]))
+    for bound, scale in _UNIX_SCALES:
+        if abs(value) >= bound:
+            value = value / scale
+            break
+    return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+
+
+def _from_text(value: str) -> datetime:
+    value = value.strip()
+    if _NUMBER.fullmatch(value):
+        return _from_number(float(value))
+    value = _CJK_DATE.sub(lambda m: f"{m[1]}-{m[2]}-{m[3]} ", value).strip()
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        pass
+    import pandas as pd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "could not infer format": expected for one value
+        parsed = pd.to_datetime(value)
+    if parsed is pd.NaT:
+        raise ValueError("not a time")
+    return parsed.to_pydatetime()
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A datetime for ``value`` (None when it is empty); raises ValueError if unreadable.
+
+    Reads ISO 8601, "2024-03-01 12:00", "2024/03/01", "2024年3月1日", other formats pandas
+    knows, compact dates (20240301) and Unix times in seconds, ms, us or ns.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    try:
+        parsed = _convert(value)
+    except (ValueError, TypeError, OverflowError, OSError) as exc:
+        raise ValueError(str(exc) or "not a time") from exc
+    return _utc_naive(parsed)
+
+
+def _convert(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    if isinstance(value, bool):
+        raise ValueError("a true/false value is not a time")
+    if isinstance(value, int | float):
+        return _from_number(float(value))
+    if isinstance(value, str):
+        return _from_text(value)
+    raise ValueError(f"a {type(value).__name__} is not a time")

@@ -1,0 +1,270 @@
+"""`emolens analyze file` end to end: the real CLI, real files, a real SQLite store.
+
+Most tests use a tiny n-gram model fitted in a fixture (fast); one runs the shipped default
+model through the installed console script, and one kills a run with SIGKILL and resumes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from emolens.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from emolens.labels import CANONICAL
+from emolens.models import DEFAULT_MODEL_DIR, MODEL_FILE
+from emolens.text.ngram import NgramRecognizer
+
+TRAIN = {
+    "joy": ["I love this so much", "what a happy wonderful day", "great fun, so glad",
+            "今天很开心", "太好了真开心", "非常高兴"],
+    "anger": ["I hate this stupid thing", "so angry and furious", "outrageous, I hate it",
+              "气死我了", "太生气了真讨厌", "非常愤怒"],
+    "sadness": ["I feel so sad and alone", "crying all night", "heartbroken and lonely",
+                "好难过想哭", "伤心难过的一天", "非常伤心"],
+}
+SAMPLE = Path(__file__).parents[1] / "src" / "emolens" / "samples" / "posts.csv"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> str:
+    """A tiny n-gram model fitted in a second, saved as a model directory for --model."""
+    texts = [t for examples in TRAIN.values() for t in examples]
+    labels = [label for label, examples in TRAIN.items() for _ in examples]
+    model = NgramRecognizer(name="tiny", version="1", min_df=1)
+    model.fit(texts, labels, calibration=(texts, labels))
+    return str(model.save(tmp_path_factory.mktemp("model") / "tiny"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, monkeypatch):
+    """No user config file or EMOLENS_* variables leak into the tests."""
+    for name in list(os.environ):
+        if name.startswith("EMOLENS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "no-config.toml"))
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, ["analyze", "file", *args])
+
+
+def write_csv(path: Path, n: int) -> Path:
+    texts = ["I love this", "so angry", "very sad", "今天很开心", "气死我了"]
+    lines = ["id,text,when,channel"] + [
+        f"{i},{texts[i % 5]} #{i},2024-03-{1 + i % 28:02d} 12:00,ch{i % 3}" for i in range(n)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def db_rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        query = "SELECT item_key, source, row, group_name, text FROM results"
+        return conn.execute(query).fetchall()
+
+
+def test_analyze_file_stores_and_summarises(tmp_path, model_dir):
+    path = write_csv(tmp_path / "posts.csv", 12)
+    db = tmp_path / "r.db"
+    result = invoke(str(path), "--model", model_dir, "--db", str(db), "--group-col", "channel",
+                    "--time-col", "when")
+    assert result.exit_code == EXIT_OK, result.output
+    assert "12 analysed" in result.stdout and "tiny@1" in result.stdout
+    rows = db_rows(db)
+    assert len(rows) == 12 and {r[1] for r in rows} == {str(path.resolve())}
+    assert sorted(r[2] for r in rows) == list(range(1, 13))
+
+    again = invoke(str(path), "--model", model_dir, "--db", str(db), "--json")
+    assert again.exit_code == EXIT_OK
+    lines = [json.loads(line) for line in again.stdout.splitlines()]
+    assert [line["type"] for line in lines] == ["file", "summary"]
+    assert lines[0]["encoding"] == "utf-8" and lines[0]["text_col"] == "text"
+    summary = lines[-1]
+    assert (summary["read"], summary["analysed"], summary["skipped_existing"],
+            summary["stored"], summary["status"]) == (12, 0, 12, 0, "ok")
+    assert len(db_rows(db)) == 12
+
+
+def test_partial_exit_code_and_errors_listed_by_row(tmp_path, model_dir):
+    path = tmp_path / "gaps.jsonl"
+    path.write_text('{"text": "so happy"}\n{"text": \n{"text": ""}\n{"text": "sad"}\n',
+                    encoding="utf-8")
+    result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"))
+    assert result.exit_code == EXIT_PARTIAL
+    assert f"{path}:2: not valid JSON" in result.stderr
+    assert f"{path}:3: empty text" in result.stderr
+    assert len(db_rows(tmp_path / "r.db")) == 2
+
+
+def test_many_errors_are_cut_to_the_first_twenty(tmp_path, model_dir):
+    path = tmp_path / "empty.csv"
+    path.write_text("text,n\nok,1\n" + "".join(f",{i}\n" for i in range(30)), encoding="utf-8")
+    result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"))
+    assert result.exit_code == EXIT_PARTIAL
+    assert result.stderr.count("empty text") == 20 and "and 10 more errors" in result.stderr
+
+
+def test_nothing_processed_is_an_error(tmp_path, model_dir):
+    junk = tmp_path / "photo.txt"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    result = invoke(str(junk), "--model", model_dir, "--db", str(tmp_path / "r.db"))
+    assert result.exit_code == EXIT_ERROR
+    assert "looks binary" in result.stderr
+
+
+def test_a_failed_file_among_good_ones_is_partial(tmp_path, model_dir):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_csv(folder / "a.csv", 3)
+    (folder / "b.txt").write_bytes(bytes(range(256)) * 4)
+    result = invoke(str(folder), "--model", model_dir, "--db", str(tmp_path / "r.db"))
+    assert result.exit_code == EXIT_PARTIAL
+    assert "b.txt looks binary" in result.stderr and "total" in result.stdout
+
+
+def test_missing_column_names_the_columns(tmp_path, model_dir):
+    path = write_csv(tmp_path / "posts.csv", 2)
+    result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"),
+                    "--text-col", "body")
+    assert result.exit_code == EXIT_ERROR
+    message = " ".join(result.stderr.split())
+    assert "'body'" in message and "'id', 'text', 'when', 'channel'" in message
+
+
+def test_gb18030_file_reports_its_encoding(tmp_path, model_dir):
+    path = tmp_path / "weibo.csv"
+    path.write_text("微博内容,用户\n今天很开心,a\n气死我了,b\n", encoding="gb18030")
+    result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"), "--json")
+    assert result.exit_code == EXIT_OK
+    first = json.loads(result.stdout.splitlines()[0])
+    assert (first["encoding"], first["text_col"], first["stored"]) == ("gb18030", "微博内容", 2)
+    texts = {r[4] for r in db_rows(tmp_path / "r.db")}
+    assert texts == {"今天很开心", "气死我了"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_out_is_complete_even_for_items_already_stored(tmp_path, model_dir, suffix):
+    path = write_csv(tmp_path / "posts.csv", 15)
+    db, out = tmp_path / "r.db", tmp_path / f"results{suffix}"
+    common = [str(path), "--model", model_dir, "--db", str(db), "--id-col", "id"]
+    assert invoke(*common, "--chunk-size", "4").exit_code == EXIT_OK
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM results WHERE row > 10")
+    result = invoke(*common, "--out", str(out))
+    assert result.exit_code == EXIT_OK, result.output
+    frame = {".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True),
+             ".parquet": pd.read_parquet}[suffix](out)
+    assert list(frame["row"]) == list(range(1, 16))
+    assert list(frame["item_id"].astype(str)) == [str(i) for i in range(15)]
+    assert frame["text"].iloc[0] == "I love this #0"
+    assert set(frame["label"]) <= set(CANONICAL)
+    assert {f"p_{label}" for label in CANONICAL} <= set(frame.columns)
+
+
+def test_store_text_hash_and_no_store(tmp_path, model_dir):
+    path = write_csv(tmp_path / "posts.csv", 4)
+    out = tmp_path / "o.jsonl"
+    result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"),
+                    "--store-text", "hash", "--out", str(out))
+    assert result.exit_code == EXIT_OK
+    assert all(r[4] is None for r in db_rows(tmp_path / "r.db"))
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 4 and "text" not in rows[0] and len(rows[0]["text_sha256"]) == 64
+
+    no_db = tmp_path / "never.db"
+    result = invoke(str(path), "--model", model_dir, "--db", str(no_db), "--no-store", "--quiet")
+    assert result.exit_code == EXIT_OK and not no_db.exists() and result.stdout == ""
+
+
+def test_usage_errors(tmp_path, model_dir):
+    path = write_csv(tmp_path / "posts.csv", 2)
+    assert invoke(str(path), "--store-text", "some").exit_code == EXIT_USAGE
+    result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"),
+                    "--out", str(tmp_path / "o.xlsx"))
+    assert result.exit_code == EXIT_ERROR and ".parquet" in result.stderr
+
+
+def console_script() -> str:
+    script = Path(sys.executable).with_name("emolens")
+    if not script.exists():
+        pytest.skip("the emolens console script is not installed next to this Python")
+    return str(script)
+
+
+def script_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMOLENS_")}
+    env["EMOLENS_CONFIG"] = str(tmp_path / "no-config.toml")
+    return env
+
+
+@pytest.mark.skipif(not (DEFAULT_MODEL_DIR / MODEL_FILE).is_file(),
+                    reason="the shipped default model is not built")
+def test_console_script_with_the_shipped_default_model(tmp_path):
+    db, out = tmp_path / "r.db", tmp_path / "out.csv"
+    proc = subprocess.run(
+        [console_script(), "analyze", "file", str(SAMPLE), "--db", str(db), "--out", str(out),
+         "--time-col", "created_at", "--group-col", "channel", "--id-col", "id"],
+        capture_output=True, text=True, encoding="utf-8", env=script_env(tmp_path), timeout=300,
+    )
+    assert proc.returncode == EXIT_OK, proc.stderr
+    expected = len(pd.read_csv(SAMPLE))
+    frame = pd.read_csv(out)
+    assert len(frame) == expected == len(db_rows(db))
+    assert set(frame["label"]) <= set(CANONICAL) and frame["model"].iloc[0].startswith("default@")
+    assert set(frame["language"]) == {"en", "zh"}
+    assert frame["timestamp"].notna().all()
+
+
+def test_killed_run_resumes_and_stores_each_item_once(tmp_path, model_dir):
+    n, chunk = 6000, 20
+    path = write_csv(tmp_path / "big.csv", n)
+    db = tmp_path / "r.db"
+    args = [console_script(), "analyze", "file", str(path), "--model", model_dir,
+            "--db", str(db), "--quiet"]
+    proc = subprocess.Popen([*args, "--chunk-size", str(chunk)], env=script_env(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while count_rows(db) < 2 * chunk:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the run stored nothing within 2 minutes"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    stored = count_rows(db)
+    assert 0 < stored < n, "the run finished before it could be killed; make the file bigger"
+    assert stored % chunk == 0  # only whole chunks were committed
+
+    done = subprocess.run([*args, "--json"], env=script_env(tmp_path), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == EXIT_OK, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert (summary["skipped_existing"], summary["analysed"]) == (stored, n - stored)
+    keys = [r[0] for r in db_rows(db)]
+    assert len(keys) == len(set(keys)) == n
+    assert sorted(r[2] for r in db_rows(db)) == list(range(1, n + 1))
+
+
+def count_rows(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
