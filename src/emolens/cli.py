@@ -45,7 +45,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-analyze_app = typer.Typer(help="Analyse texts or files and store the results.", no_args_is_help=True)
+analyze_app = typer.Typer(
+    help="Analyse texts or files and store the results.", no_args_is_help=True
+)
 train_app = typer.Typer(help="Train a model on your own labelled data.", no_args_is_help=True)
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(train_app, name="train")
@@ -57,7 +59,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ModelOpt = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Recognizer name (default, lexicon, hf) or model directory."),
+    typer.Option(
+        "--model", "-m", help="Recognizer name (default, lexicon, hf) or model directory."
+    ),
 ]
 DbOpt = Annotated[
     str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL [env: EMOLENS_DB]")
@@ -75,7 +79,7 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except EmolensError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
+            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
             raise typer.Exit(EXIT_ERROR) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -102,10 +106,14 @@ def results_table(results: list, title: str | None = None, max_text: int = 60) -
 @analyze_app.command("text")
 @friendly_errors
 def analyze_text(
-    texts: Annotated[list[str], typer.Argument(help="One or more texts; '-' reads lines from stdin.")],
+    texts: Annotated[
+        list[str], typer.Argument(help="One or more texts; '-' reads lines from stdin.")
+    ],
     model: ModelOpt = None,
     language: LanguageOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON lines instead of a table.")
+    ] = False,
 ) -> None:
     """Analyse texts given on the command line (not stored)."""
     from emolens.pipeline import build_analyzer
