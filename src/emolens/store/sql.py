@@ -41,7 +41,6 @@ STORE_TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
 
 # Rows per INSERT statement: 17 bound columns x 50 rows stays under SQLite's oldest limit of
 # 999 parameters, and a single statement per chunk keeps ``rowcount`` exact on every backend.
-_INSERT_CHUNK = 50
 _IN_CHUNK = 500
 
 metadata = MetaData()
@@ -103,12 +102,11 @@ class ResultStore:
         if not rows:
             return 0
         inserted = 0
+        # One statement compiled once and executed for every row (executemany): building a
+        # multi-row VALUES statement per chunk made SQLAlchemy recompile it each time.
+        stmt = self._insert().on_conflict_do_nothing(index_elements=["item_key", "model"])
         with self._guard("write to"), self._engine.begin() as conn:
-            for chunk in _chunks(rows, _INSERT_CHUNK):
-                stmt = self._insert().values(chunk).on_conflict_do_nothing(
-                    index_elements=["item_key", "model"]
-                )
-                inserted += conn.execute(stmt).rowcount
+            inserted = conn.execute(stmt, rows).rowcount
         return inserted
 
     def _insert(self) -> Any:
