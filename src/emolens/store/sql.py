@@ -39,8 +39,7 @@ from emolens.types import EmotionResult
 StoreText = Literal["full", "hash", "none"]
 STORE_TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
 
-# Rows per INSERT statement: 17 bound columns x 50 rows stays under SQLite's oldest limit of
-# 999 parameters, and a single statement per chunk keeps ``rowcount`` exact on every backend.
+# Keys per IN (...) clause: under SQLite's oldest limit of 999 bound parameters.
 _IN_CHUNK = 500
 
 metadata = MetaData()
