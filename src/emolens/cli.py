@@ -12,29 +12,21 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from emolens.config import load_settings
+from emolens.display import (
+    BatchProgress,
+    console,
+    err_console,
+    results_table,
+    show_batch_report,
+    show_problems,
+)
 from emolens.errors import EmolensError
-
-if TYPE_CHECKING:
-    from emolens.batch import BatchReport
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -52,8 +44,6 @@ train_app = typer.Typer(help="Train a model on your own labelled data.", no_args
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(train_app, name="train")
 
-console = Console()
-err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,23 +74,6 @@ def friendly_errors(func: F) -> F:
 
     return wrapper  # type: ignore[return-value]
 
-
-def results_table(results: list, title: str | None = None, max_text: int = 60) -> Table:
-    """Rich table of results: text, language, label, confidence, valence, arousal."""
-    table = Table(title=title, show_lines=False)
-    for column in ("text", "lang", "emotion", "p", "valence", "arousal"):
-        table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
-    for r in results:
-        text = (r.text or "").replace("\n", " ")
-        table.add_row(
-            text if len(text) <= max_text else text[: max_text - 1] + "…",
-            r.language or "",
-            r.label,
-            f"{r.confidence:.2f}",
-            "" if r.valence is None else f"{r.valence:+.2f}",
-            "" if r.arousal is None else f"{r.arousal:+.2f}",
-        )
-    return table
 
 
 @analyze_app.command("text")
@@ -194,7 +167,7 @@ def analyze_file_cmd(
         store = None if no_store else stack.enter_context(ResultStore(settings.db))
         if writer is not None:
             stack.enter_context(writer)
-        bar = stack.enter_context(_BatchProgress(files, enabled=not quiet))
+        bar = stack.enter_context(BatchProgress(files, enabled=not quiet))
         try:
             report = analyze_paths(
                 files, analyzer, store, text_col=text_col, time_col=time_col,
@@ -207,111 +180,10 @@ def analyze_file_cmd(
                               "command again to resume")
             raise typer.Exit(130) from None
     where = "not stored" if no_store else f"stored in {settings.db}"
-    _show_batch_report(report, analyzer.model_id, where, out, as_json=as_json, quiet=quiet)
-    _show_problems(report, quiet, settings.max_text_chars)
+    show_batch_report(report, analyzer.model_id, where, out, as_json=as_json, quiet=quiet)
+    show_problems(report, quiet, settings.max_text_chars)
     raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
 
-
-class _RateColumn(ProgressColumn):
-    """Items per second."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} items/s" if speed else "", style="progress.data.speed")
-
-
-class _BatchProgress:
-    """Progress bar on stderr (when it is a terminal); a total when files are cheap to count."""
-
-    def __init__(self, files: list[Path], enabled: bool = True) -> None:
-        self.files = files
-        self.enabled = enabled and err_console.is_terminal
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> _BatchProgress:
-        if self.enabled:
-            from emolens.io.textfiles import estimate_rows
-
-            counts = [estimate_rows(f) for f in self.files]
-            total = None if None in counts else sum(c or 0 for c in counts)
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                _RateColumn(), TimeRemainingColumn(), console=err_console,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("reading", total=total)
-        return self
-
-    def advance(self, rows: int) -> None:
-        """Count rows done."""
-        if self._progress is not None and self._task is not None:
-            self._progress.advance(self._task, rows)
-
-    def on_file(self, path: Path) -> None:
-        """Show the file being read."""
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=path.name)
-
-    def __exit__(self, exc_type: type | None, *exc_info: object) -> None:
-        if self._progress is not None and self._task is not None:
-            if exc_type is None:  # the total was an estimate from line counts: end at 100 %
-                done = self._progress.tasks[0].completed
-                self._progress.update(self._task, total=done, completed=done)
-            self._progress.stop()
-
-
-_COUNT_COLUMNS = ("items", "analysed", "skipped", "stored", "errors")
-
-
-def _show_batch_report(
-    report: BatchReport, model_id: str, where: str, out: Path | None, *, as_json: bool,
-    quiet: bool,
-) -> None:
-    """Summary of a batch run on stdout: a table, or JSON lines."""
-    if as_json:
-        summary = report.to_dict()
-        for file in summary.pop("files"):
-            typer.echo(json.dumps({"type": "file", **file}, ensure_ascii=False))
-        typer.echo(json.dumps({"type": "summary", "model": model_id, **summary},
-                              ensure_ascii=False))
-    elif not quiet:
-        table = Table(title=f"analyze file: {model_id}",
-                      caption="skipped: already stored for this model")
-        for column in ("file", "read as", "items", "analysed", "skipped", "stored", "errors",
-                       "status"):
-            table.add_column(column, justify="right" if column in _COUNT_COLUMNS else "left",
-                             overflow="fold")
-        for f in report.files:
-            read_as = " · ".join(x for x in (f.format, f.encoding, f.text_col) if x)
-            counts = (f.read, f.analysed, f.skipped_existing, f.stored, f.errors)
-            table.add_row(escape(f.path), escape(read_as), *(f"{n:,}" for n in counts), f.status)
-        if len(report.files) > 1:
-            counts = (report.read, report.analysed, report.skipped_existing, report.stored,
-                      report.error_count)
-            table.add_row("total", "", *(f"{n:,}" for n in counts), report.status, style="bold")
-        console.print(table)
-        rate = report.analysed / report.elapsed if report.elapsed else 0.0
-        console.print(f"{report.analysed:,} analysed in {report.elapsed:.1f} s "
-                      f"({rate:,.0f} items/s), {where}"
-                      + (f"; results written to {out}" if out else ""), highlight=False)
-
-
-def _show_problems(report: BatchReport, quiet: bool, max_chars: int, limit: int = 20) -> None:
-    """The first row errors (and, unless quiet, warnings) as file:row: message lines."""
-    for error in report.errors[:limit]:
-        err_console.print(f"[red]error:[/] {escape(str(error))}", soft_wrap=True)
-    if report.error_count > limit:
-        err_console.print(f"[red]... and {report.error_count - limit:,} more errors[/]")
-    if quiet or not report.warning_count:
-        return
-    if report.truncated:
-        err_console.print(f"[yellow]warning:[/] {report.truncated:,} texts were longer than "
-                          f"{max_chars:,} characters and were cut (EMOLENS_MAX_TEXT_CHARS)")
-    for warning in report.warnings[:limit]:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
-    if report.warning_count > limit:
-        err_console.print(f"[yellow]... and {report.warning_count - limit:,} more warnings[/]")
 
 
 @app.command("demo")
