@@ -11,27 +11,12 @@ from emolens.batch import analyze_file, analyze_paths, expand_paths, item_key
 from emolens.errors import InvalidInputError
 from emolens.pipeline import build_analyzer
 from emolens.store import ResultStore
-from emolens.text.ngram import NgramRecognizer
-
-TRAIN = {
-    "joy": ["I love this so much", "what a happy wonderful day", "great fun, so glad",
-            "今天很开心", "太好了真开心", "非常高兴"],
-    "anger": ["I hate this stupid thing", "so angry and furious", "outrageous, I hate it",
-              "气死我了", "太生气了真讨厌", "非常愤怒"],
-    "sadness": ["I feel so sad and alone", "crying all night", "heartbroken and lonely",
-                "好难过想哭", "伤心难过的一天", "非常伤心"],
-}
 
 
 @pytest.fixture(scope="module")
-def analyzer(tmp_path_factory):
-    """A tiny n-gram model fitted in a second: fast and deterministic."""
-    texts = [t for examples in TRAIN.values() for t in examples]
-    labels = [label for label, examples in TRAIN.items() for _ in examples]
-    model = NgramRecognizer(name="tiny", version="1", min_df=1)
-    model.fit(texts, labels, calibration=(texts, labels))
-    directory = model.save(tmp_path_factory.mktemp("model") / "tiny")
-    return build_analyzer(directory, batch_size=16)
+def analyzer(tiny_model_dir):
+    """The tiny n-gram model of conftest.py: fast and deterministic."""
+    return build_analyzer(tiny_model_dir, batch_size=16)
 
 
 @pytest.fixture

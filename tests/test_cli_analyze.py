@@ -22,27 +22,14 @@ from typer.testing import CliRunner
 from emolens.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
 from emolens.labels import CANONICAL
 from emolens.models import DEFAULT_MODEL_DIR, MODEL_FILE
-from emolens.text.ngram import NgramRecognizer
 
-TRAIN = {
-    "joy": ["I love this so much", "what a happy wonderful day", "great fun, so glad",
-            "今天很开心", "太好了真开心", "非常高兴"],
-    "anger": ["I hate this stupid thing", "so angry and furious", "outrageous, I hate it",
-              "气死我了", "太生气了真讨厌", "非常愤怒"],
-    "sadness": ["I feel so sad and alone", "crying all night", "heartbroken and lonely",
-                "好难过想哭", "伤心难过的一天", "非常伤心"],
-}
 SAMPLE = Path(__file__).parents[1] / "src" / "emolens" / "samples" / "posts.csv"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> str:
-    """A tiny n-gram model fitted in a second, saved as a model directory for --model."""
-    texts = [t for examples in TRAIN.values() for t in examples]
-    labels = [label for label, examples in TRAIN.items() for _ in examples]
-    model = NgramRecognizer(name="tiny", version="1", min_df=1)
-    model.fit(texts, labels, calibration=(texts, labels))
-    return str(model.save(tmp_path_factory.mktemp("model") / "tiny"))
+def model_dir(tiny_model_dir) -> str:
+    """The tiny n-gram model of conftest.py, as a model directory for --model."""
+    return tiny_model_dir
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+from emolens.errors import InvalidInputError
 
 LANGUAGES: tuple[str, ...] = ("en", "zh")
 
@@ -24,3 +27,12 @@ def detect_language(text: str) -> str:
     other Latin-script languages come out as 'en', the closest model we have.
     """
     return "zh" if chinese_share(text) > 0.5 else "en"
+
+
+def resolve_languages(texts: Sequence[str], languages: Sequence[str] | None) -> list[str]:
+    """Each text's language: as given (one per text), or detected."""
+    if languages is None:
+        return [detect_language(t) for t in texts]
+    if len(languages) != len(texts):
+        raise InvalidInputError(f"Got {len(texts)} texts but {len(languages)} languages.")
+    return list(languages)

@@ -31,10 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from emolens.errors import InvalidInputError
 from emolens.labels import CANONICAL
 from emolens.text.features import _jieba, normalise
-from emolens.text.language import detect_language
+from emolens.text.language import resolve_languages
 
 Hits = tuple[tuple[str, float], ...]  # (canonical emotion, weight) pairs for one word
 
@@ -372,13 +371,6 @@ class LexiconRecognizer:
         self.smoothing = smoothing
         self.max_chars = max_chars
 
-    def _languages(self, texts: Sequence[str], languages: Sequence[str] | None) -> list[str]:
-        if languages is None:
-            return [detect_language(t) for t in texts]
-        if len(languages) != len(texts):
-            raise InvalidInputError(f"Got {len(texts)} texts but {len(languages)} languages.")
-        return list(languages)
-
     def _evidence(self, text: str, language: str) -> _Evidence:
         evidence = _Evidence()
         text = text[: self.max_chars]
@@ -441,7 +433,7 @@ class LexiconRecognizer:
         self, texts: Sequence[str], languages: Sequence[str] | None = None
     ) -> np.ndarray:
         """Probabilities (n, 7) over the canonical labels; a text where nothing fires is neutral."""
-        langs = self._languages(texts, languages)
+        langs = resolve_languages(texts, languages)
         out = np.zeros((len(texts), len(CANONICAL)))
         for i, (text, language) in enumerate(zip(texts, langs, strict=True)):
             out[i] = self._row(self._evidence(text, language))
@@ -451,7 +443,7 @@ class LexiconRecognizer:
         self, texts: Sequence[str], languages: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
         """Per text: ``words`` that fired per emotion, ``negated`` phrases, VADER ``intensity``."""
-        langs = self._languages(texts, languages)
+        langs = resolve_languages(texts, languages)
         return [
             self._evidence(text, language).to_dict()
             for text, language in zip(texts, langs, strict=True)

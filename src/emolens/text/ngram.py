@@ -21,7 +21,7 @@ from sklearn.svm import LinearSVC
 from emolens.errors import InvalidInputError, ModelFileError, NotFittedError
 from emolens.text.base import softmax
 from emolens.text.features import NgramFeaturizer
-from emolens.text.language import LANGUAGES, detect_language
+from emolens.text.language import LANGUAGES, resolve_languages
 
 MODEL_FILE = "emolens-model.json"
 WEIGHTS_FILE = "weights.npz"
@@ -85,13 +85,6 @@ class NgramRecognizer:
             self._featurizers[language] = NgramFeaturizer(language, self.n_features)
         return self._featurizers[language]
 
-    def _languages(self, texts: Sequence[str], languages: Sequence[str] | None) -> list[str]:
-        if languages is None:
-            return [detect_language(t) for t in texts]
-        if len(languages) != len(texts):
-            raise InvalidInputError(f"Got {len(texts)} texts but {len(languages)} languages.")
-        return list(languages)
-
     # -- training ---------------------------------------------------------------------------
     def fit(
         self,
@@ -112,13 +105,13 @@ class NgramRecognizer:
         unknown = sorted(set(y) - set(self.labels))
         if unknown:
             raise InvalidInputError(f"Labels {unknown} are not in the label set {self.labels}.")
-        langs = np.array(self._languages(texts, languages))
+        langs = np.array(resolve_languages(texts, languages))
         y_idx = np.array([self.labels.index(label) for label in y])
         cal_langs = cal_idx = None
         cal_texts: list[str] = []
         if calibration is not None:
             cal_texts = list(calibration[0])
-            cal_langs = np.array(self._languages(cal_texts, None))
+            cal_langs = np.array(resolve_languages(cal_texts, None))
             cal_idx = np.array([self.labels.index(label) for label in calibration[1]])
         self.heads_ = {}
         for language in LANGUAGES:
@@ -191,7 +184,7 @@ class NgramRecognizer:
         """Probabilities (n, len(labels)); a language without its own head uses another's."""
         if not self.heads_:
             raise NotFittedError("This NgramRecognizer is not trained: call fit() or load().")
-        langs = np.array(self._languages(texts, languages), dtype=object)
+        langs = np.array(resolve_languages(texts, languages), dtype=object)
         out = np.zeros((len(texts), len(self.labels)))
         for language in np.unique(langs) if len(texts) else []:
             head_language = language if language in self.heads_ else next(iter(self.heads_))
