@@ -98,7 +98,8 @@ def english_tokens(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # jieba builds its dictionary on first use (~1 s); only pay that for Chinese.
+def jieba_segmenter():  # noqa: ANN201 (jieba has no types)
+    """The jieba module, set up once; it builds its dictionary on first use (~1 s)."""
     import logging
 
     import jieba
@@ -111,7 +112,7 @@ def chinese_tokens(text: str) -> list[str]:
     """jieba words, word bigrams, Weibo emoticons as whole tokens, and negated words marked."""
     emoticons = _WEIBO_EMOTICON.findall(text)
     plain = _WEIBO_EMOTICON.sub(" ", text)
-    words = [w for w in _jieba().lcut(plain) if w.strip()]
+    words = [w for w in jieba_segmenter().lcut(plain) if w.strip()]
     negated = [
         "neg_" + nxt
         for prev, nxt in zip(words, words[1:], strict=False)
