@@ -98,7 +98,7 @@ def english_tokens(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def jieba_segmenter():  # noqa: ANN201 (jieba has no types)
+def jieba_segmenter():  # jieba has no type hints
     """The jieba module, set up once; it builds its dictionary on first use (~1 s)."""
     import logging
 
