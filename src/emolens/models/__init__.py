@@ -13,6 +13,7 @@ from emolens.text.base import TextRecognizer
 
 SHIPPED_DIR = Path(__file__).parent
 DEFAULT_MODEL_DIR = SHIPPED_DIR / "default"
+MINILM_EN_DIR = SHIPPED_DIR / "minilm_en"
 MODEL_FILE = "emolens-model.json"
 
 
@@ -20,6 +21,12 @@ def _load_ngram(directory: Path) -> TextRecognizer:
     from emolens.text.ngram import NgramRecognizer
 
     return NgramRecognizer.load(directory)
+
+
+def _load_minilm(directory: Path) -> TextRecognizer:
+    from emolens.text.minilm import MiniLMRecognizer
+
+    return MiniLMRecognizer.load(directory)
 
 
 def _load_hf(directory: Path) -> TextRecognizer:
@@ -32,6 +39,7 @@ def _load_hf(directory: Path) -> TextRecognizer:
 MODEL_LOADERS: dict[str, Callable[[Path], TextRecognizer]] = {
     "ngram": _load_ngram,
     "hf": _load_hf,
+    "minilm-lora": _load_minilm,
 }
 
 
@@ -81,6 +89,13 @@ def _lexicon(**kwargs: Any) -> TextRecognizer:
     return LexiconRecognizer(**kwargs)
 
 
+def _minilm_en(**kwargs: Any) -> TextRecognizer:
+    """Fine-tuned MiniLM-L6 (LoRA), English, canonical labels; numpy forward, no torch."""
+    from emolens.text.minilm import MiniLMRecognizer
+
+    return MiniLMRecognizer.load(MINILM_EN_DIR, **kwargs)
+
+
 def _hf(**kwargs: Any) -> TextRecognizer:
     """Any Hugging Face sequence-classification model: hf with model=DIR_OR_HUB_ID (extra 'hf')."""
     from emolens.text.hf import HFRecognizer
@@ -90,4 +105,5 @@ def _hf(**kwargs: Any) -> TextRecognizer:
 
 recognizers.register("default", _default)
 recognizers.register("lexicon", _lexicon)
+recognizers.register("minilm-en", _minilm_en)
 recognizers.register("hf", _hf)
