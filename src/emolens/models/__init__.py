@@ -96,6 +96,17 @@ def _minilm_en(**kwargs: Any) -> TextRecognizer:
     return MiniLMRecognizer.load(MINILM_EN_DIR, **kwargs)
 
 
+def _accurate(**_: Any) -> TextRecognizer:
+    """Most accurate: English 0.8 minilm-en + 0.2 default (weights from dev); Chinese default."""
+    from emolens.text.ensemble import LanguageEnsemble
+
+    default, minilm = _default(), _minilm_en()
+    return LanguageEnsemble(
+        {"en": [(minilm, 0.8), (default, 0.2)], "zh": [(default, 1.0)]},
+        name="accurate", version=f"{default.version}+{minilm.version}",
+    )
+
+
 def _hf(**kwargs: Any) -> TextRecognizer:
     """Any Hugging Face sequence-classification model: hf with model=DIR_OR_HUB_ID (extra 'hf')."""
     from emolens.text.hf import HFRecognizer
@@ -106,4 +117,5 @@ def _hf(**kwargs: Any) -> TextRecognizer:
 recognizers.register("default", _default)
 recognizers.register("lexicon", _lexicon)
 recognizers.register("minilm-en", _minilm_en)
+recognizers.register("accurate", _accurate)
 recognizers.register("hf", _hf)
