@@ -385,8 +385,6 @@ def report_cmd(
 
 def main() -> None:
     """Entry point of the `emolens` script."""
-    import emolens.models  # noqa: F401  (registers the built-in recognizers)
-
     app()
 
 
