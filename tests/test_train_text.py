@@ -112,3 +112,12 @@ def test_errors_name_the_problem(labelled, tmp_path):
     assert result.exit_code == 1
     assert "no column 'category'" in result.output
     assert "columns are ['text', 'label']" in result.output
+
+
+def test_training_files_in_gb18030_are_read(tmp_path):
+    from emolens.train.data import read_labelled
+
+    path = tmp_path / "gbk.csv"
+    path.write_text("text,label\n今天真开心,joy\n气死我了,anger\n", encoding="gb18030")
+    data = read_labelled(path)
+    assert data.texts == ["今天真开心", "气死我了"] and data.labels == ["joy", "anger"]

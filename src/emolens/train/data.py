@@ -8,8 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from emolens.errors import InvalidInputError
-
-_ENCODINGS = ("utf-8-sig", "gb18030", "utf-16")
+from emolens.io.encoding import detect_encoding
 
 
 @dataclass
@@ -35,14 +34,12 @@ def _read_table(path: Path) -> pd.DataFrame:
             f"{path}: unsupported extension {suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet"
         )
     separator = "\t" if suffix == ".tsv" else ","
-    for encoding in _ENCODINGS:
-        try:
-            return pd.read_csv(
-                path, sep=separator, encoding=encoding, dtype=str, keep_default_na=False
-            )
-        except UnicodeDecodeError:
-            continue
-    raise InvalidInputError(f"{path}: not readable as UTF-8, GB18030 or UTF-16")
+    encoding = detect_encoding(path)  # the same detection `analyze file` uses
+    try:
+        return pd.read_csv(path, sep=separator, encoding=encoding, dtype=str,
+                           keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{path}: not readable as {encoding}: {exc}") from exc
 
 
 def read_labelled(
