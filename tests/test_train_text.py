@@ -58,8 +58,10 @@ def test_train_evaluate_and_reload_in_a_new_process(labelled):
     assert meta["scheme"] == "custom"
 
     result = runner.invoke(app, ["evaluate", "--model", str(model_dir), "--data",
-                                 str(labelled / "test.csv"), "--out", str(labelled / "m.json")])
+                                 str(labelled / "test.csv"), "--out", str(labelled / "m.json"),
+                                 "--report-dir", str(labelled / "report")])
     assert result.exit_code == 0, result.output
+    assert (labelled / "report" / "report.json").is_file()  # the full report, beside --out
     metrics = json.loads((labelled / "m.json").read_text())
     assert metrics["n"] == 6  # every 4th of the 24 examples
     assert metrics["accuracy"] >= 0.5  # 3 classes: chance is 1/3

@@ -25,18 +25,32 @@ def _analyzer(model: str):
     return build_analyzer(model)
 
 
-def load(model: str | Path = "default"):
-    """An Analyzer for a registered recognizer name or a model directory (loaded once, cached)."""
-    return _analyzer(str(model))
+def load(model: str | Path = "default", uncertain_below: float | None = None):
+    """An Analyzer for a registered recognizer name or a model directory (loaded once, cached).
+
+    With ``uncertain_below``, results whose top probability is below it carry
+    ``details["uncertain"] = True`` (their label is unchanged).
+    """
+    analyzer = _analyzer(str(model))
+    if uncertain_below is None:
+        return analyzer
+    from emolens.pipeline import Analyzer
+
+    return Analyzer(analyzer.recognizer, analyzer.batch_size, analyzer.max_chars,
+                    uncertain_below=uncertain_below)  # shares the loaded recognizer
 
 
-def analyze(text: str, language: str | None = None, model: str | Path = "default") -> EmotionResult:
+def analyze(
+    text: str, language: str | None = None, model: str | Path = "default",
+    uncertain_below: float | None = None,
+) -> EmotionResult:
     """Emotion expressed in one text. ``language`` ('en'/'zh') is detected when not given."""
-    return load(model).analyze_batch([text], language=language)[0]
+    return load(model, uncertain_below).analyze_batch([text], language=language)[0]
 
 
 def analyze_batch(
-    texts: Sequence[str], language: str | None = None, model: str | Path = "default"
+    texts: Sequence[str], language: str | None = None, model: str | Path = "default",
+    uncertain_below: float | None = None,
 ) -> list[EmotionResult]:
     """One result per text, same order; batched internally for speed."""
-    return load(model).analyze_batch(list(texts), language=language)
+    return load(model, uncertain_below).analyze_batch(list(texts), language=language)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         100_000, ge=1, description="Longer texts are truncated (with a warning) before analysis."
     )
+    uncertain_below: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Flag results whose top probability is below this as uncertain "
+        '(details["uncertain"] = True; the label is kept).',
+    )
 
     @classmethod
     def settings_customise_sources(

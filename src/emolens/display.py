@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -29,7 +29,11 @@ console = Console()
 err_console = Console(stderr=True)
 
 def results_table(results: list, title: str | None = None, max_text: int = 60) -> Table:
-    """Rich table of results: text, language, label, confidence, valence, arousal."""
+    """Rich table of results: text, language, label, confidence, valence, arousal.
+
+    A result flagged ``details["uncertain"]`` (top probability below the uncertain_below
+    setting) shows its label dimmed with "(uncertain)".
+    """
     table = Table(title=title, show_lines=False)
     for column in ("text", "lang", "emotion", "p", "valence", "arousal"):
         table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
@@ -38,13 +42,39 @@ def results_table(results: list, title: str | None = None, max_text: int = 60) -
         table.add_row(
             text if len(text) <= max_text else text[: max_text - 1] + "…",
             r.language or "",
-            r.label,
+            Text(f"{r.label} (uncertain)", style="dim") if r.details.get("uncertain")
+            else r.label,
             f"{r.confidence:.2f}",
             "" if r.valence is None else f"{r.valence:+.2f}",
             "" if r.arousal is None else f"{r.arousal:+.2f}",
         )
     return table
 
+
+def evaluation_tables(report: dict, title: str | None = None) -> Group:
+    """Rich tables of an evaluation report (``to_dict()``): headline numbers with 95 % CIs,
+    then per-class F1."""
+    from emolens.train.report import summary_rows
+
+    summary = Table(title=title)
+    for column in ("metric", "value", "95 % CI"):
+        summary.add_column(column, justify="left" if column == "metric" else "right")
+    for row in summary_rows(report):
+        summary.add_row(*(escape(cell) for cell in row))
+    per_class = Table(title="per class")
+    for column in ("label", "precision", "recall", "F1", "95 % CI of F1", "support"):
+        per_class.add_column(column, justify="left" if column == "label" else "right")
+    for label, row in report["classification"]["per_class"].items():
+        low, high = row["f1"]["ci95"]
+        per_class.add_row(
+            escape(label), *(_score(row[k]["value"]) for k in ("precision", "recall", "f1")),
+            "" if low is None else f"[{low:.3f}, {high:.3f}]", f"{row['support']:,}",
+        )
+    return Group(summary, per_class)
+
+
+def _score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
 
 
 class RateColumn(ProgressColumn):

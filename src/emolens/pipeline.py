@@ -32,10 +32,15 @@ class Analyzer:
         batch_size: int = 256,
         max_chars: int = 100_000,
         map_to_canonical: bool | None = None,
+        uncertain_below: float | None = None,
     ) -> None:
+        if uncertain_below is not None and not 0.0 <= uncertain_below <= 1.0:
+            raise InvalidInputError(f"uncertain_below must be in [0, 1], got {uncertain_below}")
         self.recognizer = recognizer
         self.batch_size = batch_size
         self.max_chars = max_chars
+        # Results whose top probability is below this get details["uncertain"] = True.
+        self.uncertain_below = uncertain_below
         # A model whose labels all have canonical counterparts reports canonical scores;
         # a model trained on a user's own labels reports those labels as they are.
         mappable = recognizer.scheme != "custom" and (
@@ -117,6 +122,9 @@ class Analyzer:
             scores = {
                 label: float(p) for label, p in zip(self.output_labels, probs[i], strict=True)
             }
+            details = evidence[i]
+            if self.uncertain_below is not None and probs[i].max() < self.uncertain_below:
+                details = {**details, "uncertain": True}  # a copy: evidence may share dicts
             results.append(
                 EmotionResult(
                     label=max(scores, key=scores.__getitem__),
@@ -126,14 +134,16 @@ class Analyzer:
                     language=langs[i],
                     model=self.model_id,
                     text=text,
-                    details=evidence[i],
+                    details=details,
                 )
             )
         return results
 
 
 def build_analyzer(
-    model: str | Path = "default", batch_size: int = 256, max_chars: int = 100_000
+    model: str | Path = "default", batch_size: int = 256, max_chars: int = 100_000,
+    uncertain_below: float | None = None,
 ) -> Analyzer:
     """Analyzer for a registered recognizer name or a model directory."""
-    return Analyzer(resolve_recognizer(model), batch_size=batch_size, max_chars=max_chars)
+    return Analyzer(resolve_recognizer(model), batch_size=batch_size, max_chars=max_chars,
+                    uncertain_below=uncertain_below)

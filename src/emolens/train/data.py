@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,22 @@ class LabelledData:
     labels: list[str]
     languages: list[str] | None
     path: Path
+
+    def label_sets(self, known: Collection[str] = ()) -> list[tuple[str, ...]]:
+        """Each item's gold labels: one, or several separated by ',' or '|' (GoEmotions)."""
+        return [split_labels(label, known) for label in self.labels]
+
+
+_SEPARATOR = re.compile(r"[,|]")
+
+
+def split_labels(value: str, known: Collection[str] = ()) -> tuple[str, ...]:
+    """Labels in ``value`` separated by ',' or '|'; a value that is itself in ``known`` (a label
+    with a comma in its name) is kept whole."""
+    if value in known:
+        return (value,)
+    parts = (part.strip() for part in _SEPARATOR.split(value))
+    return tuple(dict.fromkeys(part for part in parts if part)) or (value,)
 
 
 def _read_table(path: Path) -> pd.DataFrame:

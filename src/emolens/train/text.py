@@ -22,7 +22,10 @@ from emolens import labels as L
 from emolens.errors import InvalidInputError
 from emolens.pipeline import Analyzer
 from emolens.text.ngram import NgramRecognizer
+from emolens.train.calibration import fit_temperature, log_probabilities
 from emolens.train.data import LabelledData
+from emolens.train.multilabel import fit_thresholds
+from emolens.train.report import EvaluationReport, build_report
 
 
 @dataclass
@@ -170,6 +173,103 @@ def evaluate(analyzer: Analyzer, data: LabelledData, scheme: str | None = None) 
     metrics = compute_metrics(gold, predicted, list(analyzer.output_labels))
     metrics.texts_per_second = len(gold) / seconds if seconds > 0 else 0.0
     return metrics
+
+
+def predict_probabilities(analyzer: Analyzer, data: LabelledData) -> tuple[np.ndarray, float]:
+    """(items, output labels) probabilities of ``analyzer`` on ``data``, and the seconds taken."""
+    started = time.perf_counter()
+    results = analyzer.analyze_batch(data.texts, languages=data.languages)
+    seconds = time.perf_counter() - started
+    labels = list(analyzer.output_labels)
+    probs = np.array([[r.scores[label] for label in labels] for r in results], dtype=np.float64)
+    return probs.reshape(len(results), len(labels)), seconds
+
+
+def gold_label_sets(
+    data: LabelledData, scheme: str | None = None, known: Sequence[str] = ()
+) -> list[tuple[str, ...]]:
+    """Each item's gold labels (split on ',' or '|'), mapped to canonical with ``scheme``."""
+    if scheme is not None:
+        L.to_canonical("", scheme)  # an unknown scheme is an error, even with no rows
+    own = set(known) | set(L.SCHEMES.get(scheme or "", {}))
+    sets = data.label_sets(own)
+    if scheme is None:
+        return sets
+    missing = sorted({x for labels in sets for x in labels if L.to_canonical(x, scheme) is None})
+    if missing:
+        raise InvalidInputError(f"{data.path}: labels {missing} are not in scheme {scheme!r}")
+    return [tuple(dict.fromkeys(L.to_canonical(x, scheme) or x for x in labels))
+            for labels in sets]
+
+
+def evaluate_report(
+    analyzer: Analyzer,
+    data: LabelledData,
+    *,
+    scheme: str | None = None,
+    labels: Sequence[str] | None = None,
+    dev: LabelledData | None = None,
+    n_bootstrap: int = 1000,
+    abstain_below: float | None = None,
+    seed: int = 0,
+) -> EvaluationReport:
+    """Full evaluation report of ``analyzer`` on ``data`` (``emolens.train.report``).
+
+    ``labels`` are the ones averaged over (default: those in the gold column). With ``dev``, a
+    temperature and per-class multi-label thresholds are fitted on it and scored on ``data``.
+    """
+    output = list(analyzer.output_labels)
+    probs, seconds = predict_probabilities(analyzer, data)
+    temperature, thresholds = _fit_on_dev(analyzer, dev, scheme) if dev else (None, None)
+    meta = {
+        "model": analyzer.model_id, "data": str(data.path),
+        "dev": str(dev.path) if dev else None, "scheme": scheme,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "texts_per_second": len(data.texts) / seconds if seconds > 0 else None,
+    }
+    return build_report(
+        gold_label_sets(data, scheme, output), probs, output, texts=data.texts,
+        average_over=labels, n_bootstrap=n_bootstrap, seed=seed, abstain_below=abstain_below,
+        temperature=temperature, thresholds=thresholds, meta=meta,
+    )
+
+
+def _fit_on_dev(
+    analyzer: Analyzer, dev: LabelledData, scheme: str | None
+) -> tuple[float | None, np.ndarray]:
+    """Temperature (on dev items with one gold label the model can give) and thresholds."""
+    output = list(analyzer.output_labels)
+    index = {label: i for i, label in enumerate(output)}
+    probs, _ = predict_probabilities(analyzer, dev)
+    gold_sets = gold_label_sets(dev, scheme, output)
+    y = np.zeros(probs.shape, dtype=bool)
+    for i, labels in enumerate(gold_sets):
+        y[i, [index[x] for x in labels if x in index]] = True
+    gold = y.argmax(axis=1)
+    z = log_probabilities(probs)
+    one = np.array([len(labels) == 1 for labels in gold_sets]) & (y.sum(axis=1) == 1)
+    usable = one & np.isfinite(z[np.arange(len(gold)), gold])
+    temperature = fit_temperature(z[usable], gold[usable]) if usable.any() else None
+    return temperature, fit_thresholds(probs, y)
+
+
+def metrics_from_report(report: EvaluationReport) -> Metrics:
+    """The short ``Metrics`` of a report's single-label items (undefined scores become 0)."""
+    cls = report.to_dict()["classification"]
+    return Metrics(
+        n=cls["n"],
+        accuracy=cls["accuracy"]["value"] or 0.0,
+        macro_f1=cls["macro_f1"]["value"] or 0.0,
+        weighted_f1=cls["weighted_f1"]["value"] or 0.0,
+        labels=cls["confusion"]["labels"],
+        per_class={
+            label: {key: float(row[key]["value"] or 0.0) for key in ("precision", "recall", "f1")}
+            | {"support": float(row["support"])}
+            for label, row in cls["per_class"].items()
+        },
+        confusion=cls["confusion"]["counts"],
+        texts_per_second=report.meta.get("texts_per_second") or 0.0,
+    )
 
 
 def write_metrics(metrics: Metrics, path: str | Path) -> None:
