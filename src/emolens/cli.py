@@ -28,6 +28,7 @@ from emolens.display import (
     show_problems,
 )
 from emolens.errors import EmolensError
+from emolens.server.commands import register as register_server_commands
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -438,6 +439,9 @@ def report_cmd(
         console.print(f"  {path}")
     for line in paths.skipped:
         console.print(f"  [dim]{line}[/]")
+
+
+register_server_commands(app, friendly_errors)  # `emolens serve`, `emolens keys ...`
 
 
 def main() -> None:

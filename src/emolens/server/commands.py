@@ -1,0 +1,143 @@
+"""`emolens serve` and `emolens keys ...`, added to the main CLI by ``register``.
+
+Only typer and the standard library are imported here, so the CLI starts without the
+``server`` extra; `emolens serve` says which extra to install when it is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+DbOpt = Annotated[
+    str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL (env EMOLENS_DB).")
+]
+
+
+def register(app: typer.Typer, guard: Callable[[Any], Any]) -> None:
+    """Add `serve` and the `keys` sub-app to ``app``; ``guard`` turns errors into messages."""
+    keys_app = typer.Typer(help="Create, list and revoke API keys of the service.",
+                           no_args_is_help=True)
+    app.add_typer(keys_app, name="keys")
+    app.command("serve")(guard(serve_cmd))
+    keys_app.command("create")(guard(keys_create))
+    keys_app.command("list")(guard(keys_list))
+    keys_app.command("revoke")(guard(keys_revoke))
+
+
+def serve_cmd(
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Address to bind (default 127.0.0.1; env EMOLENS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(
+        "--port", help="TCP port (default 8000; env EMOLENS_PORT).")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Model to serve (repeat to serve several; the first is the "
+        "default) [default: default].")] = None,
+    db: DbOpt = None,
+    no_auth: Annotated[bool, typer.Option(
+        "--no-auth", help="Serve without API keys; allowed on a loopback address only.")] = False,
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", help="Let pages from this origin call the API (repeatable); "
+        "CORS is off by default.")] = None,
+    rate_limit: Annotated[float | None, typer.Option(
+        "--rate-limit", min=0.0, help="Requests per second per key; 0: no limit (default 20; "
+        "env EMOLENS_RATE_LIMIT).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+) -> None:
+    """Run the REST + WebSocket API and the dashboard (Ctrl+C stops it after open requests)."""
+    import logging
+
+    from emolens.display import console
+    from emolens.server import create_app
+    from emolens.server.settings import ServerSettings
+
+    overrides: dict[str, Any] = {"host": host, "port": port, "db": db, "rate_limit": rate_limit,
+                                 "cors_origins": cors_origin or None,
+                                 "auth": False if no_auth else None}
+    if model:
+        overrides.update(model=model[0], extra_models=model[1:])
+    settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None}).check()
+    app = create_app(settings)  # raises MissingExtraError without the server extra
+    import uvicorn
+
+    url = f"http://{_url_host(settings.host)}:{settings.port}"
+    auth = "on (send Authorization: Bearer <key>)" if settings.auth else "OFF (loopback only)"
+    console.print(f"emolens serve: [bold]{url}[/]  model {', '.join(settings.models())}  "
+                  f"auth {auth}  store {settings.db}\n  dashboard {url}/  API docs {url}/docs",
+                  highlight=False, soft_wrap=True)
+    if settings.auth:
+        _warn_without_keys(settings.db)
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
+                ws_max_size=settings.max_body_bytes, timeout_graceful_shutdown=15,
+                server_header=False)
+
+
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what the key is for.")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Create an API key; it is printed once and only its hash is kept."""
+    from emolens.display import console
+
+    with _keys(db) as keys:
+        key, token = keys.create(name)
+    console.print(f"created API key [bold]{key.id}[/]{f' ({name})' if name else ''}; "
+                  "copy it now, it is not shown again:", highlight=False)
+    typer.echo(token)
+
+
+def keys_list(db: DbOpt = None) -> None:
+    """List API keys (ids and names; secrets are never stored)."""
+    from rich.table import Table
+
+    from emolens.display import console
+
+    with _keys(db) as keys:
+        rows = keys.list()
+    table = Table(title="API keys")
+    for column in ("id", "name", "created (UTC)", "state"):
+        table.add_column(column)
+    for k in rows:
+        state = "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}"
+        table.add_row(k.id, k.name, f"{k.created_at:%Y-%m-%d %H:%M}", state)
+    console.print(table)
+
+
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from `emolens keys list`).")],
+    db: DbOpt = None,
+) -> None:
+    """Revoke an API key; requests with it are refused from then on."""
+    from emolens.display import console
+
+    with _keys(db) as keys:
+        key = keys.revoke(key_id)
+    console.print(f"revoked API key {key.id}", highlight=False)
+
+
+@contextmanager
+def _keys(db: str | None) -> Iterator[Any]:
+    """The key store of the configured database, closed after use."""
+    from emolens.config import load_settings
+    from emolens.server.keys import KeyStore
+    from emolens.store import ResultStore
+
+    with ResultStore(load_settings(db=db).db) as store:
+        yield KeyStore(store)
+
+
+def _warn_without_keys(db: str) -> None:
+    from emolens.display import err_console
+
+    with _keys(db) as keys:
+        if keys.active_count() == 0:
+            err_console.print("[yellow]warning:[/] no API key yet, so every /v1 request will "
+                              f"be refused; create one with `emolens keys create --db {db}`")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

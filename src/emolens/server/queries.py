@@ -1,0 +1,141 @@
+"""Reading stored results for the API: filtered pages, CSV export, and the report's numbers."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Select, func, select
+
+from emolens.server.schemas import Distribution, Heatmap, ResultsPage, Stats, StoredResult, Trend
+from emolens.store import ResultStore
+from emolens.store.sql import results_table
+from emolens.viz.charts import BUCKETS, emotion_colors, group_shares, label_shares, trend_shares
+
+_COL = results_table.c
+# Cells a spreadsheet would run as a formula; such text gets a leading quote in CSV exports.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which stored results a request is about. Time is the item's own, else when stored."""
+
+    source: str | None = None
+    group: str | None = None
+    label: str | None = None
+    modality: str | None = None
+    model: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, stmt: Select) -> Select:
+        """``stmt`` narrowed to these filters."""
+        for column, value in ((_COL.source, self.source), (_COL.group_name, self.group),
+                              (_COL.label, self.label), (_COL.modality, self.modality),
+                              (_COL.model, self.model)):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        when = func.coalesce(_COL.timestamp, _COL.created_at)
+        if self.since is not None:
+            stmt = stmt.where(when >= _utc_naive(self.since))
+        if self.until is not None:
+            stmt = stmt.where(when < _utc_naive(self.until))
+        return stmt
+
+
+def results_page(store: ResultStore, filters: Filters, limit: int, offset: int) -> ResultsPage:
+    """One page of matching results, newest first, with the total over all pages."""
+    count = filters.apply(select(func.count()).select_from(results_table))
+    rows = filters.apply(select(results_table)).order_by(_COL.id.desc()).limit(limit)
+    with store._guard("read"), store._engine.connect() as conn:
+        total = int(conn.execute(count).scalar_one())
+        items = [_stored(r) for r in conn.execute(rows.offset(offset)).mappings()]
+    return ResultsPage(total=total, limit=limit, offset=offset, items=items)
+
+
+def results_csv(items: list[StoredResult]) -> str:
+    """CSV of results: one row each, a ``p_<label>`` column per score."""
+    labels = list(dict.fromkeys(label for r in items for label in r.scores))
+    rows = [
+        {"id": r.id, "created_at": r.created_at, "timestamp": r.timestamp,
+         "source": r.source_id, "group": r.group, "model": r.model, "language": r.language,
+         "modality": r.modality, "label": r.label, "confidence": r.confidence,
+         "valence": r.valence, "arousal": r.arousal, "text": r.text,
+         **{f"p_{x}": r.scores.get(x) for x in labels}}
+        for r in items
+    ]
+    frame = pd.DataFrame(rows, columns=[
+        "id", "created_at", "timestamp", "source", "group", "model", "language", "modality",
+        "label", "confidence", "valence", "arousal", "text", *(f"p_{x}" for x in labels)])
+    for column in ("source", "group", "label", "text"):
+        frame[column] = frame[column].map(_defuse)
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+def stats(store: ResultStore, filters: Filters, bucket: str | None = None) -> Stats:
+    """Distribution, trend per time bucket and emotion x group shares (as `emolens report`)."""
+    frame = store.to_frame(source=filters.source, group=filters.group, model=filters.model,
+                           label=filters.label, since=filters.since, until=filters.until)
+    if filters.modality is not None:
+        frame = frame[frame["modality"] == filters.modality]
+    if frame.empty:
+        return Stats(total=0, colors={}, distribution=Distribution(labels=[], counts=[],
+                     shares=[]), trend=Trend(), heatmap=Heatmap())
+    dist = label_shares(frame)
+    labels = [str(x) for x in dist.table.index]
+    counts = frame["label"].value_counts().reindex(labels, fill_value=0)
+    trend = trend_shares(frame, bucket)
+    starts = list(trend.table.columns)
+    freq = BUCKETS[trend.bucket or "day"]
+    ends = [(s.to_period(freq) + 1).start_time for s in starts]
+    groups = group_shares(frame)
+    return Stats(
+        total=len(frame),
+        colors=emotion_colors(labels),
+        distribution=Distribution(labels=labels, counts=[int(c) for c in counts],
+                                  shares=_numbers(dist.table["all"])),
+        trend=Trend(bucket=trend.bucket, time_column=trend.time_column,
+                    starts=[s.to_pydatetime() for s in starts],
+                    ends=[e.to_pydatetime() for e in ends],
+                    counts=[int(c) for c in trend.counts],
+                    shares={str(k): _numbers(v) for k, v in trend.table.iterrows()}),
+        heatmap=Heatmap(groups=[str(g) for g in groups.table.columns],
+                        counts=[int(c) for c in groups.counts],
+                        shares={str(k): _numbers(v) for k, v in groups.table.iterrows()}),
+    )
+
+
+def _stored(row: Any) -> StoredResult:
+    return StoredResult(
+        id=row["id"], created_at=row["created_at"], label=row["label"],
+        scores=json.loads(row["scores"]), valence=row["valence"], arousal=row["arousal"],
+        language=row["language"], modality=row["modality"], model=row["model"],
+        text=row["text"], source_id=row["source"], item_key=row["item_key"],
+        group=row["group_name"], timestamp=row["timestamp"], t_start=row["t_start"],
+        t_end=row["t_end"], details={} if row["row"] is None else {"row": row["row"]},
+    )
+
+
+def _numbers(values: Any) -> list[float | None]:
+    """Rounded floats, None for NaN (a bucket or group with no items)."""
+    return [None if math.isnan(v) else round(float(v), 3) for v in values]
+
+
+def _defuse(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _utc_naive(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)

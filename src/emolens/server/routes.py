@@ -1,0 +1,122 @@
+"""HTTP routes: /v1 (analysis, stored results, statistics, models) and health.
+
+Route functions are plain ``def``: FastAPI runs them in its threadpool, so model inference
+and database reads never block the event loop.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from emolens.errors import InvalidInputError
+from emolens.registry import recognizers
+from emolens.server.auth import require_key
+from emolens.server.queries import Filters, results_csv, results_page, stats
+from emolens.server.schemas import (
+    AnalyzeRequest,
+    AnalyzeResponse,
+    ErrorBody,
+    Health,
+    ModelInfo,
+    ModelsResponse,
+    ResultsPage,
+    Stats,
+)
+from emolens.server.service import Service
+
+_ERRORS = {401: {"model": ErrorBody, "description": "API key missing, not valid or revoked"},
+           413: {"model": ErrorBody, "description": "Request body too large"},
+           422: {"model": ErrorBody, "description": "Invalid request (the reason is given)"},
+           429: {"model": ErrorBody, "description": "Rate limit exceeded (see Retry-After)"}}
+
+api = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=_ERRORS)
+health = APIRouter(tags=["health"])
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def _filters(
+    source: Annotated[str | None, Query(description="Only results from this source.")] = None,
+    group: Annotated[str | None, Query(description="Only results in this group.")] = None,
+    label: Annotated[str | None, Query(description="Only results with this label.")] = None,
+    modality: Annotated[str | None, Query(description="Only this modality (text).")] = None,
+    model: Annotated[str | None, Query(description="Only results of this model (name@version).")]
+    = None,
+    since: Annotated[datetime | None, Query(description="From this time on (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (ISO 8601).")] = None,
+) -> Filters:
+    return Filters(source, group, label, modality, model, since, until)
+
+
+@api.post("/analyze/text", response_model=AnalyzeResponse, tags=["analyze"])
+def analyze_text(body: AnalyzeRequest, request: Request) -> AnalyzeResponse:
+    """Emotion expressed in one text or a batch; stored too when ``store`` is true."""
+    return _service(request).analyze(body)
+
+
+@api.get("/results", response_model=ResultsPage, tags=["results"],
+         responses={200: {"content": {"text/csv": {}},
+                          "description": "A page of results (JSON), or all of them as CSV"}})
+def list_results(
+    request: Request,
+    filters: Annotated[Filters, Depends(_filters)],
+    limit: Annotated[int | None, Query(ge=1, description="Page size (default 100).")] = None,
+    offset: Annotated[int, Query(ge=0, description="Results to skip.")] = 0,
+    format: Annotated[Literal["json", "csv"], Query(description="csv: a file to download.")]
+    = "json",
+) -> ResultsPage | Response:
+    """Stored results, newest first, filtered and paginated; ``format=csv`` exports them."""
+    service = _service(request)
+    most = service.settings.max_export_rows if format == "csv" else service.settings.max_page
+    if limit is not None and limit > most:
+        raise InvalidInputError(f"limit must be at most {most} for format={format}, got {limit}")
+    page = results_page(service.store, filters, limit or (most if format == "csv" else 100),
+                        offset)
+    if format == "json":
+        return page
+    return Response(results_csv(page.items), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="emolens-results.csv"',
+                             "X-Total-Count": str(page.total)})
+
+
+@api.get("/stats", response_model=Stats, tags=["results"])
+def get_stats(
+    request: Request,
+    filters: Annotated[Filters, Depends(_filters)],
+    bucket: Annotated[Literal["hour", "day", "week", "month"] | None,
+                      Query(description="Trend bucket (default: chosen from the time span).")]
+    = None,
+) -> Stats:
+    """Distribution, trend per time bucket and emotion x group heatmap of stored results."""
+    return stats(_service(request).store, filters, bucket)
+
+
+@api.get("/models", response_model=ModelsResponse, tags=["models"])
+def list_models(request: Request) -> ModelsResponse:
+    """Models this service runs (pick one with ``model``), and every registered recognizer."""
+    served = [
+        ModelInfo(name=name, id=a.model_id, labels=list(a.output_labels), default=i == 0)
+        for i, (name, a) in enumerate(_service(request).analyzers.items())
+    ]
+    return ModelsResponse(served=served, registered=recognizers.describe())
+
+
+@health.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@health.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+def readyz(request: Request) -> Health | JSONResponse:
+    """Models loaded and store open (503 while starting or shutting down)."""
+    service = _service(request)
+    if not service.ready:
+        return JSONResponse(Health(status="not ready").model_dump(), status_code=503)
+    return Health(status="ready", models=[a.model_id for a in service.analyzers.values()])

@@ -1,0 +1,148 @@
+"""Request and response bodies of the service, built on the library's ``EmotionResult``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from emolens.types import EmotionResult
+
+Language = Literal["en", "zh"]
+
+
+class AnalyzeRequest(BaseModel):
+    """One text (``text``) or a batch (``texts``) to analyse, and whether to store the results."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"texts": ["I am thrilled", "气死我了，快递又丢了"], "store": True, "source": "app"}
+        ]},
+    )
+
+    text: str | None = Field(None, description="One text; give this or `texts`.")
+    texts: list[str] | None = Field(None, min_length=1, description="Several texts, in order.")
+    language: Language | None = Field(None, description="Force 'en' or 'zh' (else detected).")
+    model: str | None = Field(None, description="One of the served models (GET /v1/models).")
+    store: bool = Field(False, description="Also keep the results in the store.")
+    source: str | None = Field(None, max_length=200, description="Stored as the source.")
+    group: str | None = Field(None, max_length=200, description="Stored as the group.")
+    timestamp: datetime | None = Field(None, description="When the texts were written.")
+
+    @model_validator(mode="after")
+    def _one_of_text_or_texts(self) -> AnalyzeRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of 'text' (a string) or 'texts' (a list)")
+        return self
+
+    def items(self) -> list[str]:
+        """The texts of the request, in order."""
+        return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class StreamMessage(AnalyzeRequest):
+    """One WebSocket message: an analysis request with an optional id echoed in the reply."""
+
+    id: str | int | None = Field(None, description="Echoed back with the results.")
+
+
+class AnalyzeResponse(BaseModel):
+    """Results, one per text, in the order given."""
+
+    model: str = Field(description="name@version of the model that produced the results.")
+    results: list[EmotionResult]
+    stored: int = Field(0, description="Results newly stored (an identical item is kept once).")
+
+
+class StreamReply(AnalyzeResponse):
+    """Reply to one WebSocket message."""
+
+    id: str | int | None = None
+    seq: int = Field(description="Number of the message this answers, from 1.")
+
+
+class StoredResult(EmotionResult):
+    """A result as kept in the store."""
+
+    id: int
+    created_at: datetime
+
+
+class ResultsPage(BaseModel):
+    """One page of stored results, newest first."""
+
+    total: int = Field(description="Results matching the filters, over all pages.")
+    limit: int
+    offset: int
+    items: list[StoredResult]
+
+
+class Distribution(BaseModel):
+    """Items and share (percent) per label."""
+
+    labels: list[str]
+    counts: list[int]
+    shares: list[float]
+
+
+class Trend(BaseModel):
+    """Share (percent) of each label per time bucket; None where a bucket has no items."""
+
+    bucket: str | None = None
+    time_column: str | None = Field(
+        None, description="'timestamp' (item time) or 'created_at' (analysis time)."
+    )
+    starts: list[datetime] = Field(default_factory=list)
+    ends: list[datetime] = Field(default_factory=list)
+    counts: list[int] = Field(default_factory=list)
+    shares: dict[str, list[float | None]] = Field(default_factory=dict)
+
+
+class Heatmap(BaseModel):
+    """Share (percent) of each label within each group."""
+
+    groups: list[str] = Field(default_factory=list)
+    counts: list[int] = Field(default_factory=list)
+    shares: dict[str, list[float | None]] = Field(default_factory=dict)
+
+
+class Stats(BaseModel):
+    """What `emolens report` draws, as numbers: distribution, trend and heatmap."""
+
+    total: int
+    colors: dict[str, str]
+    distribution: Distribution
+    trend: Trend
+    heatmap: Heatmap
+
+
+class ModelInfo(BaseModel):
+    """A model the service runs."""
+
+    name: str
+    id: str = Field(description="name@version, as stored with each result.")
+    labels: list[str]
+    default: bool
+
+
+class ModelsResponse(BaseModel):
+    """Models served, and every recognizer registered (which `emolens serve --model` can run)."""
+
+    served: list[ModelInfo]
+    registered: dict[str, str]
+
+
+class Health(BaseModel):
+    """Liveness or readiness."""
+
+    status: str
+    models: list[str] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    """Every error: a sentence saying what was wrong, plus field errors for invalid input."""
+
+    detail: str
+    errors: list[dict[str, Any]] | None = None

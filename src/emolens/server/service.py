@@ -1,0 +1,104 @@
+"""The parts the service holds while it runs: models loaded once, the store, keys, limits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+
+from emolens.errors import InvalidInputError
+from emolens.pipeline import Analyzer, build_analyzer
+from emolens.registry import recognizers
+from emolens.server.auth import Authenticator, RateLimiter
+from emolens.server.keys import KeyStore
+from emolens.server.schemas import AnalyzeRequest, AnalyzeResponse
+from emolens.server.settings import ServerSettings
+from emolens.store import ResultStore
+
+log = logging.getLogger("emolens.server")
+
+
+class Service:
+    """Loads models and opens the store in ``start()`` (no I/O before); ``stop()`` closes."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.analyzers: dict[str, Analyzer] = {}  # public name -> analyzer; first is the default
+        self.store: ResultStore | None = None
+        self.auth: Authenticator | None = None
+        self.ready = False
+
+    def start(self) -> None:
+        """Open the store and load every served model (blocking: call it from a thread)."""
+        s = self.settings
+        self.store = ResultStore(s.db)
+        self.auth = Authenticator(
+            KeyStore(self.store), RateLimiter(s.rate_limit, s.rate_burst), required=s.auth
+        )
+        for spec in s.models():
+            began = time.perf_counter()
+            analyzer = build_analyzer(spec, batch_size=s.batch_size,
+                                      max_chars=s.max_request_chars,
+                                      uncertain_below=s.uncertain_below)
+            analyzer.analyze_batch(["warm up"])  # first call pays lazy loading, not a client
+            # A model directory is served under its model's name, so its path is not shown.
+            name = spec if spec in recognizers.names() else analyzer.recognizer.name
+            self.analyzers[name] = analyzer
+            log.info("model %s (%s) loaded in %.1f s", name, analyzer.model_id,
+                     time.perf_counter() - began)
+        self.ready = True
+
+    def stop(self) -> None:
+        """Stop answering readiness, release the database."""
+        self.ready = False
+        if self.store is not None:
+            self.store.close()
+
+    def analyzer(self, name: str | None) -> tuple[str, Analyzer]:
+        """A served model by public name or name@version; never a path from a client."""
+        if name is None:
+            return next(iter(self.analyzers.items()))
+        for public, analyzer in self.analyzers.items():
+            if name in (public, analyzer.model_id):
+                return public, analyzer
+        raise InvalidInputError(
+            f"Model {name!r} is not served here; served: {sorted(self.analyzers)} "
+            "(start the service with --model NAME to serve another)."
+        )
+
+    def check(self, texts: list[str]) -> None:
+        """Refuse batches and texts over the limits, saying which and by how much."""
+        s = self.settings
+        if len(texts) > s.max_batch:
+            raise InvalidInputError(
+                f"{len(texts)} texts in one request; the limit is {s.max_batch} (max_batch)."
+            )
+        for i, text in enumerate(texts):
+            if len(text) > s.max_request_chars:
+                raise InvalidInputError(
+                    f"Text {i} has {len(text):,} characters; the limit is "
+                    f"{s.max_request_chars:,} (max_request_chars). Split it or shorten it."
+                )
+
+    def analyze(self, request: AnalyzeRequest) -> AnalyzeResponse:
+        """Results of one request, stored when asked (blocking: call it from a thread)."""
+        texts = request.items()
+        self.check(texts)
+        _, analyzer = self.analyzer(request.model)
+        results = analyzer.analyze_batch(texts, language=request.language)
+        source = request.source or "api"
+        for r in results:
+            r.source_id, r.group, r.timestamp = source, request.group, request.timestamp
+            r.item_key = _item_key(source, request, r.text or "")
+        stored = 0
+        if request.store and self.store is not None:
+            stored = self.store.add(results, store_text=self.settings.store_text)
+        return AnalyzeResponse(model=analyzer.model_id, results=results, stored=stored)
+
+
+def _item_key(source: str, request: AnalyzeRequest, text: str) -> str:
+    """Same text, source, group and time: the same item, stored once (a retry adds nothing)."""
+    when = request.timestamp.isoformat() if request.timestamp else None
+    ident = json.dumps([source, request.group, when, text], ensure_ascii=False)
+    return "api:" + hashlib.sha256(ident.encode("utf-8", errors="surrogatepass")).hexdigest()
