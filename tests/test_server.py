@@ -102,7 +102,8 @@ def test_every_v1_route_needs_a_key(service):
 def test_health_docs_and_dashboard_need_no_key(service):
     client, _, _ = service
     bare = {"Authorization": ""}
-    assert client.get("/healthz", headers=bare).json() == {"status": "ok", "models": []}
+    assert client.get("/healthz", headers=bare).json() == {"status": "ok", "models": [],
+                                                           "auth": True}
     ready = client.get("/readyz", headers=bare).json()
     assert ready["status"] == "ready" and ready["models"][0].startswith("default@")
     page = client.get("/", headers=bare)

@@ -108,9 +108,9 @@ def list_models(request: Request) -> ModelsResponse:
 
 
 @health.get("/healthz", response_model=Health)
-def healthz() -> Health:
-    """The process is up."""
-    return Health(status="ok")
+def healthz(request: Request) -> Health:
+    """The process is up (and whether /v1 needs a key, so the dashboard knows to ask)."""
+    return Health(status="ok", auth=_service(request).settings.auth)
 
 
 @health.get("/readyz", response_model=Health, responses={503: {"model": Health}})

@@ -139,6 +139,7 @@ class Health(BaseModel):
 
     status: str
     models: list[str] = Field(default_factory=list)
+    auth: bool | None = Field(None, description="Whether /v1 needs an API key.")
 
 
 class ErrorBody(BaseModel):

@@ -13,6 +13,7 @@ const state = {
   stats: null,
   lastResults: [],
   status: null,
+  drill: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -44,6 +45,7 @@ function applyStrings() {
   if (state.status) setStatus(state.status.name, state.status.values);
   if (state.lastResults.length) renderResults(state.lastResults);
   if (state.stats) renderStats(state.stats);
+  if (state.drill) renderDrill(state.drill);
 }
 
 // -- API ---------------------------------------------------------------------------------------
@@ -274,7 +276,8 @@ function renderStats(data) {
   const labels = Object.keys(heat.shares);
   Plotly.react($("chart-heatmap"), [{
     type: "heatmap", x: heat.groups.map((g, i) => `${g} (n=${heat.counts[i]})`),
-    y: labels.map(labelName), z: labels.map((l) => heat.shares[l]), colorscale: "Blues",
+    y: labels.map(labelName), z: labels.map((l) => heat.shares[l]),
+    colorscale: [[0, "#f7fbff"], [0.5, "#6baed6"], [1, "#08306b"]],
     zmin: 0, texttemplate: "%{z:.0f}%", hovertemplate: "%{y} · %{x}: %{z:.1f}%<extra></extra>",
   }], layout(t("chart_heatmap"), {
     yaxis: { autorange: "reversed" }, xaxis: { title: { text: t("axis_group") } },
@@ -316,24 +319,29 @@ async function drill(extra) {
   const merged = { ...filters(), ...extra };
   try {
     const page = await (await api(`/v1/results${query({ ...merged, limit: 50 })}`)).json();
-    const what = [merged.label && labelName(merged.label), merged.group,
-      extra.since && `${extra.since.slice(0, 16)}`].filter(Boolean).join(" · ");
-    $("drill-title").textContent = t("drill_title", { what, n: page.total });
-    const body = $("drill-table").querySelector("tbody");
-    body.replaceChildren();
-    for (const r of page.items) {
-      const row = document.createElement("tr");
-      cell(row, (r.timestamp || r.created_at || "").replace("T", " ").slice(0, 19));
-      cell(row, r.source_id);
-      cell(row, r.group);
-      cell(row, "").appendChild(chip(r.label));
-      cell(row, r.text, "text");
-      body.appendChild(row);
-    }
-    $("drill").hidden = false;
+    state.drill = { merged, extra, page };
+    renderDrill(state.drill);
   } catch (err) {
     showError(err);
   }
+}
+
+function renderDrill({ merged, extra, page }) {
+  const what = [merged.label && labelName(merged.label), merged.group,
+    extra.since && `${extra.since.slice(0, 16)}`].filter(Boolean).join(" · ");
+  $("drill-title").textContent = t("drill_title", { what, n: page.total });
+  const body = $("drill-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const r of page.items) {
+    const row = document.createElement("tr");
+    cell(row, (r.timestamp || r.created_at || "").replace("T", " ").slice(0, 19));
+    cell(row, r.source_id);
+    cell(row, r.group);
+    cell(row, "").appendChild(chip(r.label));
+    cell(row, r.text, "text");
+    body.appendChild(row);
+  }
+  $("drill").hidden = false;
 }
 
 async function exportCsv() {
@@ -373,16 +381,11 @@ async function start() {
   $("f-apply").addEventListener("click", loadStats);
   $("export-csv").addEventListener("click", exportCsv);
   try {
-    const health = await (await fetch("/v1/models", {
-      headers: state.key ? { Authorization: `Bearer ${state.key}` } : {},
-    }));
-    if (health.status === 401) {
-      askForKey(state.key ? t("key_rejected") : t("key_missing"));
-      return;
-    }
-    state.authOff = !state.key;
+    const health = await (await fetch("/healthz")).json();
+    state.authOff = health.auth === false;
     showKeyState();
-    await loadStats();
+    if (!state.authOff && !state.key) { askForKey(t("key_missing")); return; }
+    await loadStats();  // a stale key is refused here, and the key panel shown
   } catch (err) {
     showError(err);
   }
