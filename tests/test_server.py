@@ -133,11 +133,12 @@ def test_keys_cli_creates_lists_and_revokes(tmp_path):
     assert len(rows) == 1 and token.split("_", 2)[2] not in json.dumps(rows, default=str)
     listed = runner.invoke(cli_app, ["keys", "list", "--db", db])
     assert key_id in listed.output and "active" in listed.output
-    app = create_app(ServerSettings(db=db))
+    app = create_app(ServerSettings(db=db, key_cache_seconds=0.5))
     with TestClient(app) as client:
         assert client.get("/v1/models", headers={"X-API-Key": token}).status_code == 200
         revoked = runner.invoke(cli_app, ["keys", "revoke", key_id, "--db", db])
         assert revoked.exit_code == 0, revoked.output
+        time.sleep(0.6)  # a valid key is remembered for key_cache_seconds
         assert client.get("/v1/models", headers={"X-API-Key": token}).status_code == 401
     again = runner.invoke(cli_app, ["keys", "revoke", key_id, "--db", db])
     assert again.exit_code == 1 and "already revoked" in again.output

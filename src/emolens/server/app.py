@@ -49,11 +49,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(service.start)  # the loop stays free while models load
+        service.open()
         log.info("ready: models %s, store %s", ", ".join(
             a.model_id for a in service.analyzers.values()), service.store)
         try:
             yield
         finally:
+            await service.close()
             service.stop()
             log.info("stopped")
 

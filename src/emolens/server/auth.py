@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 
 from fastapi import HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from emolens.server.keys import KeyStore
 
@@ -67,12 +69,32 @@ def token_from(headers: Mapping[str, str]) -> str | None:
 
 
 class Authenticator:
-    """Checks keys (when auth is on) and rates; returns the caller's name for the limiter."""
+    """Checks keys (when auth is on) and rates; returns the caller's name for the limiter.
 
-    def __init__(self, keys: KeyStore, limiter: RateLimiter, required: bool) -> None:
+    A key found valid is remembered for ``cache_seconds`` (by its hash), so most requests
+    need no database read; a revoked key is refused at the latest that long after.
+    """
+
+    _MAX_CACHED = 10_000
+
+    def __init__(
+        self, keys: KeyStore, limiter: RateLimiter, required: bool, cache_seconds: float = 5.0
+    ) -> None:
         self.keys = keys
         self.limiter = limiter
         self.required = required
+        self.cache_seconds = cache_seconds
+        self._valid: dict[str, tuple[str, float]] = {}  # sha256(token) -> (caller, until)
+
+    def cached(self, headers: Mapping[str, str], client_host: str | None) -> str | None:
+        """The caller when known without the database (auth off, or a key seen lately)."""
+        if not self.required:
+            return f"client:{client_host or '?'}"
+        token = token_from(headers)
+        if token is None:
+            return None
+        hit = self._valid.get(_fingerprint(token))
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
 
     def identify(self, headers: Mapping[str, str], client_host: str | None) -> str:
         """The caller (a key id, or the client address when auth is off); raises AuthError."""
@@ -87,6 +109,11 @@ class Authenticator:
         key = self.keys.verify(token)
         if key is None:
             raise AuthError(401, "API key not valid or revoked.")
+        if self.cache_seconds > 0:
+            if len(self._valid) >= self._MAX_CACHED:
+                self._valid.clear()
+            self._valid[_fingerprint(token)] = (f"key:{key.id}",
+                                                time.monotonic() + self.cache_seconds)
         return f"key:{key.id}"
 
     def admit(self, caller: str) -> None:
@@ -99,13 +126,19 @@ class Authenticator:
             )
 
 
-def require_key(request: Request) -> str:
-    """FastAPI dependency of every /v1 route: the caller, or 401/429 (runs in the threadpool)."""
+async def require_key(request: Request) -> str:
+    """FastAPI dependency of every /v1 route: the caller, or 401/429."""
     auth: Authenticator = request.app.state.service.auth
     client = request.client.host if request.client else None
     try:
-        caller = auth.identify(request.headers, client)
+        caller = auth.cached(request.headers, client)
+        if caller is None:  # the key store is a database: read it off the event loop
+            caller = await run_in_threadpool(auth.identify, request.headers, client)
         auth.admit(caller)
     except AuthError as exc:
         raise exc.to_http() from None
     return caller
+
+
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", errors="surrogatepass")).hexdigest()

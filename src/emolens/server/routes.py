@@ -1,7 +1,8 @@
 """HTTP routes: /v1 (analysis, stored results, statistics, models) and health.
 
-Route functions are plain ``def``: FastAPI runs them in its threadpool, so model inference
-and database reads never block the event loop.
+Reading routes are plain ``def``: FastAPI runs them in its threadpool. Analysis goes through
+the service's micro-batcher, which runs the model in a worker thread. Either way the event
+loop never waits on a model or the database.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ def _filters(
 
 
 @api.post("/analyze/text", response_model=AnalyzeResponse, tags=["analyze"])
-def analyze_text(body: AnalyzeRequest, request: Request) -> AnalyzeResponse:
+async def analyze_text(body: AnalyzeRequest, request: Request) -> AnalyzeResponse:
     """Emotion expressed in one text or a batch; stored too when ``store`` is true."""
-    return _service(request).analyze(body)
+    return await _service(request).analyze(body)  # the model runs in a worker thread
 
 
 @api.get("/results", response_model=ResultsPage, tags=["results"],

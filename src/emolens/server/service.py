@@ -7,10 +7,13 @@ import json
 import logging
 import time
 
+from starlette.concurrency import run_in_threadpool
+
 from emolens.errors import InvalidInputError
 from emolens.pipeline import Analyzer, build_analyzer
 from emolens.registry import recognizers
 from emolens.server.auth import Authenticator, RateLimiter
+from emolens.server.batcher import MicroBatcher
 from emolens.server.keys import KeyStore
 from emolens.server.schemas import AnalyzeRequest, AnalyzeResponse
 from emolens.server.settings import ServerSettings
@@ -20,11 +23,16 @@ log = logging.getLogger("emolens.server")
 
 
 class Service:
-    """Loads models and opens the store in ``start()`` (no I/O before); ``stop()`` closes."""
+    """Loads models and opens the store in ``start()`` (no I/O before); ``stop()`` closes.
+
+    Between them, ``open()`` and ``close()`` run one micro-batching worker per model on the
+    event loop.
+    """
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.analyzers: dict[str, Analyzer] = {}  # public name -> analyzer; first is the default
+        self.batchers: dict[str, MicroBatcher] = {}
         self.store: ResultStore | None = None
         self.auth: Authenticator | None = None
         self.ready = False
@@ -34,7 +42,8 @@ class Service:
         s = self.settings
         self.store = ResultStore(s.db)
         self.auth = Authenticator(
-            KeyStore(self.store), RateLimiter(s.rate_limit, s.rate_burst), required=s.auth
+            KeyStore(self.store), RateLimiter(s.rate_limit, s.rate_burst), required=s.auth,
+            cache_seconds=s.key_cache_seconds,
         )
         for spec in s.models():
             began = time.perf_counter()
@@ -47,7 +56,19 @@ class Service:
             self.analyzers[name] = analyzer
             log.info("model %s (%s) loaded in %.1f s", name, analyzer.model_id,
                      time.perf_counter() - began)
+
+    def open(self) -> None:
+        """Start the batching workers on the running loop; the service is then ready."""
+        for name, analyzer in self.analyzers.items():
+            self.batchers[name] = MicroBatcher(analyzer, max_texts=self.settings.max_batch)
+            self.batchers[name].start()
         self.ready = True
+
+    async def close(self) -> None:
+        """Stop the batching workers (after uvicorn has let open requests finish)."""
+        self.ready = False
+        for batcher in self.batchers.values():
+            await batcher.stop()
 
     def stop(self) -> None:
         """Stop answering readiness, release the database."""
@@ -81,19 +102,19 @@ class Service:
                     f"{s.max_request_chars:,} (max_request_chars). Split it or shorten it."
                 )
 
-    def analyze(self, request: AnalyzeRequest) -> AnalyzeResponse:
-        """Results of one request, stored when asked (blocking: call it from a thread)."""
+    async def analyze(self, request: AnalyzeRequest) -> AnalyzeResponse:
+        """Results of one request (batched with concurrent ones), stored when asked."""
         texts = request.items()
         self.check(texts)
-        _, analyzer = self.analyzer(request.model)
-        results = analyzer.analyze_batch(texts, language=request.language)
+        name, analyzer = self.analyzer(request.model)
+        results = await self.batchers[name].analyze(texts, request.language)
         source = request.source or "api"
         for r in results:
             r.source_id, r.group, r.timestamp = source, request.group, request.timestamp
             r.item_key = _item_key(source, request, r.text or "")
         stored = 0
         if request.store and self.store is not None:
-            stored = self.store.add(results, store_text=self.settings.store_text)
+            stored = await run_in_threadpool(self.store.add, results, self.settings.store_text)
         return AnalyzeResponse(model=analyzer.model_id, results=results, stored=stored)
 
 

@@ -33,6 +33,10 @@ class ServerSettings(Settings):
         20.0, ge=0.0, description="Requests per second per key (token bucket); 0 turns it off."
     )
     rate_burst: int = Field(40, ge=1, description="Requests a key may make at once (bucket size).")
+    key_cache_seconds: float = Field(
+        5.0, ge=0.0, description="A key found valid is not looked up again for this long, so a "
+        "revoked key may work that much longer."
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed to call the API from a browser."
     )

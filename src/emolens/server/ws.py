@@ -100,7 +100,7 @@ async def _answer(
         if wait > 0:
             await asyncio.sleep(wait)
         try:
-            response = await run_in_threadpool(service.analyze, message)
+            response = await service.analyze(message)
         except EmolensError as exc:  # over a limit, unknown model: the client's to fix
             await websocket.close(INVALID, _short(f"message {seq}: {exc}"))
             return
