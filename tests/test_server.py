@@ -215,6 +215,9 @@ def test_malformed_requests_get_422_with_a_reason(service):
         ({"text": "hi", "path": "/etc/passwd"}, "path"),  # unknown fields are refused
         ({"text": "hi", "model": "/etc/passwd"}, "not served here"),  # never a file path
         ({"text": "hi", "model": "lexicon"}, "served: ['default']"),
+        ({"text": "hi", "timestamp": 0}, "ISO 8601"),  # not read as a Unix time
+        ({"text": None, "texts": ["hi"]}, "text"),
+        ({"text": "hi", "store": 0}, "store"),
     ]
     for body, reason in cases:
         r = client.post("/v1/analyze/text", json=body)
@@ -222,6 +225,7 @@ def test_malformed_requests_get_422_with_a_reason(service):
         assert reason in r.json()["detail"], (body, r.json())
     assert client.get("/v1/results?limit=0").status_code == 422
     assert client.get("/v1/results?since=yesterday").status_code == 422
+    assert "ISO 8601" in client.get("/v1/stats?until=0.5").json()["detail"]
 
 
 def test_limits_on_body_text_and_batch(tmp_path):
@@ -257,6 +261,7 @@ def test_stored_results_come_back_filtered_paged_and_counted(tmp_path):
         client.post("/v1/analyze/text", json={"text": "=HYPERLINK(\"x\")", "store": True,
                                               "group": "en-posts"})
 
+        assert client.get("/v1/results", params={"limit": 10**9}).json()["limit"] == 1000
         page = client.get("/v1/results", params={"source": "app", "limit": 2}).json()
         assert page["total"] == 6 and len(page["items"]) == 2
         rest = client.get("/v1/results", params={"source": "app", "limit": 5, "offset": 2})
@@ -267,6 +272,7 @@ def test_stored_results_come_back_filtered_paged_and_counted(tmp_path):
         zh_items = client.get("/v1/results", params={"group": "zh-posts"}).json()["items"]
         assert {x["text"] for x in zh_items} == set(zh)
         assert all(x["source_id"] == "app" and x["modality"] == "text" for x in zh_items)
+        assert zh_items[0]["timestamp"] == "2024-05-01T12:00:00Z"  # times come back in UTC
         timed = client.get("/v1/results", params={"since": "2024-05-01T00:00:00",
                                                   "until": "2024-05-02"}).json()
         assert timed["total"] == 6
@@ -283,12 +289,19 @@ def test_stored_results_come_back_filtered_paged_and_counted(tmp_path):
         assert stats["colors"]["joy"] == "#e6b000"
         assert client.get("/v1/stats", params={"group": "none"}).json()["total"] == 0
 
-        exported = client.get("/v1/results", params={"format": "csv"})
+        client.post("/v1/analyze/text", json={"text": "old", "store": True, "group": "past",
+                                              "timestamp": "1161-02-01T21:53:53Z"})
+        wide = client.get("/v1/stats", params={"bucket": "hour"}).json()["trend"]
+        assert wide["starts"] == [] and "narrow since/until" in wide["note"]
+        assert client.get("/v1/stats", params={"group": "past"}).json()["total"] == 1
+
+        exported = client.get("/v1/results", params={"format": "csv", "source": "app"})
         assert exported.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(exported.text)))
-        assert len(rows) == 7 == int(exported.headers["x-total-count"])
+        assert len(rows) == 6 == int(exported.headers["x-total-count"])
         assert {"label", "text", "group", "p_joy"} <= set(rows[0])
-        assert rows[0]["text"].startswith("'=")  # a spreadsheet will not run it
+        formula = client.get("/v1/results", params={"format": "csv", "source": "api"}).text
+        assert "'=HYPERLINK" in formula  # a spreadsheet will not run it
 
 
 # -- a real server: HTTP, WebSocket, shutdown ---------------------------------------------------

@@ -66,6 +66,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(stream)
     _add_docs(app)
+    _served_models_in_spec(app, service)
     dashboard.mount(app)
     _add_error_handlers(app)
     if settings.cors_origins:
@@ -110,6 +111,23 @@ def _add_error_handlers(app: FastAPI) -> None:
             detail = f"body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}"
         return JSONResponse({"detail": detail, "errors": jsonable_encoder(errors)},
                             status_code=422)
+
+
+def _served_models_in_spec(app: FastAPI, service: Service) -> None:
+    """The OpenAPI spec lists the models this service runs as the values `model` may take."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        spec = build()
+        names = [*service.analyzers, *(a.model_id for a in service.analyzers.values())]
+        field = spec.get("components", {}).get("schemas", {}).get("AnalyzeRequest", {}) \
+            .get("properties", {}).get("model")
+        if names and field is not None:
+            field["anyOf"] = [{"type": "string", "enum": list(dict.fromkeys(names))},
+                              {"type": "null"}]
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_docs(app: FastAPI) -> None:

@@ -15,9 +15,18 @@ from sqlalchemy import Select, func, select
 from emolens.server.schemas import Distribution, Heatmap, ResultsPage, Stats, StoredResult, Trend
 from emolens.store import ResultStore
 from emolens.store.sql import results_table
-from emolens.viz.charts import BUCKETS, emotion_colors, group_shares, label_shares, trend_shares
+from emolens.viz.charts import (
+    BUCKETS,
+    choose_bucket,
+    emotion_colors,
+    group_shares,
+    label_shares,
+    time_column,
+    trend_shares,
+)
 
 _COL = results_table.c
+MAX_BUCKETS = 2_000  # time buckets in one trend
 # Cells a spreadsheet would run as a formula; such text gets a leading quote in CSV exports.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -92,34 +101,46 @@ def stats(store: ResultStore, filters: Filters, bucket: str | None = None) -> St
     dist = label_shares(frame)
     labels = [str(x) for x in dist.table.index]
     counts = frame["label"].value_counts().reindex(labels, fill_value=0)
-    trend = trend_shares(frame, bucket)
-    starts = list(trend.table.columns)
-    freq = BUCKETS[trend.bucket or "day"]
-    ends = [(s.to_period(freq) + 1).start_time for s in starts]
     groups = group_shares(frame)
     return Stats(
         total=len(frame),
         colors=emotion_colors(labels),
         distribution=Distribution(labels=labels, counts=[int(c) for c in counts],
                                   shares=_numbers(dist.table["all"])),
-        trend=Trend(bucket=trend.bucket, time_column=trend.time_column,
-                    starts=[s.to_pydatetime() for s in starts],
-                    ends=[e.to_pydatetime() for e in ends],
-                    counts=[int(c) for c in trend.counts],
-                    shares={str(k): _numbers(v) for k, v in trend.table.iterrows()}),
+        trend=_trend(frame, bucket),
         heatmap=Heatmap(groups=[str(g) for g in groups.table.columns],
                         counts=[int(c) for c in groups.counts],
                         shares={str(k): _numbers(v) for k, v in groups.table.iterrows()}),
     )
 
 
+def _trend(frame: pd.DataFrame, bucket: str | None) -> Trend:
+    """Shares per time bucket, or a note instead when the span holds too many buckets."""
+    times = pd.to_datetime(frame[time_column(frame)]).dropna()
+    bucket = bucket or choose_bucket(times)
+    periods = times.dt.to_period(BUCKETS[bucket])
+    n = periods.max().ordinal - periods.min().ordinal + 1
+    if n > MAX_BUCKETS:  # one item from the year 1161 must not cost millions of hours
+        return Trend(bucket=bucket, note=f"{n:,} {bucket}s from {times.min():%Y-%m-%d} to "
+                     f"{times.max():%Y-%m-%d}; at most {MAX_BUCKETS:,} are drawn: narrow "
+                     "since/until or choose a coarser bucket.")
+    trend = trend_shares(frame, bucket)
+    starts = list(trend.table.columns)
+    ends = [(s.to_period(BUCKETS[bucket]) + 1).start_time for s in starts]
+    return Trend(bucket=trend.bucket, time_column=trend.time_column,
+                 starts=[_utc(s.to_pydatetime()) for s in starts],
+                 ends=[_utc(e.to_pydatetime()) for e in ends],
+                 counts=[int(c) for c in trend.counts],
+                 shares={str(k): _numbers(v) for k, v in trend.table.iterrows()})
+
+
 def _stored(row: Any) -> StoredResult:
     return StoredResult(
-        id=row["id"], created_at=row["created_at"], label=row["label"],
+        id=row["id"], created_at=_utc(row["created_at"]), label=row["label"],
         scores=json.loads(row["scores"]), valence=row["valence"], arousal=row["arousal"],
         language=row["language"], modality=row["modality"], model=row["model"],
         text=row["text"], source_id=row["source"], item_key=row["item_key"],
-        group=row["group_name"], timestamp=row["timestamp"], t_start=row["t_start"],
+        group=row["group_name"], timestamp=_utc(row["timestamp"]), t_start=row["t_start"],
         t_end=row["t_end"], details={} if row["row"] is None else {"row": row["row"]},
     )
 
@@ -133,6 +154,11 @@ def _defuse(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A stored time (kept without a zone, in UTC) as an aware UTC time for clients."""
+    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def _utc_naive(value: datetime) -> datetime:

@@ -7,13 +7,11 @@ loop never waits on a model or the database.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from emolens.errors import InvalidInputError
 from emolens.registry import recognizers
 from emolens.server.auth import require_key
 from emolens.server.queries import Filters, results_csv, results_page, stats
@@ -22,6 +20,7 @@ from emolens.server.schemas import (
     AnalyzeResponse,
     ErrorBody,
     Health,
+    IsoTime,
     ModelInfo,
     ModelsResponse,
     ResultsPage,
@@ -29,7 +28,8 @@ from emolens.server.schemas import (
 )
 from emolens.server.service import Service
 
-_ERRORS = {401: {"model": ErrorBody, "description": "API key missing, not valid or revoked"},
+_ERRORS = {400: {"model": ErrorBody, "description": "Body could not be read (not UTF-8)"},
+           401: {"model": ErrorBody, "description": "API key missing, not valid or revoked"},
            413: {"model": ErrorBody, "description": "Request body too large"},
            422: {"model": ErrorBody, "description": "Invalid request (the reason is given)"},
            429: {"model": ErrorBody, "description": "Rate limit exceeded (see Retry-After)"}}
@@ -49,8 +49,9 @@ def _filters(
     modality: Annotated[str | None, Query(description="Only this modality (text).")] = None,
     model: Annotated[str | None, Query(description="Only results of this model (name@version).")]
     = None,
-    since: Annotated[datetime | None, Query(description="From this time on (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time (ISO 8601).")] = None,
+    since: Annotated[IsoTime | None, Query(description="From this time on (ISO 8601; without a "
+                                           "zone, UTC).")] = None,
+    until: Annotated[IsoTime | None, Query(description="Before this time (ISO 8601).")] = None,
 ) -> Filters:
     return Filters(source, group, label, modality, model, since, until)
 
@@ -67,7 +68,9 @@ async def analyze_text(body: AnalyzeRequest, request: Request) -> AnalyzeRespons
 def list_results(
     request: Request,
     filters: Annotated[Filters, Depends(_filters)],
-    limit: Annotated[int | None, Query(ge=1, description="Page size (default 100).")] = None,
+    limit: Annotated[int | None, Query(
+        ge=1, description="Page size (default 100); at most max_page (1000) for JSON and "
+        "max_export_rows (100,000) for CSV: a larger limit is lowered to that.")] = None,
     offset: Annotated[int, Query(ge=0, description="Results to skip.")] = 0,
     format: Annotated[Literal["json", "csv"], Query(description="csv: a file to download.")]
     = "json",
@@ -75,10 +78,8 @@ def list_results(
     """Stored results, newest first, filtered and paginated; ``format=csv`` exports them."""
     service = _service(request)
     most = service.settings.max_export_rows if format == "csv" else service.settings.max_page
-    if limit is not None and limit > most:
-        raise InvalidInputError(f"limit must be at most {most} for format={format}, got {limit}")
-    page = results_page(service.store, filters, limit or (most if format == "csv" else 100),
-                        offset)
+    limit = min(limit or (most if format == "csv" else 100), most)
+    page = results_page(service.store, filters, limit, offset)
     if format == "json":
         return page
     return Response(results_csv(page.items), media_type="text/csv; charset=utf-8",

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    model_validator,
+)
 
 from emolens.types import EmotionResult
 
 Language = Literal["en", "zh"]
+
+
+def _iso_only(value: Any) -> Any:
+    """Refuse numbers (pydantic would read them as Unix times): the API speaks ISO 8601."""
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and re.fullmatch(r"\s*[-+]?[\d.]+\s*", value)
+    ):
+        raise ValueError("give an ISO 8601 time such as 2024-05-01 or 2024-05-01T12:00:00Z")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 
 class AnalyzeRequest(BaseModel):
@@ -17,19 +37,24 @@ class AnalyzeRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [
-            {"texts": ["I am thrilled", "气死我了，快递又丢了"], "store": True, "source": "app"}
-        ]},
+        json_schema_extra={
+            "oneOf": [{"required": ["text"]}, {"required": ["texts"]}],
+            "examples": [{"texts": ["I am thrilled", "气死我了，快递又丢了"], "store": True,
+                          "source": "app"}],
+        },
     )
 
-    text: str | None = Field(None, description="One text; give this or `texts`.")
-    texts: list[str] | None = Field(None, min_length=1, description="Several texts, in order.")
+    # Typed without None (a null is refused) but optional: exactly one of the two is given.
+    text: str = Field(None, description="One text; give this or `texts`.")  # type: ignore[assignment]
+    texts: list[str] = Field(  # type: ignore[assignment]
+        None, min_length=1, description="Several texts, in order."
+    )
     language: Language | None = Field(None, description="Force 'en' or 'zh' (else detected).")
     model: str | None = Field(None, description="One of the served models (GET /v1/models).")
-    store: bool = Field(False, description="Also keep the results in the store.")
+    store: StrictBool = Field(False, description="Also keep the results in the store.")
     source: str | None = Field(None, max_length=200, description="Stored as the source.")
     group: str | None = Field(None, max_length=200, description="Stored as the group.")
-    timestamp: datetime | None = Field(None, description="When the texts were written.")
+    timestamp: IsoTime | None = Field(None, description="When the texts were written.")
 
     @model_validator(mode="after")
     def _one_of_text_or_texts(self) -> AnalyzeRequest:
@@ -98,6 +123,7 @@ class Trend(BaseModel):
     ends: list[datetime] = Field(default_factory=list)
     counts: list[int] = Field(default_factory=list)
     shares: dict[str, list[float | None]] = Field(default_factory=dict)
+    note: str | None = Field(None, description="Why the trend is empty (too many buckets).")
 
 
 class Heatmap(BaseModel):

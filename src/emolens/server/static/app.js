@@ -270,6 +270,8 @@ function renderStats(data) {
   })), layout(t("chart_trend", { bucket: t(`bucket_${trend.bucket || "day"}`) }), {
     yaxis: { title: { text: t("axis_share") }, rangemode: "tozero" }, hovermode: "closest",
     xaxis: { type: "category" }, legend: { orientation: "h", y: -0.25 },
+    annotations: trend.note ? [{ text: trend.note, showarrow: false, xref: "paper",
+      yref: "paper", x: 0.5, y: 0.5 }] : [],
   }), PLOT_CONFIG);
 
   const heat = data.heatmap;
