@@ -225,7 +225,9 @@ def test_malformed_requests_get_422_with_a_reason(service):
         assert reason in r.json()["detail"], (body, r.json())
     assert client.get("/v1/results?limit=0").status_code == 422
     assert client.get("/v1/results?since=yesterday").status_code == 422
-    assert "ISO 8601" in client.get("/v1/stats?until=0.5").json()["detail"]
+    assert client.get(f"/v1/results?offset={10**30}").status_code == 422
+    for number in ("0.5", "1700000000", "6.8e-64"):
+        assert "ISO 8601" in client.get(f"/v1/stats?until={number}").json()["detail"]
 
 
 def test_limits_on_body_text_and_batch(tmp_path):

@@ -71,7 +71,7 @@ def list_results(
     limit: Annotated[int | None, Query(
         ge=1, description="Page size (default 100); at most max_page (1000) for JSON and "
         "max_export_rows (100,000) for CSV: a larger limit is lowered to that.")] = None,
-    offset: Annotated[int, Query(ge=0, description="Results to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**53, description="Results to skip.")] = 0,
     format: Annotated[Literal["json", "csv"], Query(description="csv: a file to download.")]
     = "json",
 ) -> ResultsPage | Response:

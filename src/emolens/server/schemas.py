@@ -23,7 +23,7 @@ Language = Literal["en", "zh"]
 def _iso_only(value: Any) -> Any:
     """Refuse numbers (pydantic would read them as Unix times): the API speaks ISO 8601."""
     if isinstance(value, int | float) or (
-        isinstance(value, str) and re.fullmatch(r"\s*[-+]?[\d.]+\s*", value)
+        isinstance(value, str) and re.fullmatch(r"\s*[-+]?[\d.]+([eE][-+]?\d+)?\s*", value)
     ):
         raise ValueError("give an ISO 8601 time such as 2024-05-01 or 2024-05-01T12:00:00Z")
     return value
