@@ -37,7 +37,7 @@ SENTENCES = [
 @pytest.fixture(scope="module")
 def shipped():
     """The shipped minilm-en model, loaded once for the module."""
-    model = recognizers.create("minilm-en")
+    model = recognizers.create("minilm-en", backend="numpy")
     model.predict_proba(["warm up"])
     return model
 

