@@ -94,7 +94,7 @@ def test_numpy_encoder_reproduces_the_engine_embeddings(e5, tmp_path) -> None:
 
     np.savez(tmp_path / "adapter.npz", **{"head.weight": np.zeros((2, 384), np.float32),
                                         "head.bias": np.zeros(2, np.float32)})
-    model = E5Recognizer(tmp_path, ["a", "b"], max_len=512)
+    model = E5Recognizer(tmp_path, ["a", "b"], max_len=512, backend="numpy")
     model._load()
     ids = model._token_ids(TEXTS[:-1])
     width = max(map(len, ids))

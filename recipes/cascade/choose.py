@@ -1,10 +1,11 @@
-"""Choose the cascade's per-language confidence thresholds on dev splits (never test).
+"""Choose the ensemble weights and cascade thresholds per language on dev splits (never test).
 
-For each language, the fast model (the n-gram ``ngram`` recognizer) scores the dev texts
-once and the accurate model (the ``accurate`` ensemble) once; every threshold on the fast
-model's top probability then gives an escalation share and a dev macro-F1. We keep the
-smallest escalation share whose macro-F1 is within ``--tolerance`` of the accurate model's
-own, and write the thresholds with the whole trade-off curve.
+For each language, the n-gram model (``ngram``) and the language's fine-tuned encoder
+(``minilm-en``, ``e5-zh``) score the dev texts once. First the blend weight of the encoder
+(``accurate`` = w * encoder + (1 - w) * n-gram) that maximises dev macro-F1; then every
+threshold on the n-gram model's top probability gives an escalation share and a dev
+macro-F1 for the cascade (``default``). We keep the smallest escalation share whose macro-F1
+is within ``--tolerance`` of the blend's own, and write both with the trade-off curves.
 
     python recipes/cascade/choose.py --out src/emolens/models/cascade.json
 """
@@ -54,6 +55,18 @@ def macro_f1(probs: np.ndarray, splits: list[ds.Split]) -> float:
     return float(np.mean(scores))
 
 
+def best_weight(neural: np.ndarray, ngram: np.ndarray, splits: list[ds.Split]) -> dict:
+    """The encoder weight in the blend with the best dev macro-F1 (grid of 0.05)."""
+    points = [{"weight": float(w), "macro_f1": round(macro_f1(blend(neural, ngram, w), splits), 4)}
+              for w in np.round(np.arange(0.0, 1.0001, 0.05), 2)]
+    return max(points, key=lambda p: (p["macro_f1"], p["weight"]))
+
+
+def blend(neural: np.ndarray, ngram: np.ndarray, weight: float) -> np.ndarray:
+    mixed = weight * neural + (1.0 - weight) * ngram
+    return mixed / mixed.sum(1, keepdims=True)
+
+
 def curve(fast: np.ndarray, accurate: np.ndarray, splits: list[ds.Split]) -> list[dict]:
     confidence = fast.max(1)
     points = []
@@ -69,19 +82,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data")
     parser.add_argument("--fast", default="ngram")
-    parser.add_argument("--accurate", default="accurate")
+    parser.add_argument("--encoders", default="en=minilm-en,zh=e5-zh",
+                        help="language=recognizer pairs: each language's fine-tuned encoder")
     parser.add_argument("--tolerance", type=float, default=0.005,
                         help="macro-F1 the cascade may lose against the accurate model")
     parser.add_argument("--out", type=Path, default=ROOT / "src/emolens/models/cascade.json")
     args = parser.parse_args()
-    fast, accurate = recognizers.create(args.fast), recognizers.create(args.accurate)
-    result: dict = {"fast": args.fast, "accurate": args.accurate,
-                    "tolerance": args.tolerance, "thresholds": {}, "curves": {}}
+    encoders = dict(pair.split("=") for pair in args.encoders.split(","))
+    fast = recognizers.create(args.fast)
+    result: dict = {"fast": args.fast, "encoders": encoders, "tolerance": args.tolerance,
+                    "weights": {}, "thresholds": {}, "curves": {}}
     for language, splits in dev_sets(args.data).items():
         texts = [t for s in splits for t in s.texts]
         langs = [language] * len(texts)
         p_fast = fast.predict_proba(texts, langs)
-        p_accurate = accurate.predict_proba(texts, langs)
+        p_neural = recognizers.create(encoders[language]).predict_proba(texts, langs)
+        chosen_weight = best_weight(p_neural, p_fast, splits)
+        result["weights"][language] = chosen_weight["weight"]
+        p_accurate = blend(p_neural, p_fast, chosen_weight["weight"])
+        print(f"{language}: encoder alone {macro_f1(p_neural, splits):.4f}; blend weight "
+              f"{chosen_weight['weight']} -> {chosen_weight['macro_f1']:.4f}", flush=True)
         points = curve(p_fast, p_accurate, splits)
         target = macro_f1(p_accurate, splits) - args.tolerance
         chosen = min((p for p in points if p["macro_f1"] >= target),

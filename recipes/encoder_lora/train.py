@@ -115,6 +115,16 @@ def build_model(cfg: dict) -> Classifier:
     return Classifier(encoder, len(cfg["labels"]), cfg["head_dropout"])
 
 
+def init_from_adapter(model: Classifier, adapter: Path) -> None:
+    """Start from a shipped adapter's LoRA factors and LayerNorms (not its head)."""
+    arrays = np.load(adapter)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for key in arrays.files:
+            if not key.startswith("head."):
+                params["encoder." + key].copy_(torch.from_numpy(arrays[key].astype(np.float32)))
+
+
 def trainable_state(model: Classifier) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
 
@@ -253,6 +263,8 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None)
     select = cfg.get("select_by", "acc")
     lengths = np.array([len(x) for x in ids])
     model = build_model(cfg)
+    if cfg.get("init_adapter"):
+        init_from_adapter(model, Path(cfg["init_adapter"]))
     opt = make_optimizer(model, cfg)
     step, best, started = 0, {select: -1.0}, time.time()
     if (run / "last.pt").is_file():

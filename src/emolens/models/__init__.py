@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emolens.errors import ModelFileError
+from emolens.errors import MissingExtraError, ModelFileError
 from emolens.registry import recognizers
 from emolens.text.base import TextRecognizer
 
 SHIPPED_DIR = Path(__file__).parent
 DEFAULT_MODEL_DIR = SHIPPED_DIR / "default"
 MINILM_EN_DIR = SHIPPED_DIR / "minilm_en"
+E5_ZH_DIR = SHIPPED_DIR / "e5_zh"
+CASCADE_FILE = SHIPPED_DIR / "cascade.json"
 MODEL_FILE = "emolens-model.json"
 
 
@@ -29,6 +32,12 @@ def _load_minilm(directory: Path) -> TextRecognizer:
     return MiniLMRecognizer.load(directory)
 
 
+def _load_e5(directory: Path) -> TextRecognizer:
+    from emolens.text.e5 import E5Recognizer
+
+    return E5Recognizer.load(directory)
+
+
 def _load_hf(directory: Path) -> TextRecognizer:
     from emolens.text.hf import HFRecognizer
 
@@ -40,6 +49,7 @@ MODEL_LOADERS: dict[str, Callable[[Path], TextRecognizer]] = {
     "ngram": _load_ngram,
     "hf": _load_hf,
     "minilm-lora": _load_minilm,
+    "e5-lora": _load_e5,
 }
 
 
@@ -72,8 +82,8 @@ def resolve_recognizer(model: str | Path, **kwargs: Any) -> TextRecognizer:
     return recognizers.create(str(model), **kwargs)
 
 
-def _default(**_: Any) -> TextRecognizer:
-    """Shipped default: calibrated n-gram model for English and Chinese, canonical labels."""
+def _ngram(**_: Any) -> TextRecognizer:
+    """Calibrated word/character n-gram model for English and Chinese (fast, small)."""
     if not (DEFAULT_MODEL_DIR / MODEL_FILE).is_file():
         raise ModelFileError(
             f"The shipped default model is missing from {DEFAULT_MODEL_DIR}; reinstall emolens "
@@ -96,15 +106,70 @@ def _minilm_en(**kwargs: Any) -> TextRecognizer:
     return MiniLMRecognizer.load(MINILM_EN_DIR, **kwargs)
 
 
+def _e5_zh(**kwargs: Any) -> TextRecognizer:
+    """Fine-tuned multilingual-e5-small (LoRA), Chinese, canonical labels; numpy, no torch."""
+    from emolens.text.e5 import E5Recognizer
+
+    return E5Recognizer.load(E5_ZH_DIR, **kwargs)
+
+
+# Per language: the fine-tuned encoder blended with the n-gram model in ``accurate``.
+_ENCODERS: dict[str, Callable[..., TextRecognizer]] = {"en": _minilm_en, "zh": _e5_zh}
+
+
+def _tuned() -> dict:
+    """Blend weights and cascade thresholds chosen on dev (recipes/cascade/choose.py)."""
+    try:
+        tuned = json.loads(CASCADE_FILE.read_text(encoding="utf-8"))
+        return {"weights": dict(tuned["weights"]), "thresholds": dict(tuned["thresholds"])}
+    except FileNotFoundError:
+        return {"weights": {}, "thresholds": {}}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{CASCADE_FILE} is not a valid cascade file: {exc}") from exc
+
+
 def _accurate(**_: Any) -> TextRecognizer:
-    """Most accurate: English 0.8 minilm-en + 0.2 default (weights from dev); Chinese default."""
+    """Per language, a fine-tuned encoder (minilm-en, e5-zh) blended with the n-gram model.
+
+    A language whose encoder cannot load here (its base package or extra is missing) falls
+    back to the n-gram model alone, with a warning naming what to install.
+    """
+    return _blend(_ngram())
+
+
+def _blend(ngram: TextRecognizer) -> TextRecognizer:
     from emolens.text.ensemble import LanguageEnsemble
 
-    default, minilm = _default(), _minilm_en()
-    return LanguageEnsemble(
-        {"en": [(minilm, 0.8), (default, 0.2)], "zh": [(default, 1.0)]},
-        name="accurate", version=f"{default.version}+{minilm.version}",
-    )
+    weights = _tuned()["weights"]
+    members: dict[str, list[tuple[TextRecognizer, float]]] = {}
+    versions = [ngram.version]
+    for language, factory in _ENCODERS.items():
+        weight = float(weights.get(language, 0.8))
+        try:
+            neural = factory()
+        except (MissingExtraError, ModelFileError) as exc:
+            warnings.warn(f"{language}: using the n-gram model only: {exc}", stacklevel=2)
+            members[language] = [(ngram, 1.0)]
+            continue
+        members[language] = [(neural, weight), (ngram, 1.0 - weight)]
+        versions.append(neural.version)
+    return LanguageEnsemble(members, name="accurate", version="+".join(versions))
+
+
+def _default(**_: Any) -> TextRecognizer:
+    """Shipped default: the n-gram model, escalating unsure texts to the ``accurate`` encoders.
+
+    The per-language confidence thresholds come from ``cascade.json`` (chosen on dev splits
+    by recipes/cascade/choose.py). Without that file the default is the n-gram model.
+    """
+    thresholds = _tuned()["thresholds"]
+    if not thresholds:
+        return _ngram()
+    from emolens.text.cascade import CascadeRecognizer
+
+    ngram = _ngram()
+    accurate = _blend(ngram)
+    return CascadeRecognizer(ngram, accurate, thresholds, name="default", version=accurate.version)
 
 
 def _hf(**kwargs: Any) -> TextRecognizer:
@@ -115,7 +180,9 @@ def _hf(**kwargs: Any) -> TextRecognizer:
 
 
 recognizers.register("default", _default)
+recognizers.register("ngram", _ngram)
 recognizers.register("lexicon", _lexicon)
 recognizers.register("minilm-en", _minilm_en)
+recognizers.register("e5-zh", _e5_zh)
 recognizers.register("accurate", _accurate)
 recognizers.register("hf", _hf)
