@@ -397,7 +397,7 @@ def export(cfg: dict, run: Path, out: Path, version: str) -> None:
         "name": cfg.get("name", "minilm-en"),
         "version": version,
         "labels": cfg["labels"],
-        "scheme": "canonical",
+        "scheme": cfg.get("scheme", "canonical"),
         "languages": cfg.get("languages", ["en"]),
         "base": {
             "package": cfg["base_package"],
