@@ -58,6 +58,11 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def meta_name(cls: type) -> str:
+    """'MiniLM' / 'E5' for messages, from the class name."""
+    return cls.__name__.removesuffix("Recognizer")
+
+
 def onnx_available() -> bool:
     """Whether the onnx and onnxruntime packages (the int8 backend) are importable."""
     return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
@@ -131,32 +136,43 @@ class MiniLMRecognizer:
 
     @classmethod
     def load(cls, directory: str | Path, **overrides: Any) -> MiniLMRecognizer:
-        """Recognizer for a model directory written by recipes/minilm_en (weights load lazily)."""
+        """Recognizer for a model directory written by recipes/encoder_lora (lazy weights)."""
         directory = Path(directory)
         try:
             meta = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
-            base = meta["base"]
-            kwargs = {
-                "labels": meta["labels"],
-                "scheme": meta.get("scheme", "canonical"),
-                "name": meta.get("name", "minilm-en"),
-                "version": str(meta.get("version", "0")),
-                "base_package": base["package"],
-                "base_version": base["version"],
-                "base_sha256": base["sha256"],
-                "temperature": float(meta.get("temperature", 1.0)),
-                "max_len": int(meta["max_len"]),
-                "lora_scale": float(meta["lora_scale"]),
-            }
+            kwargs = cls._meta_kwargs(meta)
         except (OSError, ValueError, KeyError) as exc:
-            raise ModelFileError(f"Cannot read a MiniLM model from {directory}: {exc}") from exc
-        for module in ("safetensors", "tokenizers"):
+            raise ModelFileError(f"Cannot read a {meta_name(cls)} model from {directory}: {exc}") \
+                from exc
+        for module in cls.REQUIRED_MODULES:
             if importlib.util.find_spec(module) is None:
-                raise MissingExtraError(f"The MiniLM recognizer ({module})", "neural")
+                raise MissingExtraError(f"The {meta_name(cls)} recognizer ({module})", "neural")
         model = cls(directory, **{**kwargs, **overrides})
-        if model.base_dir is None:
-            find_base_dir(model.base_package, model.base_version)  # fail early, with the hint
+        model._check_base()  # fail early, with the install hint
         return model
+
+    REQUIRED_MODULES: tuple[str, ...] = ("safetensors", "tokenizers")
+
+    @classmethod
+    def _meta_kwargs(cls, meta: dict) -> dict[str, Any]:
+        """Constructor arguments from an ``emolens-model.json``."""
+        base = meta["base"]
+        return {
+            "labels": meta["labels"],
+            "scheme": meta.get("scheme", "canonical"),
+            "name": meta.get("name", "minilm-en"),
+            "version": str(meta.get("version", "0")),
+            "base_package": base["package"],
+            "base_version": base["version"],
+            "base_sha256": base["sha256"],
+            "temperature": float(meta.get("temperature", 1.0)),
+            "max_len": int(meta["max_len"]),
+            "lora_scale": float(meta["lora_scale"]),
+        }
+
+    def _check_base(self) -> None:
+        if self.base_dir is None:
+            find_base_dir(self.base_package, self.base_version)
 
     # -- loading --------------------------------------------------------------------------
     def _base_dir(self) -> Path:
@@ -201,23 +217,34 @@ class MiniLMRecognizer:
 
     def _onnx_session(self, weights_file: Path, adapter: dict[str, np.ndarray]) -> Any:
         """Session on the cached int8 graph (built on a miss); None, with a warning, on failure."""
+        return self._cached_onnx(
+            self.base_sha256 or sha256_file(weights_file),
+            lambda: self._onnx_graph(self._merged_weights(weights_file, adapter)),
+        )
+
+    def _onnx_graph(self, weights: dict, **options: Any) -> Any:
+        from emolens.text import onnx_bert
+
+        return onnx_bert.build_bert_onnx(weights, N_HEADS, LN_EPS, **options)
+
+    def _cached_onnx(self, base_sha256: str, build: Any, quantize: bool = True, **key: Any) -> Any:
+        """Session on the graph cached for this model, adapter and base (built on a miss).
+
+        None, with a warning, when onnx cannot be used: numpy then gives the same answers.
+        """
         try:
             from emolens.text import onnx_bert
 
+            if not quantize:
+                key["quantize"] = False
             path = onnx_bert.cache_path(
                 self.cache_dir, self.name, version=self.version,
-                adapter=sha256_file(self.directory / ADAPTER_FILE),
-                base=self.base_sha256 or sha256_file(weights_file), lora_scale=self.lora_scale,
+                adapter=sha256_file(self.directory / ADAPTER_FILE), base=base_sha256,
+                lora_scale=self.lora_scale, **key,
             )
-            return onnx_bert.cached_int8_session(
-                path,
-                lambda: onnx_bert.build_bert_onnx(
-                    self._merged_weights(weights_file, adapter), N_HEADS, LN_EPS
-                ),
-                self.threads,
-            )
+            return onnx_bert.cached_int8_session(path, build, self.threads, quantize=quantize)
         except Exception as exc:  # whatever broke, numpy gives the same answers, only slower
-            log.warning("MiniLM onnx backend unavailable, using numpy: %s", exc)
+            log.warning("%s: onnx backend unavailable, using numpy: %s", self.name, exc)
             return None
 
     def _merge(self, weights: dict[str, np.ndarray], adapter: dict[str, np.ndarray]) -> dict:
