@@ -1,5 +1,7 @@
 """Fixtures shared by several test files."""
 
+import os
+
 import pytest
 
 from emolens.text.ngram import NgramRecognizer
@@ -22,3 +24,12 @@ def tiny_model_dir(tmp_path_factory) -> str:
     model = NgramRecognizer(name="tiny", version="1", min_df=1)
     model.fit(texts, labels, calibration=(texts, labels))
     return str(model.save(tmp_path_factory.mktemp("model") / "tiny"))
+
+
+@pytest.fixture
+def isolated_settings(tmp_path, monkeypatch):
+    """No user config file or EMOLENS_* variables leak into the test (use it with usefixtures)."""
+    for name in list(os.environ):
+        if name.startswith("EMOLENS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "no-config.toml"))

@@ -26,19 +26,14 @@ from emolens.models import DEFAULT_MODEL_DIR, MODEL_FILE
 SAMPLE = Path(__file__).parents[1] / "src" / "emolens" / "samples" / "posts.csv"
 
 
+pytestmark = pytest.mark.usefixtures("isolated_settings")
+
+
 @pytest.fixture(scope="module")
 def model_dir(tiny_model_dir) -> str:
     """The tiny n-gram model of conftest.py, as a model directory for --model."""
     return tiny_model_dir
 
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, monkeypatch):
-    """No user config file or EMOLENS_* variables leak into the tests."""
-    for name in list(os.environ):
-        if name.startswith("EMOLENS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "no-config.toml"))
 
 
 def invoke(*args: str):

@@ -29,6 +29,9 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 DRIVERS = ("chromedriver", "/usr/lib/chromium/chromedriver")
 
 
+pytestmark = pytest.mark.usefixtures("isolated_settings")
+
+
 def _find(names: tuple[str, ...]) -> str | None:
     for name in names:
         path = shutil.which(name) or (name if os.path.isfile(name) else None)
@@ -57,13 +60,6 @@ def browser():
     yield chrome
     chrome.quit()
 
-
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("EMOLENS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "none.toml"))
 
 
 def _total(driver) -> str:

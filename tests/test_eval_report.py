@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 
 import numpy as np
@@ -37,13 +36,7 @@ from emolens.train.report import build_report, classification_metrics
 LABELS = ["anger", "fear", "joy", "sadness", "neutral"]
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path, monkeypatch):
-    """No user config file or EMOLENS_* variables leak into the tests."""
-    for name in list(os.environ):
-        if name.startswith("EMOLENS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "no-config.toml"))
+pytestmark = pytest.mark.usefixtures("isolated_settings")
 
 
 def noisy_predictions(n: int, seed: int, right: float = 0.6) -> tuple[list[str], list[str]]:
