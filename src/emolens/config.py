@@ -76,6 +76,17 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, _TomlSource(settings_cls))
 
 
+def cache_root() -> Path:
+    """Where derived files (ONNX graphs, joined model weights) are cached.
+
+    ``$EMOLENS_CACHE_DIR``, else ``$XDG_CACHE_HOME/emolens``, else ``~/.cache/emolens``.
+    """
+    root = os.environ.get("EMOLENS_CACHE_DIR")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emolens"
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings with CLI-level overrides (None values are ignored)."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})

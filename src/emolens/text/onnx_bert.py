@@ -256,12 +256,10 @@ class OnnxBertSession:
 
 
 def default_cache_dir() -> Path:
-    """``$EMOLENS_CACHE_DIR/onnx``, else ``$XDG_CACHE_HOME/emolens/onnx`` or ~/.cache/..."""
-    root = os.environ.get("EMOLENS_CACHE_DIR")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        root = Path(xdg) / "emolens"
-    return Path(root) / "onnx"
+    """``<cache root>/onnx`` (see ``emolens.config.cache_root``)."""
+    from emolens.config import cache_root
+
+    return cache_root() / "onnx"
 
 
 def cache_path(cache_dir: str | Path | None, name: str, **key: object) -> Path:

@@ -1,0 +1,126 @@
+"""Decode any audio (or a video's audio track) to 16 kHz mono float32, in bounded blocks.
+
+PyAV (FFmpeg) reads every common container and codec: wav, flac, mp3, m4a/aac, ogg/opus,
+webm, mp4/mkv/mov audio tracks. Blocks are yielded as they are decoded, so a two-hour
+recording never has to be in memory at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emolens.errors import InvalidInputError, MissingExtraError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds, read from its headers (duration may be None for some streams)."""
+
+    path: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float | None
+
+
+def _av():
+    try:
+        import av
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingExtraError("Decoding audio", "audio") from exc
+    return av
+
+
+def _open(path: Path):
+    av = _av()
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path}: the file is empty (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(
+            f"{path}: not a readable audio or video file ({exc.__class__.__name__}: {exc})"
+        ) from exc
+    if not container.streams.audio:
+        container.close()
+        raise InvalidInputError(f"{path}: the file has no audio track")
+    return container
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Codec, native rate, channels and duration of the first audio track."""
+    path = Path(path)
+    with _open(path) as container:
+        stream = container.streams.audio[0]
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000  # av.time_base is microseconds
+        return AudioInfo(
+            str(path), stream.codec_context.name, stream.codec_context.sample_rate or 0,
+            stream.codec_context.channels or 0, duration,
+        )
+
+
+def iter_audio_blocks(
+    path: str | Path, block_seconds: float = 30.0, sample_rate: int = SAMPLE_RATE
+) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of ``block_seconds`` at ``sample_rate`` (the last one shorter).
+
+    A file that breaks partway (truncated download, corrupt packets) yields what decoded
+    and logs a warning naming the file and the time; one that yields nothing raises
+    InvalidInputError naming the file.
+    """
+    av = _av()
+    path = Path(path)
+    block = max(1, int(block_seconds * sample_rate))
+    pending: list[np.ndarray] = []
+    pending_len = 0
+    produced = 0
+    with _open(path) as container:
+        stream = container.streams.audio[0]
+        stream.thread_type = "AUTO"
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray().reshape(-1)
+                    pending.append(samples)
+                    pending_len += samples.size
+                while pending_len >= block:
+                    joined = np.concatenate(pending)
+                    yield joined[:block]
+                    produced += block
+                    pending, pending_len = [joined[block:]], joined.size - block
+            for out in resampler.resample(None):  # flush the resampler's delay line
+                pending.append(out.to_ndarray().reshape(-1))
+                pending_len += pending[-1].size
+        except (av.error.FFmpegError, ValueError) as exc:
+            if produced + pending_len == 0:
+                raise InvalidInputError(f"{path}: the audio cannot be decoded ({exc})") from exc
+            log.warning(
+                "%s: decoding stopped at %.1f s (%s); analysing what was read",
+                path, (produced + pending_len) / sample_rate, exc,
+            )
+    if pending_len:
+        yield np.concatenate(pending)
+        produced += pending_len
+    if produced == 0:
+        raise InvalidInputError(f"{path}: the audio track holds no samples")
+
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """The whole file as one mono float32 array (for short clips; long files: iterate)."""
+    return np.concatenate(list(iter_audio_blocks(path, 60.0, sample_rate)))
