@@ -15,7 +15,10 @@ from emolens.labels import CANONICAL
 from emolens.types import EmotionResult
 
 __version__ = "0.1.0"
-__all__ = ["CANONICAL", "EmotionResult", "analyze", "analyze_batch", "load", "__version__"]
+__all__ = [
+    "CANONICAL", "EmotionResult", "analyze", "analyze_audio", "analyze_batch", "load",
+    "load_speech", "__version__",
+]
 
 
 @lru_cache(maxsize=8)
@@ -54,3 +57,32 @@ def analyze_batch(
 ) -> list[EmotionResult]:
     """One result per text, same order; batched internally for speed."""
     return load(model, uncertain_below).analyze_batch(list(texts), language=language)
+
+
+@lru_cache(maxsize=2)
+def load_speech(
+    asr_model: str | None = None, voice_model: str | None = None, text_model: str | None = None
+):
+    """A SpeechAnalyzer (ASR, voice and text models loaded once, cached); None = settings."""
+    from emolens.audio.pipeline import SpeechAnalyzer
+    from emolens.config import load_settings
+
+    settings = load_settings()
+    return SpeechAnalyzer(
+        asr_model=asr_model or settings.asr_model,
+        voice_model=voice_model or settings.voice_model,
+        text_model=text_model or settings.model,
+        weights=settings.fusion_weights,
+        beam_size=settings.asr_beam_size,
+    )
+
+
+def analyze_audio(path: str | Path, language: str | None = None, asr_model: str | None = None):
+    """Timeline of emotion in a recording (audio file or a video's audio track).
+
+    Returns an ``AudioTimeline``: ``.segments`` is one EmotionResult per utterance, with
+    ``t_start``/``t_end`` in seconds, the transcript as ``text``, the fused scores, and what
+    the voice and the words said on their own in ``details``; ``.summary()`` the whole.
+    ``language`` ('en'/'zh') is detected when not given.
+    """
+    return load_speech(asr_model).analyze_file(path, language=language)

@@ -33,14 +33,16 @@ from emolens.server.commands import register as register_server_commands
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 app = typer.Typer(
-    help="emolens: recognise the emotion expressed in text (English and Chinese), offline.\n\n"
+    help="emolens: recognise the emotion expressed in text and speech (English and Chinese), "
+    "offline.\n\n"
     "Results describe expressed emotion, never a person's inner state or a diagnosis.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 analyze_app = typer.Typer(
-    help="Analyse texts or files and store the results.", no_args_is_help=True
+    help="Analyse texts, files of texts, or recordings, and store the results.",
+    no_args_is_help=True,
 )
 train_app = typer.Typer(help="Train a model on your own labelled data.", no_args_is_help=True)
 app.add_typer(analyze_app, name="analyze")
@@ -191,6 +193,72 @@ def analyze_file_cmd(
     show_problems(report, quiet, settings.max_text_chars)
     raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
 
+
+
+@analyze_app.command(
+    "audio",
+    help="Analyse speech in audio files (wav, flac, mp3, m4a, ogg/opus, ...) or the audio "
+    "track of videos: one result per utterance with its time span, transcript, the emotion "
+    "in the voice, in the words, and both fused.\n\nSegments are stored as they are "
+    "analysed; running the same command again skips what is stored. Files that cannot be "
+    "decoded are listed and the rest go on (exit status 3).",
+)
+@friendly_errors
+def analyze_audio_cmd(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files, or folders to search (recursively) for them.")
+    ],
+    language: LanguageOpt = None,
+    asr_model: Annotated[str | None, typer.Option(
+        "--asr-model", help="'base' (English + Chinese), 'tiny.en' (English, faster) or a "
+        "CTranslate2 Whisper folder [env: EMOLENS_ASR_MODEL].")] = None,
+    model: ModelOpt = None,
+    db: DbOpt = None,
+    no_store: Annotated[bool, typer.Option(
+        "--no-store", help="Do not store results.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print each file's segments and summary as JSON lines.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Also write every segment to a .csv, .jsonl or .parquet file.")] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="No progress bar or tables; errors only.")] = False,
+) -> None:
+    """Analyse speech in recordings: a timeline of expressed emotion per file."""
+    from emolens.audio.batch import analyze_media_paths, expand_media
+    from emolens.display import AudioProgress, show_audio_report
+    from emolens.io.results import ResultWriter
+    from emolens.labels import CANONICAL
+    from emolens.store import ResultStore
+    from emolens.text.language import LANGUAGES
+
+    if language is not None and language not in LANGUAGES:
+        raise typer.BadParameter(f"must be one of {LANGUAGES}", param_hint="--language")
+    settings = load_settings(db=db, model=model, asr_model=asr_model)
+    files = expand_media(paths)
+    with console.status("loading the speech, voice and text models ...") if not quiet \
+            else ExitStack():
+        import emolens
+
+        analyzer = emolens.load_speech(settings.asr_model, settings.voice_model, settings.model)
+    writer = None if out is None else ResultWriter(out, CANONICAL, settings.store_text)
+    with ExitStack() as stack:
+        store = None if no_store else stack.enter_context(ResultStore(settings.db))
+        if writer is not None:
+            stack.enter_context(writer)
+        bar = stack.enter_context(AudioProgress(files, enabled=not quiet))
+        try:
+            report = analyze_media_paths(
+                files, analyzer, store, language=language, store_text=settings.store_text,
+                on_file=bar.on_file, progress=bar.advance,
+                sink=None if writer is None else writer.write,
+            )
+        except KeyboardInterrupt:
+            err_console.print("interrupted: analysed segments are stored; run the same "
+                              "command again to resume")
+            raise typer.Exit(130) from None
+    where = "not stored" if no_store else f"stored in {settings.db}"
+    show_audio_report(report, analyzer.model_id, where, as_json=as_json, quiet=quiet)
+    raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
 
 
 @app.command("demo")

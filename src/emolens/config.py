@@ -63,6 +63,21 @@ class Settings(BaseSettings):
         '(details["uncertain"] = True; the label is kept).',
     )
 
+    asr_model: str = Field(
+        "base",
+        description="Speech recognition: 'base' (multilingual Whisper, English and Chinese), "
+        "'tiny.en' (English only, faster) or a CTranslate2 Whisper directory.",
+    )
+    asr_beam_size: int = Field(1, ge=1, le=10, description="Whisper beam size (1 = greedy).")
+    voice_model: str = Field(
+        "default", description="Voice (prosody) emotion model: 'default' or a model directory."
+    )
+    fusion_weights: dict[str, float] = Field(
+        default_factory=lambda: {"voice": 0.5, "words": 0.5},
+        description="Base weight of each modality when fusing (JSON in the env var, e.g. "
+        '{"voice": 0.6, "words": 0.4}); see emolens.fusion.',
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

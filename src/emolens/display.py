@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from emolens.audio.batch import AudioBatchReport
+    from emolens.audio.pipeline import AudioTimeline
     from emolens.batch import BatchReport
 
 console = Console()
@@ -177,3 +180,104 @@ def show_problems(report: BatchReport, quiet: bool, max_chars: int, limit: int =
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if report.warning_count > limit:
         err_console.print(f"[yellow]... and {report.warning_count - limit:,} more warnings[/]")
+
+
+class AudioProgress:
+    """Progress over seconds of audio decoded, across files (total from their headers)."""
+
+    def __init__(self, files: list[Path], enabled: bool = True) -> None:
+        self.files = files
+        self.enabled = enabled and err_console.is_terminal
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> AudioProgress:
+        if self.enabled:
+            from emolens.audio.decode import probe
+            from emolens.errors import EmolensError
+
+            total = 0.0
+            for path in self.files:
+                with suppress(EmolensError):  # a bad file is reported when it is analysed
+                    total += probe(path).duration or 0.0
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} s of audio"),
+                TimeRemainingColumn(), console=err_console,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("decoding", total=total or None)
+        return self
+
+    def advance(self, seconds: float) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, seconds)
+
+    def on_file(self, path: Path) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=path.name)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def show_audio_report(
+    report: AudioBatchReport, model_id: str, where: str, *, as_json: bool, quiet: bool
+) -> None:
+    """Each file's segments (one file) or summaries (several), then errors on stderr."""
+    if as_json:
+        for entry in report.files:
+            if entry.timeline is not None:
+                for segment in entry.timeline.segments:
+                    typer.echo(json.dumps({"type": "segment", **segment.to_dict()},
+                                          ensure_ascii=False))
+        summary = report.to_dict()
+        for file in summary.pop("files"):
+            typer.echo(json.dumps({"type": "file", **file}, ensure_ascii=False))
+        typer.echo(json.dumps({"type": "summary", "model": model_id, **summary},
+                              ensure_ascii=False))
+    elif not quiet:
+        done = [f for f in report.files if f.timeline is not None]
+        if len(done) == 1:
+            console.print(timeline_table(done[0].timeline))
+        table = Table(title=f"analyze audio: {model_id}", caption=where)
+        for column in ("file", "duration", "speech", "segments", "skipped", "stored",
+                       "overall", "status"):
+            table.add_column(column, overflow="fold")
+        for f in report.files:
+            if f.timeline is None:
+                table.add_row(escape(f.path), "", "", "", "", "", "", "error")
+                continue
+            s = f.timeline.summary()
+            overall = f"{s['label']} ({s['scores'][s['label']]:.2f})" if s["label"] else "no speech"
+            table.add_row(
+                escape(f.path), f"{s['duration']:.1f} s", f"{s['speech_seconds']:.1f} s",
+                str(s["segments"]), str(f.timeline.skipped), str(f.stored), overall, f.status,
+            )
+        console.print(table)
+    for f in report.files:
+        if f.error:
+            err_console.print(f"[red]error:[/] {escape(f.error)}", soft_wrap=True)
+
+
+def timeline_table(timeline: AudioTimeline, max_text: int = 60) -> Table:
+    """One row per segment: span, transcript, voice / words / fused emotion."""
+    table = Table(title=escape(timeline.source))
+    for column in ("start", "end", "transcript", "voice", "words", "fused"):
+        table.add_column(column, overflow="fold")
+
+    def top(scores: dict[str, float] | None) -> str:
+        if not scores:
+            return "–"
+        label = max(scores, key=scores.__getitem__)
+        return f"{label} {scores[label]:.2f}"
+
+    for r in timeline.segments:
+        text = r.text or ""
+        text = text if len(text) <= max_text else text[: max_text - 1] + "…"
+        table.add_row(
+            f"{r.t_start:.1f}", f"{r.t_end:.1f}", escape(text), top(r.details.get("voice")),
+            top(r.details.get("words")), f"[bold]{r.label}[/] {r.confidence:.2f}",
+        )
+    return table

@@ -25,7 +25,8 @@ def result_columns(labels: Sequence[str], text_mode: str = "full") -> list[str]:
     """Column names of an output file for results over ``labels``."""
     text = {"full": ["text"], "hash": ["text_sha256"], "none": []}[text_mode]
     return [
-        "source", "row", "item_id", "group", "timestamp", "language", "label", "confidence",
+        "source", "row", "item_id", "group", "timestamp", "t_start", "t_end", "language",
+        "label", "confidence",
         "valence", "arousal", *(f"p_{label}" for label in labels), "model", "item_key", *text,
     ]
 
@@ -35,7 +36,7 @@ def result_row(result: EmotionResult, labels: Sequence[str], text_mode: str) -> 
     row: dict[str, Any] = {
         "source": result.source_id, "row": result.details.get("row"),
         "item_id": result.details.get("item_id"), "group": result.group,
-        "timestamp": result.timestamp,
+        "timestamp": result.timestamp, "t_start": result.t_start, "t_end": result.t_end,
         "language": result.language, "label": result.label,
         "confidence": result.scores.get(result.label), "valence": result.valence,
         "arousal": result.arousal,
@@ -133,6 +134,7 @@ def _arrow_type(column: str) -> Any:
         return pa.int64()
     if column == "timestamp":
         return pa.timestamp("us")
-    if column in ("confidence", "valence", "arousal") or column.startswith("p_"):
+    numeric = ("confidence", "valence", "arousal", "t_start", "t_end")
+    if column in numeric or column.startswith("p_"):
         return pa.float64()
     return pa.string()

@@ -1,0 +1,123 @@
+"""Analyse many recordings: one timeline each, stored pack by pack, bad files reported.
+
+A file that cannot be decoded is reported by name and the run goes on with the next one.
+Segments are stored as soon as they are analysed, so a run stopped halfway through a long
+recording keeps what it did, and running it again skips the stored segments.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emolens.audio.pipeline import AudioTimeline, SpeechAnalyzer
+from emolens.errors import EmolensError
+from emolens.types import EmotionResult
+
+log = logging.getLogger(__name__)
+
+# Containers whose audio PyAV reads; a folder is searched for these.
+MEDIA_EXTENSIONS = frozenset(
+    ".wav .flac .mp3 .m4a .aac .ogg .oga .opus .wma .aiff .aif .amr .webm .mp4 .m4v .mkv "
+    ".mov .avi".split()
+)
+
+
+def expand_media(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, and each folder's audio/video files (recursive, sorted, no hidden)."""
+    files: dict[Path, None] = {}
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            files.update(dict.fromkeys(found or [path]))
+        else:
+            files[path] = None
+    return list(files)
+
+
+@dataclass
+class AudioFileReport:
+    path: str
+    timeline: AudioTimeline | None = None
+    error: str | None = None
+    stored: int = 0
+
+    @property
+    def status(self) -> str:
+        return "error" if self.error else "ok"
+
+
+@dataclass
+class AudioBatchReport:
+    files: list[AudioFileReport] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """'ok', 'partial' (some files failed) or 'error' (all failed)."""
+        failed = sum(f.error is not None for f in self.files)
+        if failed == 0:
+            return "ok"
+        return "error" if failed == len(self.files) else "partial"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "files": [
+                {
+                    "path": f.path,
+                    "status": f.status,
+                    "error": f.error,
+                    "stored": f.stored,
+                    "skipped_existing": f.timeline.skipped if f.timeline else 0,
+                    "summary": f.timeline.summary() if f.timeline else None,
+                }
+                for f in self.files
+            ],
+        }
+
+
+def analyze_media_paths(
+    files: list[Path],
+    analyzer: SpeechAnalyzer,
+    store: Any | None = None,
+    language: str | None = None,
+    store_text: str = "full",
+    on_file: Callable[[Path], None] | None = None,
+    progress: Callable[[float], None] | None = None,
+    sink: Callable[[list[EmotionResult]], None] | None = None,
+) -> AudioBatchReport:
+    """Analyse each file in turn; errors are recorded per file and the run goes on."""
+    report = AudioBatchReport()
+    for path in files:
+        if on_file is not None:
+            on_file(path)
+        entry = AudioFileReport(str(path))
+        report.files.append(entry)
+
+        def keep(results: list[EmotionResult], entry: AudioFileReport = entry) -> None:
+            if store is not None:
+                entry.stored += store.add(results, store_text=store_text)
+            if sink is not None:
+                sink(results)
+
+        known = None
+        if store is not None:
+            def known(keys: list[str]) -> set[str]:
+                return store.existing_keys(keys, analyzer.model_id)
+        try:
+            entry.timeline = analyzer.analyze_file(
+                path, language=language, known=known, on_results=keep, progress=progress
+            )
+        except (EmolensError, OSError, RuntimeError, ValueError) as exc:
+            # EmolensError: bad input we recognised; the others: a decoder or model failing
+            # on this file, which must not end the batch either.
+            entry.error = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            log.debug("audio file failed", exc_info=True)
+    return report
