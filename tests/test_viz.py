@@ -169,3 +169,41 @@ def test_report_command(tmp_path, monkeypatch):
     assert (tmp_path / "rep" / "report.html").is_file()
     bad = runner.invoke(app, ["report", "--db", "full.db", "--since", "soon"])
     assert bad.exit_code == 2
+
+
+def speech_results(source: str, n: int = 6) -> list[EmotionResult]:
+    """Segments of one recording: anger rising then joy, with pauses between."""
+    results = []
+    for i in range(n):
+        top = "anger" if i < n // 2 else "joy"
+        scores = {x: (0.7 if x == top else 0.05) for x in CANONICAL}
+        results.append(EmotionResult(
+            label=top, scores=scores, modality="speech", model="speech-test", text=f"seg {i}",
+            source_id=source, item_key=f"{source}:{i}", t_start=i * 4.0, t_end=i * 4.0 + 3.0,
+        ))
+    return results
+
+
+def test_report_draws_a_timeline_per_recording(tmp_path):
+    from emolens.viz import timeline_points
+
+    with ResultStore(str(tmp_path / "speech.db")) as store:
+        store.add(speech_results("call-1.wav") + speech_results("call-2.mp3", 4)
+                  + make_results(10))
+        frame = store.to_frame()
+    paths = write_report(frame, tmp_path / "out")
+    assert [p.name for p in paths.timelines] == ["timeline-1.png", "timeline-2.png"]
+    for path in paths.timelines:
+        assert_png(path)
+    page = paths.html.read_text(encoding="utf-8")
+    assert "Emotion over time: call-1.wav" in page and "Emotion over time: call-2.mp3" in page
+
+    points = timeline_points(frame[frame["source"] == "call-1.wav"])
+    assert points.index.min() == 0.0 and points.index.max() == 23.0
+    assert points.loc[points.index < 3, "anger"].eq(0.7).all()
+    pause = points.loc[[3.0, 4.0]].sum(axis=1)
+    assert (pause == 0).any()  # the pause between segments drops to zero
+
+    # A later report without recordings removes the stale timeline files.
+    again = write_report(frame[frame["t_start"].isna()], tmp_path / "out")
+    assert again.timelines == () and not list((tmp_path / "out").glob("timeline-*.png"))

@@ -18,6 +18,8 @@ from emolens.viz.charts import (
     heatmap_chart,
     label_shares,
     save_png,
+    timeline_chart,
+    timeline_points,
     trend_chart,
     trend_shares,
 )
@@ -33,6 +35,8 @@ __all__ = [
     "heatmap_chart",
     "label_shares",
     "save_png",
+    "timeline_chart",
+    "timeline_points",
     "trend_chart",
     "trend_shares",
     "write_report",

@@ -18,6 +18,7 @@ from emolens.viz.charts import (
     label_shares,
     save_png,
     time_column,
+    timeline_chart,
     trend_chart,
     trend_shares,
 )
@@ -37,10 +38,12 @@ class ReportPaths:
     trend: Path | None
     heatmap: Path | None
     skipped: tuple[str, ...] = ()  # why a chart was skipped or replaced, one line each
+    timelines: tuple[Path, ...] = ()  # emotion over time, one per recording
 
     def files(self) -> list[Path]:
         """Every file written."""
-        return [p for p in (self.html, self.distribution, self.trend, self.heatmap) if p]
+        charts = (self.html, self.distribution, self.trend, self.heatmap, *self.timelines)
+        return [p for p in charts if p]
 
 
 @dataclass
@@ -89,12 +92,37 @@ def write_report(
         fig = heatmap_chart(df, heat_by, bucket, backend="plotly")
         sections.append(_Section(f"Heatmap by {heat_by}", fig, why))
 
+    timelines = _timelines(df, out, sections)
     for stale, written in ((out / "trend.png", trend_png), (out / "heatmap.png", heat_png)):
         if written is None:
             stale.unlink(missing_ok=True)  # a chart from an earlier report would mislead
     html_path = out / "report.html"
     html_path.write_text(_render_html(title, summary(df), sections, skipped), encoding="utf-8")
-    return ReportPaths(html_path, dist_png, trend_png, heat_png, tuple(skipped))
+    return ReportPaths(html_path, dist_png, trend_png, heat_png, tuple(skipped), timelines)
+
+
+MAX_TIMELINES = 10
+
+
+def _timelines(df: pd.DataFrame, out: Path, sections: list[_Section]) -> tuple[Path, ...]:
+    """An emotion-over-time chart for each recording (results with time spans) in ``df``."""
+    for stale in out.glob("timeline-*.png"):
+        stale.unlink()
+    if "t_start" not in df or not df["t_start"].notna().any() or "source" not in df:
+        return ()
+    spans = df[df["t_start"].notna()]
+    sources = list(spans["source"].fillna("(unknown)").value_counts().index)
+    written = []
+    for number, source in enumerate(sources[:MAX_TIMELINES], start=1):
+        one = spans[spans["source"].fillna("(unknown)") == source]
+        title = f"Emotion over time: {Path(str(source)).name}"
+        written.append(save_png(timeline_chart(one, title), out / f"timeline-{number}.png"))
+        note = f"{len(one):,} speech segments of {source}; gaps are pauses without speech."
+        sections.append(_Section(title, timeline_chart(one, title, backend="plotly"), note))
+    if len(sources) > MAX_TIMELINES:
+        sections.append(_Section("More recordings", None, f"{len(sources) - MAX_TIMELINES} "
+                                 "more recordings not drawn: use --source to pick one."))
+    return tuple(written)
 
 
 def summary(df: pd.DataFrame) -> dict[str, str]:
