@@ -38,8 +38,9 @@ def test_english_speech_is_transcribed_with_word_times(base: Transcriber) -> Non
 def test_chinese_speech_is_transcribed_in_simplified_characters(base: Transcriber) -> None:
     transcript = base.transcribe(load_audio(FIXTURES / "zh_gift.ogg"), language="zh")
     assert transcript.language == "zh"
-    assert "开心" in transcript.text or "礼物" in transcript.text
+    assert "开心" in transcript.text and "礼物" in transcript.text
     assert "禮" not in transcript.text  # the Simplified prompt keeps Whisper off Traditional
+    assert "普通话" not in transcript.text  # and is not echoed
 
 
 def test_english_only_model(base: Transcriber) -> None:
@@ -81,3 +82,13 @@ def test_joined_weights_are_checked_against_the_recorded_sha256(
     directory = whisper_models.whisper_model_dir("base")
     assert directory.is_relative_to(tmp_path)
     assert (directory / "model.bin").stat().st_size > 100e6
+
+
+def test_an_echoed_prompt_is_removed_but_its_characters_elsewhere_stay() -> None:
+    from emolens.audio.asr import Word, _without_run
+
+    words = [Word(i, i + 1, t) for i, t in enumerate(
+        ["我", "是", "以下", "是", "普通话", "的", "句子。", "的", "礼物"])]
+    kept = [w.text for w in _without_run(words, "以下是普通话的句子")]
+    assert kept == ["我", "是", "的", "礼物"]
+    assert [w.text for w in _without_run(words[:2], "以下是普通话的句子")] == ["我", "是"]

@@ -262,7 +262,7 @@ def _run_file(reader: ItemReader, job: _Job, report: BatchReport) -> None:
     source = str(reader.path.resolve())
     file = FileReport(str(reader.path), reader.format, reader.encoding, reader.columns.text)
     report.files.append(file)
-    stored = _StoredResults(job.store, source, job.analyzer.model_id)
+    stored = StoredResults(job.store, source, job.analyzer.model_id)
     chunk: list[Item] = []
     done = 0  # rows read since progress was last reported
     with reader:
@@ -302,7 +302,7 @@ def _note(item: Item, reader: ItemReader, report: BatchReport) -> None:
 
 
 def _run_chunk(
-    items: list[Item], source: str, file: FileReport, job: _Job, stored: _StoredResults
+    items: list[Item], source: str, file: FileReport, job: _Job, stored: StoredResults
 ) -> None:
     """Analyse the chunk's items that are not stored yet, store them, and hand all to the sink."""
     model = job.analyzer.model_id
@@ -335,7 +335,7 @@ def _describe(result: EmotionResult, item: Item, source: str, key: str) -> Emoti
     return result
 
 
-class _StoredResults:
+class StoredResults:
     """Results of one source already in the store, read once, when first asked for."""
 
     def __init__(self, store: Store | None, source: str, model: str) -> None:
@@ -366,5 +366,6 @@ def _from_row(row: dict[str, Any]) -> EmotionResult:
         model=value["model"], text=value["text"], source_id=value["source"],
         item_key=value["item_key"], group=value["group"],
         timestamp=pd.Timestamp(timestamp).to_pydatetime() if timestamp is not None else None,
+        t_start=value.get("t_start"), t_end=value.get("t_end"),
         details={"stored_before": True},
     )

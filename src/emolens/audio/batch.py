@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from emolens.audio.pipeline import AudioTimeline, SpeechAnalyzer
+from emolens.batch import StoredResults
 from emolens.errors import EmolensError
 from emolens.types import EmotionResult
 
@@ -107,13 +108,10 @@ def analyze_media_paths(
             if sink is not None:
                 sink(results)
 
-        known = None
-        if store is not None:
-            def known(keys: list[str]) -> set[str]:
-                return store.existing_keys(keys, analyzer.model_id)
+        earlier = StoredResults(store, str(path), analyzer.model_id)
         try:
             entry.timeline = analyzer.analyze_file(
-                path, language=language, known=known, on_results=keep, progress=progress
+                path, language=language, stored=earlier.get, on_results=keep, progress=progress
             )
         except (EmolensError, OSError, RuntimeError, ValueError) as exc:
             # EmolensError: bad input we recognised; the others: a decoder or model failing

@@ -31,6 +31,7 @@ from emolens.types import EmotionResult
 
 GAP_SECONDS = 0.3  # silence put between packed segments, so words do not run together
 WHISPER_WINDOW = 30.0
+MIN_RETRY_SECONDS = 0.6  # a wordless packed segment this long gets a second, solo pass
 
 
 @dataclass
@@ -181,9 +182,9 @@ class SpeechAnalyzer:
         from emolens.pipeline import build_analyzer
 
         self.transcriber = Transcriber(asr_model, beam_size=beam_size, threads=threads)
-        # The voice model reads Whisper-base encoder states: share the ASR's copy if it is one.
-        shared = self.transcriber.model if asr_model == "base" else None
-        self.voice = load_voice_model(voice_model, whisper=shared)
+        # The voice model reads Whisper encoder states; it shares the ASR's model when that
+        # is the encoder it was trained on, and loads its own otherwise.
+        self.voice = load_voice_model(voice_model, whisper=self.transcriber.model)
         self.text = build_analyzer(text_model)
         self.weights = {"voice": 0.5, "words": 0.5, **(weights or {})}
         self.segment_options = segment_options or SegmentOptions()
@@ -207,6 +208,11 @@ class SpeechAnalyzer:
         audio, places = _join(segments)
         transcript = self.transcriber.transcribe(audio, language)
         texts = split_words(transcript, places)
+        for i, segment in enumerate(segments):
+            # Whisper sometimes skips one utterance of a packed window (a shout next to a
+            # quiet voice, an abrupt start): a segment left wordless is transcribed alone.
+            if not texts[i] and len(segments) > 1 and segment.seconds >= MIN_RETRY_SECONDS:
+                texts[i] = self.transcriber.transcribe(segment.audio, transcript.language).text
         voice = self.voice.predict_proba([s.audio for s in segments]) @ self._voice_matrix
         spoken = [i for i, t in enumerate(texts) if t]
         words = {}
@@ -295,15 +301,16 @@ class SpeechAnalyzer:
         self,
         path: str | Path,
         language: str | None = None,
-        known: Callable[[list[str]], set[str]] | None = None,
+        stored: Callable[[str], EmotionResult | None] | None = None,
         on_results: Callable[[list[EmotionResult]], None] | None = None,
         progress: Callable[[float], None] | None = None,
     ) -> AudioTimeline:
         """Timeline of one recording (any format PyAV reads, or a video's audio track).
 
-        ``known(keys)`` returns the item keys already stored, which are then skipped (a
-        resumed run); ``on_results`` receives each pack's results as soon as they exist
-        (to store them); ``progress`` receives seconds of audio decoded.
+        ``stored(key)`` returns a segment's result from an earlier run (or None): such
+        segments are not analysed again (a resumed run) but are in the timeline.
+        ``on_results`` receives each pack's results as soon as they exist (to store them);
+        ``progress`` receives seconds of audio decoded.
         """
         path = Path(path)
         source = str(path)
@@ -324,17 +331,18 @@ class SpeechAnalyzer:
             return f"audio:{fingerprint}:{segment.start}-{segment.end}"
 
         def skip(segment: Segment) -> bool:
-            if known is not None and known([key(segment)]):
+            earlier = None if stored is None else stored(key(segment))
+            if earlier is not None:
+                timeline.segments.append(earlier)
                 timeline.skipped += 1
-                return True
-            return False
+            return earlier is not None
 
         pending: list[EmotionResult] = []
         for result in self.analyze_blocks(blocks(), language, skip=skip):
-            start = round(result.t_start * SAMPLE_RATE)
-            end = round(result.t_end * SAMPLE_RATE)
+            span = Segment(round(result.t_start * SAMPLE_RATE), round(result.t_end * SAMPLE_RATE),
+                           np.zeros(0, np.float32))
             result.source_id = source
-            result.item_key = f"audio:{fingerprint}:{start}-{end}"
+            result.item_key = key(span)
             timeline.segments.append(result)
             pending.append(result)
             if on_results is not None and len(pending) >= 8:
@@ -343,6 +351,7 @@ class SpeechAnalyzer:
         if on_results is not None and pending:
             on_results(pending)
         timeline.duration = decoded / SAMPLE_RATE
+        timeline.segments.sort(key=lambda r: r.t_start or 0.0)
         return timeline
 
 

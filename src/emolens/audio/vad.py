@@ -85,7 +85,7 @@ class SegmentOptions:
     min_speech: float = 0.25  # shorter bursts (clicks, coughs) are dropped
     min_silence: float = 0.5  # a pause this long ends an utterance
     max_segment: float = 15.0  # longer speech is split, at its longest pause if it has one
-    pad: float = 0.15  # kept either side of each segment so words are not clipped
+    pad: float = 0.3  # kept either side of each segment so word onsets are not clipped
 
 
 class Segmenter:
