@@ -1,0 +1,336 @@
+"""Train the shipped facial-expression CNN on FER2013 (48x48 grayscale, 7 classes), on CPU.
+
+    nohup nice -n 5 python recipes/fer/train.py [--resume] [--epochs 30] [--run runs/fer]
+        > runs/fer/train.log 2>&1 &
+    python recipes/fer/train.py --report [--out src/emolens/models/face]
+    python recipes/fer/train.py --time-only --subset 2048      # seconds per epoch, no training
+
+Data (--data, default ../shared/data/fer2013): train.zip is read member by member (never
+unpacked) and cached with the test folder as uint8 arrays in <run>/fer2013.npz. PublicTest is the
+validation set: the checkpoint kept as best.pt is the epoch with the highest PublicTest accuracy
+(flip test-time augmentation). PrivateTest is read only by --report, for the reported number.
+
+Every epoch writes <run>/last.pt (model, optimizer, scheduler, epoch, history, RNG states);
+--resume continues from it exactly: each epoch reseeds every RNG from (seed, epoch), so an
+interrupted and resumed run draws the same batches and augmentations as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ROOT = Path(__file__).resolve().parents[2]
+# FER2013's own class order (0 Angry ... 6 Neutral); the shipped model's output order.
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+MEAN, STD = 0.5, 0.25  # input = (pixel / 255 - MEAN) / STD
+SIZE = 48
+
+
+# ---------------------------------------------------------------- data
+def _decode(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data)).convert("L")
+    if image.size != (SIZE, SIZE):
+        image = image.resize((SIZE, SIZE), Image.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _read_train(zip_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    with zipfile.ZipFile(zip_path) as archive:
+        for name in sorted(archive.namelist()):
+            parts = name.split("/")
+            if len(parts) != 3 or not parts[2].endswith(".jpg"):
+                continue
+            xs.append(_decode(archive.read(name)))
+            ys.append(LABELS.index(parts[1]))
+    return np.stack(xs), np.array(ys, dtype=np.int64)
+
+
+def _read_test(test_dir: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
+    files = sorted(test_dir.glob(f"*/{prefix}_*.jpg"))
+    x = np.stack([_decode(f.read_bytes()) for f in files])
+    return x, np.array([LABELS.index(f.parent.name) for f in files], dtype=np.int64)
+
+
+def load_data(data: Path, run: Path) -> dict[str, np.ndarray]:
+    """uint8 images and labels of train / public / private, cached in <run>/fer2013.npz."""
+    cache = run / "fer2013.npz"
+    if cache.is_file():
+        return dict(np.load(cache))
+    arrays = {}
+    arrays["x_train"], arrays["y_train"] = _read_train(data / "train.zip")
+    for split, prefix in (("public", "PublicTest"), ("private", "PrivateTest")):
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = _read_test(data / "test", prefix)
+    sizes = {k: len(v) for k, v in arrays.items() if k.startswith("x_")}
+    if sizes != {"x_train": 28709, "x_public": 3589, "x_private": 3589}:
+        sys.exit(f"unexpected FER2013 split sizes under {data}: {sizes}")
+    run.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **arrays)
+    return arrays
+
+
+def normalise(x_uint8: torch.Tensor) -> torch.Tensor:
+    """(N,48,48) uint8 -> (N,1,48,48) float32, as the exported model expects."""
+    return (x_uint8.float().unsqueeze(1) / 255.0 - MEAN) / STD
+
+
+def augment(x: torch.Tensor, gen: torch.Generator, args: argparse.Namespace) -> torch.Tensor:
+    """Batched random flip, rotation, scale, shift, contrast/brightness, then random erasing.
+
+    x: (N,1,48,48) float in [0,1]; geometry by one affine grid_sample (zeros outside = black).
+    """
+    n = x.shape[0]
+    u = lambda lo, hi: lo + (hi - lo) * torch.rand(n, generator=gen)  # noqa: E731
+    angle = u(-args.rotate, args.rotate) * math.pi / 180
+    scale = u(1 - args.scale, 1 + args.scale)
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    shift = 2 * args.shift / SIZE
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([
+        torch.stack([cos * flip, -sin, u(-shift, shift)], 1),
+        torch.stack([sin * flip, cos, u(-shift, shift)], 1),
+    ], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    x = x * u(0.8, 1.2).view(n, 1, 1, 1) + u(-0.1, 0.1).view(n, 1, 1, 1)
+    return _erase(x.clamp(0, 1), gen, args.erase)
+
+
+def _erase(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
+    """Random erasing: with probability p, one rectangle (2-20 % of the area) set to grey."""
+    n = x.shape[0]
+    area = (0.02 + 0.18 * torch.rand(n, generator=gen)) * SIZE * SIZE
+    ratio = torch.exp(torch.empty(n).uniform_(math.log(0.3), math.log(3.3), generator=gen))
+    h = (area * ratio).sqrt().clamp(1, SIZE).long()
+    w = (area / ratio).sqrt().clamp(1, SIZE).long()
+    top = (torch.rand(n, generator=gen) * (SIZE - h + 1)).long()
+    left = (torch.rand(n, generator=gen) * (SIZE - w + 1)).long()
+    rows, cols = torch.arange(SIZE).view(1, SIZE, 1), torch.arange(SIZE).view(1, 1, SIZE)
+    box = ((rows >= top.view(n, 1, 1)) & (rows < (top + h).view(n, 1, 1))
+           & (cols >= left.view(n, 1, 1)) & (cols < (left + w).view(n, 1, 1)))
+    box &= (torch.rand(n, generator=gen) < p).view(n, 1, 1)
+    return torch.where(box.unsqueeze(1), torch.full_like(x, MEAN), x)
+
+
+# ---------------------------------------------------------------- model
+class ExpressionCNN(nn.Module):
+    """VGG-style: stages of (3x3 conv, BN, ReLU) x n + 2x2 max-pool, global average, linear."""
+
+    def __init__(self, widths: tuple[int, ...] = (32, 64, 128, 256),
+                 depths: tuple[int, ...] = (2, 2, 2, 2), dropout: float = 0.3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 1
+        for width, depth in zip(widths, depths, strict=True):
+            for _ in range(depth):
+                layers += [nn.Conv2d(cin, width, 3, padding=1, bias=False),
+                           nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+                cin = width
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, len(LABELS)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(F.adaptive_avg_pool2d(self.features(x), 1))
+
+
+class FlipAveraged(nn.Module):
+    """The exported graph: mean of the logits of the image and of its mirror image."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.net(x) + self.net(torch.flip(x, dims=[3]))) / 2
+
+
+def build_model(args: argparse.Namespace) -> ExpressionCNN:
+    return ExpressionCNN(tuple(args.widths), tuple(args.depths), args.dropout)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on BatchNorm and bias parameters."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    rest = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0}]
+
+
+# ---------------------------------------------------------------- training
+@torch.no_grad()
+def predict_logits(model: nn.Module, x_uint8: np.ndarray, flip: bool = True,
+                   batch: int = 512) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(x_uint8), batch):
+        x = normalise(torch.from_numpy(x_uint8[i:i + batch])).contiguous(
+            memory_format=torch.channels_last)
+        logits = model(x)
+        if flip:
+            logits = (logits + model(torch.flip(x, dims=[3]))) / 2
+        out.append(logits.numpy())
+    return np.concatenate(out)
+
+
+def seed_all(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def train_epoch(model, opt, sched, x_train, y_train, epoch, args) -> dict:
+    gen = seed_all(args.seed * 1000 + epoch)
+    model.train()
+    order = torch.randperm(len(x_train), generator=gen)
+    steps = len(order) // args.batch_size  # drop the last partial batch (BatchNorm stability)
+    total_loss = correct = seen = 0
+    for step in range(steps):
+        idx = order[step * args.batch_size:(step + 1) * args.batch_size]
+        x = torch.from_numpy(x_train[idx.numpy()]).float().unsqueeze(1) / 255.0
+        x = ((augment(x, gen, args) - MEAN) / STD).contiguous(memory_format=torch.channels_last)
+        y = torch.from_numpy(y_train[idx.numpy()])
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        total_loss += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    return {"train_loss": total_loss / seen, "train_acc": correct / seen}
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def make_training(args: argparse.Namespace, steps_per_epoch: int):
+    model = build_model(args).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=0.9,
+                          nesterov=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch,
+        pct_start=args.warmup, div_factor=20, final_div_factor=200)
+    return model, opt, sched
+
+
+def train(args: argparse.Namespace) -> None:
+    run = Path(args.run)
+    data = load_data(Path(args.data), run)
+    x_train, y_train = data["x_train"], data["y_train"]
+    if args.subset:
+        step = len(x_train) // args.subset
+        x_train, y_train = x_train[::step], y_train[::step]
+    model, opt, sched = make_training(args, len(x_train) // args.batch_size)
+    history, start, best = [], 0, -1.0
+    last = run / "last.pt"
+    if args.resume and last.is_file():
+        state = torch.load(last, weights_only=False)
+        if state["config"] != config_of(args):
+            sys.exit(f"--resume: {last} was trained with another config: {state['config']}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history, start = state["history"], state["epoch"] + 1
+        best = max((h["public_acc"] for h in history), default=-1.0)
+        print(f"resumed from {last} after epoch {state['epoch']}", flush=True)
+    print(f"params {sum(p.numel() for p in model.parameters()):,}; "
+          f"train {len(x_train)}; threads {torch.get_num_threads()}", flush=True)
+    for epoch in range(start, args.epochs):
+        t0 = time.time()
+        stats = train_epoch(model, opt, sched, x_train, y_train, epoch, args)
+        t_train = time.time() - t0
+        if args.time_only:
+            print(f"epoch time {t_train:.1f} s for {len(x_train)} images", flush=True)
+            return
+        logits = predict_logits(model, data["x_public"], flip=True)
+        plain = predict_logits(model, data["x_public"], flip=False)
+        stats.update(epoch=epoch, lr=sched.get_last_lr()[0], train_s=round(t_train, 1),
+                     public_acc=float((logits.argmax(1) == data["y_public"]).mean()),
+                     public_acc_noflip=float((plain.argmax(1) == data["y_public"]).mean()))
+        history.append(stats)
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                 "scheduler": sched.state_dict(), "epoch": epoch, "history": history,
+                 "config": config_of(args), "rng": {"torch": torch.get_rng_state(),
+                                                    "numpy": np.random.get_state(),
+                                                    "python": random.getstate()}}
+        if stats["public_acc"] > best:
+            best = stats["public_acc"]
+            save_atomic(state, run / "best.pt")
+        save_atomic(state, last)
+        (run / "history.json").write_text(json.dumps(history, indent=1))
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v
+                          for k, v in stats.items()}), flush=True)
+    print("done", flush=True)
+
+
+def config_of(args: argparse.Namespace) -> dict:
+    keys = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "label_smoothing",
+            "widths", "depths", "dropout", "rotate", "scale", "shift", "erase", "seed", "subset")
+    return {k: getattr(args, k) for k in keys}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", default=str(ROOT.parent / "shared/data/fer2013"))
+    p.add_argument("--run", default=str(ROOT / "runs/fer"))
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--report", action="store_true", help="evaluate best.pt, export ONNX")
+    p.add_argument("--out", default=None, help="with --report: also write the model dir here")
+    p.add_argument("--version", default="0.1.0")
+    p.add_argument("--time-only", action="store_true")
+    p.add_argument("--subset", type=int, default=0, help="train on about this many images")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--warmup", type=float, default=0.15, help="fraction of steps rising")
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256])
+    p.add_argument("--depths", type=int, nargs="+", default=[2, 2, 2, 2])
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--rotate", type=float, default=12.0, help="degrees, +-")
+    p.add_argument("--scale", type=float, default=0.1, help="+- fraction")
+    p.add_argument("--shift", type=float, default=4.0, help="pixels, +-")
+    p.add_argument("--erase", type=float, default=0.5, help="random-erasing probability")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.report:
+        from report import report  # recipes/fer/report.py
+
+        report(args)
+    else:
+        print(json.dumps({"config": config_of(args), "python": platform.python_version(),
+                          "torch": torch.__version__}), flush=True)
+        train(args)
+
+
+if __name__ == "__main__":
+    main()
