@@ -165,3 +165,9 @@ def test_cli_stores_resumes_reports_and_names_bad_files(
     report = runner.invoke(app, ["report", "--db", str(db), "--out", str(tmp_path / "rep")])
     assert report.exit_code == 0, report.output
     assert (tmp_path / "rep" / "timeline-1.png").is_file()
+
+
+def test_models_command_lists_the_speech_models() -> None:
+    result = CliRunner().invoke(app, ["models"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "tiny.en" in result.output and "RAVDESS" in result.output

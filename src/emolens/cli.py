@@ -429,15 +429,40 @@ def _eval_dir(out_dir: str, analyzer: Any) -> Path:
 
 @app.command("models")
 def list_models() -> None:
-    """List the registered recognizers."""
+    """List the registered text recognizers and the speech models."""
     from emolens.registry import recognizers
 
-    table = Table(title="Recognizers")
+    table = Table(title="Text recognizers (--model, EMOLENS_MODEL)")
     table.add_column("name")
     table.add_column("what it is")
     for name, description in recognizers.describe().items():
         table.add_row(name, description)
     console.print(table)
+    speech = Table(title="Speech models (needs the audio extra)")
+    for column in ("kind", "name", "what it is", "installed"):
+        speech.add_column(column)
+    for kind, name, what, installed in _speech_models():
+        speech.add_row(kind, name, what, installed)
+    console.print(speech)
+
+
+def _speech_models() -> list[tuple[str, str, str, str]]:
+    """(kind, name, description, installed?) of the packaged ASR and voice models."""
+    import importlib.util
+
+    from emolens.audio.whisper_models import PACKAGED
+
+    rows = []
+    for name, source in PACKAGED.items():
+        have = all(importlib.util.find_spec(p) is not None for p in source.packages)
+        what = "Whisper, English + Chinese" if source.multilingual else "Whisper, English only"
+        rows.append(("asr (--asr-model)", name, f"{what} ({source.pip_names})",
+                     "yes" if have else "no"))
+    rows.append(("voice (EMOLENS_VOICE_MODEL)", "default",
+                 "Whisper-base states + acoustic statistics, logistic regression on RAVDESS "
+                 "(8 classes, acted English; weights CC BY-NC-SA)",
+                 "yes" if importlib.util.find_spec("faster_whisper") else "no"))
+    return rows
 
 
 def _iso_time(value: str | None) -> str | None:
