@@ -34,7 +34,8 @@ from emolens.server.ws import stream
 
 log = logging.getLogger("emolens.server")
 
-DESCRIPTION = """Emotion expressed in English and Chinese text, offline.
+DESCRIPTION = """Emotion expressed in English and Chinese text, offline; and in speech
+(`/v1/analyze/audio`, `/v1/stream/audio`) when the service runs with `--audio`.
 
 Every `/v1` route needs `Authorization: Bearer <key>` or `X-API-Key: <key>` (keys come from
 `emolens keys create`), unless the service runs on loopback with `--no-auth`. Results
@@ -44,6 +45,8 @@ describe expressed emotion, not anyone's inner state."""
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """The service's app; models load and the store opens when it starts (its lifespan)."""
     settings = (settings or ServerSettings()).check()
+    if settings.audio and not all(importlib.util.find_spec(m) for m in ("av", "faster_whisper")):
+        raise MissingExtraError("Speech in the service (--audio)", "audio")
     service = Service(settings)
 
     @asynccontextmanager
@@ -73,7 +76,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    uploads = {"/v1/analyze/audio": settings.max_upload_bytes} if settings.audio else {}
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, uploads=uploads)
     app.add_middleware(SecurityHeaders)
     if not settings.auth:
         app.add_middleware(LoopbackOnly)
@@ -120,7 +124,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _served_models_in_spec(app: FastAPI, service: Service) -> None:
-    """The OpenAPI spec lists the models this service runs as the values `model` may take."""
+    """The OpenAPI spec lists the models this service runs as the values `model` may take,
+    and the speech route only when speech is served."""
     build = app.openapi
 
     def openapi() -> dict:
@@ -131,6 +136,10 @@ def _served_models_in_spec(app: FastAPI, service: Service) -> None:
         if names and field is not None:
             field["anyOf"] = [{"type": "string", "enum": list(dict.fromkeys(names))},
                               {"type": "null"}]
+        if not service.settings.audio:  # the spec lists only what is served
+            spec.get("paths", {}).pop("/v1/analyze/audio", None)
+            for unused in ("AudioAnalyzeResponse", "AudioSummary"):
+                spec.get("components", {}).get("schemas", {}).pop(unused, None)
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]

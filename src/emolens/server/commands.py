@@ -45,6 +45,9 @@ def serve_cmd(
     rate_limit: Annotated[float | None, typer.Option(
         "--rate-limit", min=0.0, help="Requests per second per key; 0: no limit (default 20; "
         "env EMOLENS_RATE_LIMIT).")] = None,
+    audio: Annotated[bool, typer.Option(
+        "--audio", help="Also serve speech: POST /v1/analyze/audio and WS /v1/stream/audio "
+        "(loads Whisper and the voice model at start; needs the audio extra).")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
 ) -> None:
     """Run the REST + WebSocket API and the dashboard (Ctrl+C stops it after open requests)."""
@@ -56,7 +59,8 @@ def serve_cmd(
 
     overrides: dict[str, Any] = {"host": host, "port": port, "db": db, "rate_limit": rate_limit,
                                  "cors_origins": cors_origin or None,
-                                 "auth": False if no_auth else None}
+                                 "auth": False if no_auth else None,
+                                 "audio": True if audio else None}
     if model:
         overrides.update(model=model[0], extra_models=model[1:])
     settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None}).check()
@@ -65,7 +69,8 @@ def serve_cmd(
 
     url = f"http://{_url_host(settings.host)}:{settings.port}"
     auth = "on (send Authorization: Bearer <key>)" if settings.auth else "OFF (loopback only)"
-    console.print(f"emolens serve: [bold]{url}[/]  model {', '.join(settings.models())}  "
+    speech = "  speech on" if settings.audio else ""
+    console.print(f"emolens serve: [bold]{url}[/]  model {', '.join(settings.models())}{speech}  "
                   f"auth {auth}  store {settings.db}\n  dashboard {url}/  API docs {url}/docs",
                   highlight=False, soft_wrap=True)
     if settings.auth:

@@ -18,19 +18,26 @@ DASHBOARD_CSP = (
 
 
 class BodyLimit:
-    """413 for a body over ``max_bytes``, by its Content-Length or as it streams in."""
+    """413 for a body over the limit, by its Content-Length or as it streams in.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    Every path gets ``max_bytes`` except those named in ``uploads`` (path -> bytes), the
+    routes that take a whole recording as their body.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = dict(uploads or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope["path"] in self.uploads
+        limit = self.uploads[scope["path"]] if upload else self.max_bytes
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _json(send, 413, self._message(length.decode("latin-1")))
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _json(send, 413, self._message(length.decode("latin-1"), limit, upload))
             return
         seen = 0
 
@@ -38,14 +45,18 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:  # chunked body: FastAPI turns this into the response
-                raise HTTPException(413, self._message(f"more than {self.max_bytes}"))
+            if seen > limit:  # chunked body: FastAPI turns this into the response
+                raise HTTPException(413, self._message(f"more than {limit}", limit, upload))
             return message
 
         await self.app(scope, limited, send)
 
-    def _message(self, got: str) -> str:
-        return (f"Request body too large: {got} bytes; the limit is {self.max_bytes} bytes "
+    @staticmethod
+    def _message(got: str, limit: int, upload: bool) -> str:
+        if upload:
+            return (f"Upload too large: {got} bytes; the limit is {limit} bytes "
+                    "(max_upload_bytes). Send a shorter recording, or only its audio track.")
+        return (f"Request body too large: {got} bytes; the limit is {limit} bytes "
                 "(max_body_bytes). Send fewer or shorter texts per request.")
 
 

@@ -9,24 +9,30 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
+from emolens.errors import InvalidInputError
 from emolens.registry import recognizers
 from emolens.server.auth import require_key
 from emolens.server.queries import Filters, results_csv, results_page, stats
 from emolens.server.schemas import (
     AnalyzeRequest,
     AnalyzeResponse,
+    AudioAnalyzeResponse,
     ErrorBody,
     Health,
     IsoTime,
+    Language,
     ModelInfo,
     ModelsResponse,
     ResultsPage,
     Stats,
 )
 from emolens.server.service import Service
+from emolens.server.speech import SpeechService, spool, upload_suffix
 
 _ERRORS = {400: {"model": ErrorBody, "description": "Body could not be read (not UTF-8)"},
            401: {"model": ErrorBody, "description": "API key missing, not valid or revoked"},
@@ -46,7 +52,8 @@ def _filters(
     source: Annotated[str | None, Query(description="Only results from this source.")] = None,
     group: Annotated[str | None, Query(description="Only results in this group.")] = None,
     label: Annotated[str | None, Query(description="Only results with this label.")] = None,
-    modality: Annotated[str | None, Query(description="Only this modality (text).")] = None,
+    modality: Annotated[str | None, Query(description="Only this modality (text, speech).")]
+    = None,
     model: Annotated[str | None, Query(description="Only results of this model (name@version).")]
     = None,
     since: Annotated[IsoTime | None, Query(description="From this time on (ISO 8601; without a "
@@ -60,6 +67,68 @@ def _filters(
 async def analyze_text(body: AnalyzeRequest, request: Request) -> AnalyzeResponse:
     """Emotion expressed in one text or a batch; stored too when ``store`` is true."""
     return await _service(request).analyze(body)  # the model runs in a worker thread
+
+
+_MEDIA = {"schema": {"type": "string", "format": "binary"}}
+_AUDIO_BODY = {"requestBody": {
+    "required": True,
+    "description": "The recording's bytes as they are (any format FFmpeg reads, or a video "
+                   "whose audio track is analysed); not a multipart form.",
+    "content": {"application/octet-stream": _MEDIA, "audio/*": _MEDIA, "video/*": _MEDIA},
+}}
+
+
+@api.post("/analyze/audio", response_model=AudioAnalyzeResponse, tags=["analyze"],
+          openapi_extra=_AUDIO_BODY,
+          responses={404: {"model": ErrorBody, "description": "Speech is not served here"},
+                     415: {"model": ErrorBody, "description": "The body is not audio or video"}})
+async def analyze_audio(
+    request: Request,
+    language: Annotated[Language | None, Query(description="Force 'en' or 'zh' (else "
+                                                "detected on the first speech).")] = None,
+    store: Annotated[bool, Query(description="Also keep the segments in the store.")] = False,
+    source: Annotated[str | None, Query(max_length=200, description="Stored as the source "
+                                        "(default: api-upload:<SHA-256 prefix of the file>).")]
+    = None,
+    filename: Annotated[str | None, Query(max_length=255, description="The file's name, for "
+                                          "its extension and for messages.")] = None,
+) -> AudioAnalyzeResponse:
+    """Emotion over time in one recording: a result per utterance with its transcript."""
+    service = _service(request)
+    speech = _speech(service)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("", "application/octet-stream") and \
+            not content_type.startswith(("audio/", "video/")):
+        raise HTTPException(415, f"Content-Type {content_type!r} is not a recording: send the "
+                            "file's bytes as the body with Content-Type audio/* (e.g. audio/mpeg),"
+                            " video/* or application/octet-stream; multipart forms are not read.")
+    try:
+        upload = await spool(request.stream(), upload_suffix(filename, content_type))
+    except ClientDisconnect:
+        raise HTTPException(400, "The client left before the upload ended.") from None
+    try:
+        name = filename or "the upload"
+        if upload.size == 0:
+            raise InvalidInputError(f"{name} is empty (0 bytes): send the recording's bytes as "
+                                    "the request body.")
+        source = source or f"api-upload:{upload.sha256[:16]}"
+        async with speech.uploads:  # one upload at a time, waiting here rather than in a thread
+            done = await run_in_threadpool(speech.analyze_upload, upload, name, source, language,
+                                           service.store if store else None)
+    finally:
+        upload.path.unlink(missing_ok=True)
+    timeline = done.timeline
+    return AudioAnalyzeResponse(model=speech.model_id, source=source,
+                                duration=round(timeline.duration, 3),
+                                summary=timeline.summary(), segments=timeline.segments,
+                                stored=done.stored)
+
+
+def _speech(service: Service) -> SpeechService:
+    if service.speech is None:
+        raise HTTPException(404, "Speech is not served here: start the service with "
+                            "`emolens serve --audio` (or the setting audio = true).")
+    return service.speech
 
 
 @api.get("/results", response_model=ResultsPage, tags=["results"],
@@ -106,7 +175,9 @@ def list_models(request: Request) -> ModelsResponse:
         ModelInfo(name=name, id=a.model_id, labels=list(a.output_labels), default=i == 0)
         for i, (name, a) in enumerate(_service(request).analyzers.items())
     ]
-    return ModelsResponse(served=served, registered=recognizers.describe())
+    speech = _service(request).speech
+    return ModelsResponse(served=served, registered=recognizers.describe(),
+                          speech=speech.model_id if speech is not None else None)
 
 
 @health.get("/healthz", response_model=Health)
@@ -121,4 +192,7 @@ def readyz(request: Request) -> Health | JSONResponse:
     service = _service(request)
     if not service.ready:
         return JSONResponse(Health(status="not ready").model_dump(), status_code=503)
-    return Health(status="ready", models=[a.model_id for a in service.analyzers.values()])
+    models = [a.model_id for a in service.analyzers.values()]
+    if service.speech is not None:
+        models.append(service.speech.model_id)
+    return Health(status="ready", models=models)

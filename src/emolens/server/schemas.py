@@ -81,6 +81,33 @@ class AnalyzeResponse(BaseModel):
     stored: int = Field(0, description="Results newly stored (an identical item is kept once).")
 
 
+class AudioSummary(BaseModel):
+    """One recording as a whole: its speech-time-weighted mean scores and their top label."""
+
+    source: str
+    duration: float = Field(description="Seconds of audio decoded.")
+    segments: int = Field(description="Speech segments (utterances) found.")
+    speech_seconds: float
+    label: str | None = Field(description="Top label of the mean scores; None without speech.")
+    scores: dict[str, float]
+    valence: float | None = None
+    arousal: float | None = None
+
+
+class AudioAnalyzeResponse(BaseModel):
+    """Every speech segment of an uploaded recording, in order, and their summary."""
+
+    model: str = Field(description="The speech model: ASR, voice model and text model.")
+    source: str = Field(description="What the segments are (or would be) stored under.")
+    duration: float = Field(description="Seconds of audio decoded.")
+    summary: AudioSummary
+    segments: list[EmotionResult] = Field(
+        description="One result per utterance: t_start/t_end in seconds, the transcript as "
+        "text, fused scores, and in details what the voice and the words said on their own."
+    )
+    stored: int = Field(0, description="Segments newly stored (a repeated upload adds none).")
+
+
 class StreamReply(AnalyzeResponse):
     """Reply to one WebSocket message."""
 
@@ -158,6 +185,9 @@ class ModelsResponse(BaseModel):
 
     served: list[ModelInfo]
     registered: dict[str, str]
+    speech: str | None = Field(
+        None, description="The speech model behind /v1/analyze/audio (None: audio not served)."
+    )
 
 
 class Health(BaseModel):

@@ -17,6 +17,7 @@ from emolens.server.batcher import MicroBatcher
 from emolens.server.keys import KeyStore
 from emolens.server.schemas import AnalyzeRequest, AnalyzeResponse
 from emolens.server.settings import ServerSettings
+from emolens.server.speech import SpeechService
 from emolens.store import ResultStore
 
 log = logging.getLogger("emolens.server")
@@ -35,10 +36,14 @@ class Service:
         self.batchers: dict[str, MicroBatcher] = {}
         self.store: ResultStore | None = None
         self.auth: Authenticator | None = None
+        self.speech: SpeechService | None = None  # with settings.audio only
         self.ready = False
 
     def start(self) -> None:
-        """Open the store and load every served model (blocking: call it from a thread)."""
+        """Open the store, load every served model and, with audio on, the speech model.
+
+        Blocking: call it from a thread.
+        """
         s = self.settings
         self.store = ResultStore(s.db)
         self.auth = Authenticator(
@@ -56,6 +61,9 @@ class Service:
             self.analyzers[name] = analyzer
             log.info("model %s (%s) loaded in %.1f s", name, analyzer.model_id,
                      time.perf_counter() - began)
+        if s.audio:
+            self.speech = SpeechService(s)
+            self.speech.start()
 
     def open(self) -> None:
         """Start the batching workers on the running loop; the service is then ready."""

@@ -43,6 +43,18 @@ class ServerSettings(Settings):
     ws_queue: int = Field(
         16, ge=1, description="Messages a WebSocket may have waiting; beyond, it stops reading."
     )
+    audio: bool = Field(
+        False, description="Serve /v1/analyze/audio and /v1/stream/audio; loads Whisper and the "
+        "voice model at start (needs the audio extra)."
+    )
+    max_upload_bytes: int = Field(
+        200_000_000, ge=1, description="Largest recording POSTed to /v1/analyze/audio, in bytes "
+        "(413); every other request keeps max_body_bytes."
+    )
+    audio_streams: int = Field(
+        2, ge=1, description="Live audio streams open at once; one more is closed with 1013 "
+        "(try again later). Their analysis takes turns on the CPU with uploads."
+    )
     max_page: int = Field(1000, ge=1, description="Most results one page of /v1/results holds.")
     max_export_rows: int = Field(100_000, ge=1, description="Most rows one CSV export holds.")
 
