@@ -2,9 +2,13 @@
 
     python benchmarks/speech_pipeline.py [--minutes 30] [--asr-model base] [--out FILE]
 
-Builds a long English recording (RAVDESS utterances from all 24 actors and the test
-fixtures, with pauses of 0.3 to 2.5 s between them), then runs, each in its own process so
-peak memory is its own:
+Builds a long English recording, with pauses of 0.3 to 2.5 s between utterances: RAVDESS
+utterances from all 24 actors (human, acted, but only two different sentences) alternating
+with 120 different dair_emotion test sentences spoken by espeak-ng (varied voices and
+speeds; needs Debian's espeak-ng and ffmpeg). Only RAVDESS would be unrealistically
+repetitive: packed into one Whisper window, the same sentence ten times trips Whisper's
+compression-ratio check and its temperature fallback re-decodes every window (7x slower).
+Then it runs, each in its own process so peak memory is its own:
 - emolens: decode + VAD + Whisper ASR + voice emotion + text emotion + fusion, per segment;
 - baseline: faster-whisper's own ``transcribe(vad_filter=True)`` on the same file (ASR only,
   no emotion), the cheapest thing a user could run instead.
@@ -31,7 +35,23 @@ RESULTS = ROOT / "benchmarks" / "results" / "speech.json"
 RATE = 16_000
 
 
-def build_recording(minutes: float, path: Path, ravdess: Path, seed: int = 0) -> Path:
+def spoken_sentences(data: Path, cache: Path, n: int = 120) -> list[Path]:
+    """``n`` different dair_emotion test sentences spoken by espeak-ng (cached WAVs)."""
+    import random
+
+    from asr_wer import pick_english, synth_set
+
+    folder = cache / "espeak"
+    done = sorted(folder.glob("en/*.wav"))
+    if len(done) >= n:
+        return done[:n]
+    texts = pick_english(data, n, random.Random(7))
+    return [cache / "espeak" / c.path for c in synth_set("en", texts, "en", folder,
+                                                          random.Random(7))]
+
+
+def build_recording(minutes: float, path: Path, ravdess: Path, sentences: list[Path],
+                    seed: int = 0) -> Path:
     """A FLAC of ``minutes`` of English speech with pauses, written block by block."""
     import soundfile as sf
 
@@ -39,17 +59,17 @@ def build_recording(minutes: float, path: Path, ravdess: Path, seed: int = 0) ->
 
     if path.is_file():
         return path
-    clips = sorted(ravdess.glob("Actor_*/*.flac"))
-    clips += sorted((ROOT / "tests" / "fixtures" / "audio").glob("en_*.ogg"))
-    if not clips:
-        raise SystemExit(f"no speech found under {ravdess}")
+    actors = sorted(ravdess.glob("Actor_*/*.flac"))
+    if not actors or not sentences:
+        raise SystemExit(f"no speech found under {ravdess} or from espeak-ng")
     rng = np.random.default_rng(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.flac")
     total, target = 0, int(minutes * 60 * RATE)
     with sf.SoundFile(tmp, "w", RATE, 1, format="FLAC") as out:
         while total < target:
-            clip = load_audio(clips[int(rng.integers(len(clips)))])
+            pool = actors if rng.random() < 0.5 else sentences
+            clip = load_audio(pool[int(rng.integers(len(pool)))])
             pause = np.zeros(int(rng.uniform(0.3, 2.5) * RATE), np.float32)
             block = np.concatenate([clip, pause])[: target - total]
             out.write(block)
@@ -106,6 +126,8 @@ def main() -> None:
     parser.add_argument("--asr-model", default="base", help="base (default) or tiny.en")
     parser.add_argument("--ravdess", type=Path,
                         default=ROOT.parent / "shared/data/ravdess_speech")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data",
+                        help="shared datasets (dair_emotion test sentences are spoken)")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "speech_bench",
                         help="where the generated recording is kept")
     parser.add_argument("--skip-baseline", action="store_true")
@@ -117,8 +139,9 @@ def main() -> None:
         child(args.child, args.file, args.asr_model)
         return
 
-    path = build_recording(args.minutes, args.work / f"english-{args.minutes:g}min.flac",
-                           args.ravdess)
+    sentences = spoken_sentences(args.data, args.work)
+    path = build_recording(args.minutes, args.work / f"mixed-{args.minutes:g}min.flac",
+                           args.ravdess, sentences)
     print(f"recording: {path} ({args.minutes:g} min), {os.cpu_count()} cores")
     rows = {"emolens": run_child("emolens", path, args.asr_model)}
     if not args.skip_baseline:
