@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from emolens.audio.vad import Segmenter, SegmentOptions, SpeechProbability
 from emolens.errors import InvalidInputError
 from emolens.fusion import fuse, words_reliability
 from emolens.types import EmotionResult
+
+if TYPE_CHECKING:
+    from emolens.pipeline import Analyzer
 
 GAP_SECONDS = 0.3  # silence put between packed segments, so words do not run together
 WHISPER_WINDOW = 30.0
@@ -177,7 +181,10 @@ class SpeechAnalyzer:
         pack_seconds: float = 28.0,
         beam_size: int = 1,
         threads: int | None = None,
+        text_analyzer: Analyzer | None = None,
     ) -> None:
+        """``text_analyzer``: an already loaded text Analyzer to share (else ``text_model``
+        is loaded)."""
         from emolens.audio.voice import load_voice_model
         from emolens.pipeline import build_analyzer
 
@@ -185,7 +192,7 @@ class SpeechAnalyzer:
         # The voice model reads Whisper encoder states; it shares the ASR's model when that
         # is the encoder it was trained on, and loads its own otherwise.
         self.voice = load_voice_model(voice_model, whisper=self.transcriber.model)
-        self.text = build_analyzer(text_model)
+        self.text = text_analyzer or build_analyzer(text_model)
         self.weights = {"voice": 0.5, "words": 0.5, **(weights or {})}
         self.segment_options = segment_options or SegmentOptions()
         self.pack_seconds = pack_seconds

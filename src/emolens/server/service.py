@@ -63,7 +63,7 @@ class Service:
                      time.perf_counter() - began)
         if s.audio:
             self.speech = SpeechService(s)
-            self.speech.start()
+            self.speech.start(next(iter(self.analyzers.values()), None))
 
     def open(self) -> None:
         """Start the batching workers on the running loop; the service is then ready."""

@@ -32,6 +32,7 @@ from emolens.types import EmotionResult
 
 if TYPE_CHECKING:
     from emolens.audio.pipeline import AudioTimeline, SpeechAnalyzer
+    from emolens.pipeline import Analyzer
     from emolens.store import ResultStore
 
 log = logging.getLogger("emolens.server")
@@ -70,15 +71,16 @@ class SpeechService:
         self.uploads = asyncio.Lock()  # uploads wait here, on the loop, not in a thread
         self.streams = 0
 
-    def start(self) -> None:
-        """Load Whisper, the voice model and the text model (blocking: call it from a thread)."""
+    def start(self, text_analyzer: Analyzer | None = None) -> None:
+        """Load Whisper and the voice model (blocking: call it from a thread); the words are
+        read by ``text_analyzer`` (the service's default model, shared) or a new one."""
         from emolens.audio.pipeline import SpeechAnalyzer
 
         s = self.settings
         began = time.perf_counter()
         self.analyzer = SpeechAnalyzer(
             asr_model=s.asr_model, voice_model=s.voice_model, text_model=s.model,
-            weights=s.fusion_weights, beam_size=s.asr_beam_size,
+            weights=s.fusion_weights, beam_size=s.asr_beam_size, text_analyzer=text_analyzer,
         )
         log.info("speech model %s loaded in %.1f s", self.analyzer.model_id,
                  time.perf_counter() - began)

@@ -1,0 +1,132 @@
+"""Images and video frames as RGB arrays: EXIF-upright images, video sampled at a fixed rate.
+
+Video is decoded as a stream with PyAV and sampled at ``fps`` frames per second of
+*presentation time* (timestamps from the container, so variable-frame-rate recordings and
+dropped frames keep their real times); only the current frame is held in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emolens.errors import InvalidInputError, MissingExtraError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset(".jpg .jpeg .png .webp .bmp .gif .tif .tiff".split())
+VIDEO_EXTENSIONS = frozenset(".mp4 .m4v .mkv .webm .avi .mov .mpg .mpeg .wmv .flv".split())
+MAX_IMAGE_PIXELS = 100_000_000  # refuse decompression bombs; larger real photos are rare
+
+
+@dataclass(frozen=True)
+class Frame:
+    t: float  # seconds from the start of the video (0 for an image)
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+
+
+def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    """Downscale so the longer side is at most ``max_side`` (area averaging keeps detail)."""
+    if max_side is None or max(image.shape[:2]) <= max_side:
+        return image
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
+
+
+def load_image(path: str | Path, max_side: int | None = 1920) -> np.ndarray:
+    """An image file as upright RGB uint8 (EXIF orientation applied), downscaled if huge."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path}: the file is empty (0 bytes)")
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with Image.open(path) as opened:
+            opened.draft("RGB", (max_side, max_side) if max_side else None)  # fast JPEG shrink
+            upright = ImageOps.exif_transpose(opened)
+            rgb = np.asarray(upright.convert("RGB"))
+    except Image.DecompressionBombError as exc:
+        raise InvalidInputError(
+            f"{path}: the image is over {MAX_IMAGE_PIXELS:,} pixels; downscale it first"
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInputError(f"{path}: not a readable image ({exc})") from exc
+    return _fit(rgb, max_side)
+
+
+def iter_video_frames(
+    path: str | Path, fps: float = 5.0, max_side: int | None = 1280
+) -> Iterator[Frame]:
+    """Frames sampled every ``1/fps`` seconds of presentation time, as RGB uint8.
+
+    A video that breaks partway yields what decoded and logs a warning naming the file and
+    the time; one with no video stream, or that decodes to nothing, raises InvalidInputError.
+    """
+    try:
+        import av
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingExtraError("Decoding video", "video") from exc
+    if fps <= 0:
+        raise InvalidInputError(f"fps must be positive, got {fps}")
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InvalidInputError(f"{path}: the file is empty (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"{path}: not a readable video ({exc})") from exc
+    produced = 0
+    with container:
+        if not container.streams.video:
+            raise InvalidInputError(f"{path}: the file has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        step = 1.0 / fps
+        next_t = 0.0
+        last_t = -1.0
+        try:
+            for frame in container.decode(stream):
+                t = frame.time
+                if t is None:  # no timestamp: fall back to the frame index and rate
+                    rate = float(stream.average_rate or 25)
+                    t = frame.index / rate if frame.index is not None else last_t + 1 / rate
+                t = float(t)
+                if t < next_t - 1e-6 or t <= last_t:
+                    continue
+                last_t = t
+                next_t = (np.floor(t / step + 1e-9) + 1) * step
+                image = frame.to_ndarray(format="rgb24")
+                yield Frame(t, _fit(image, max_side))
+                produced += 1
+        except (av.error.FFmpegError, ValueError) as exc:
+            if produced == 0:
+                raise InvalidInputError(f"{path}: the video cannot be decoded ({exc})") from exc
+            log.warning("%s: decoding stopped at %.1f s (%s); analysing what was read",
+                        path, last_t, exc)
+    if produced == 0:
+        raise InvalidInputError(f"{path}: the video stream holds no frames")
+
+
+def video_duration(path: str | Path) -> float | None:
+    """Duration of the first video stream (or the container), from the headers."""
+    import av
+
+    with av.open(str(path), metadata_errors="ignore") as container:
+        if container.streams.video:
+            stream = container.streams.video[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+        return None if container.duration is None else container.duration / 1_000_000
