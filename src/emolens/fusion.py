@@ -15,11 +15,13 @@ when the modalities are roughly equally reliable and keeps the result explainabl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from emolens.errors import InvalidInputError
+from emolens.labels import CANONICAL, valence_arousal
+from emolens.types import EmotionResult
 
 DEFAULT_WEIGHTS: dict[str, float] = {"voice": 0.5, "words": 0.5, "face": 0.5, "screen_text": 0.25}
 
@@ -59,3 +61,72 @@ def fuse(
     fused = sum(shares[m] * np.asarray(p, np.float64) for m, p in distributions.items())
     fused = np.clip(fused, 0.0, None)
     return fused / fused.sum(), shares
+
+
+# Which distributions a stored result contributes to a timeline window, by its modality.
+def _contributions(result: EmotionResult) -> dict[str, dict[str, float]]:
+    if result.modality == "speech":
+        parts = {"voice": result.details.get("voice"), "words": result.details.get("words")}
+        found = {k: v for k, v in parts.items() if v}
+        return found or {"voice": result.scores}  # read back from a store: fused only
+    if result.modality in ("face", "screen_text"):
+        return {result.modality: result.scores}
+    return {}
+
+
+def fuse_timeline(
+    results: Sequence[EmotionResult],
+    window: float = 1.0,
+    weights: Mapping[str, float] | None = None,
+    labels: Sequence[str] = CANONICAL,
+) -> list[EmotionResult]:
+    """One fused result per ``window`` seconds that any timed result overlaps.
+
+    Within a window, each modality's distribution is the overlap-weighted mean of its
+    results there (all faces in view count alike); the modalities are then pooled by
+    ``fuse``. Each window's ``details`` keeps every modality's own scores.
+    """
+    if window <= 0:
+        raise InvalidInputError(f"window must be positive, got {window}")
+    timed = [r for r in results if r.t_start is not None and r.t_end is not None]
+    if not timed:
+        return []
+    end = max(r.t_end for r in timed)
+    windows: list[dict[str, list[tuple[float, np.ndarray]]]] = [
+        {} for _ in range(int(np.ceil(end / window + 1e-9)) or 1)
+    ]
+    for r in timed:
+        first = int(r.t_start // window)
+        last = max(first, int(np.ceil(r.t_end / window)) - 1)
+        for k in range(first, min(last, len(windows) - 1) + 1):
+            a, b = k * window, (k + 1) * window
+            overlap = max(min(b, r.t_end) - max(a, r.t_start), 1e-3 * window)
+            for modality, scores in _contributions(r).items():
+                vector = np.array([scores.get(label, 0.0) for label in labels], np.float64)
+                windows[k].setdefault(modality, []).append((overlap, vector))
+    fused_results = []
+    for k, parts in enumerate(windows):
+        if not parts:
+            continue
+        distributions = {}
+        for modality, items in parts.items():
+            total = sum(w for w, _ in items)
+            mean = sum(w * v for w, v in items) / total
+            distributions[modality] = mean / mean.sum()
+        fused, shares = fuse(distributions, weights)
+        scores = {label: float(p) for label, p in zip(labels, fused, strict=True)}
+        va = valence_arousal(fused[None])[0] if tuple(labels) == CANONICAL else (None, None)
+        fused_results.append(EmotionResult(
+            label=max(scores, key=scores.__getitem__), scores=scores,
+            valence=None if va[0] is None else float(va[0]),
+            arousal=None if va[1] is None else float(va[1]),
+            modality="fused", model="fusion", t_start=k * window, t_end=(k + 1) * window,
+            details={
+                "modalities": {
+                    m: {label: round(float(p), 4) for label, p in zip(labels, d, strict=True)}
+                    for m, d in distributions.items()
+                },
+                "fusion_weights": {m: round(v, 4) for m, v in shares.items()},
+            },
+        ))
+    return fused_results
