@@ -16,8 +16,8 @@ from emolens.types import EmotionResult
 
 __version__ = "0.1.0"
 __all__ = [
-    "CANONICAL", "EmotionResult", "analyze", "analyze_audio", "analyze_batch", "load",
-    "load_speech", "__version__",
+    "CANONICAL", "EmotionResult", "analyze", "analyze_audio", "analyze_batch", "analyze_image",
+    "analyze_video", "load", "load_speech", "load_vision", "__version__",
 ]
 
 
@@ -86,3 +86,27 @@ def analyze_audio(path: str | Path, language: str | None = None, asr_model: str 
     ``language`` ('en'/'zh') is detected when not given.
     """
     return load_speech(asr_model).analyze_file(path, language=language)
+
+
+@lru_cache(maxsize=2)
+def load_vision(audio: bool = True, ocr: bool = True, fps: float = 5.0):
+    """A VisualAnalyzer (face, expression, OCR, text and, with ``audio``, speech models)."""
+    from emolens.config import load_settings
+    from emolens.vision.pipeline import VisualAnalyzer
+
+    settings = load_settings()
+    speech = load_speech() if audio else None
+    return VisualAnalyzer(text_model=settings.model, fps=fps, ocr_interval=1.0 if ocr else None,
+                          weights=settings.fusion_weights, speech=speech)
+
+
+def analyze_image(path: str | Path):
+    """Faces and their expressions, the image's text, and both fused (a ``VideoTimeline``
+    at one instant: ``.faces``, ``.captions``, ``.fused``, ``.people``, ``.summary()``)."""
+    return load_vision(audio=False).analyze_image(path)
+
+
+def analyze_video(path: str | Path, language: str | None = None, fps: float = 5.0):
+    """Timeline of a video: tracked faces, on-screen text, the audio track, fused per
+    second (``.faces``, ``.captions``, ``.speech``, ``.fused``, ``.people``)."""
+    return load_vision(audio=True, fps=fps).analyze_video(path, language=language)

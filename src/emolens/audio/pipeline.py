@@ -14,7 +14,6 @@ is held.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from emolens.audio.decode import SAMPLE_RATE, iter_audio_blocks
 from emolens.audio.vad import Segmenter, SegmentOptions, SpeechProbability
 from emolens.errors import InvalidInputError
 from emolens.fusion import fuse, words_reliability
+from emolens.io.fingerprint import file_fingerprint
 from emolens.types import EmotionResult
 
 if TYPE_CHECKING:
@@ -321,7 +321,7 @@ class SpeechAnalyzer:
         """
         path = Path(path)
         source = str(path)
-        fingerprint = _fingerprint(path)
+        fingerprint = file_fingerprint(path)
         decoded = 0
 
         def blocks() -> Iterator[np.ndarray]:
@@ -360,19 +360,6 @@ class SpeechAnalyzer:
         timeline.duration = decoded / SAMPLE_RATE
         timeline.segments.sort(key=lambda r: r.t_start or 0.0)
         return timeline
-
-
-def _fingerprint(path: Path) -> str:
-    """Identity of a file's content that is cheap for huge files: size + first/last MiB."""
-    digest = hashlib.sha1(usedforsecurity=False)
-    size = path.stat().st_size
-    digest.update(str(size).encode())
-    with path.open("rb") as handle:
-        digest.update(handle.read(1 << 20))
-        if size > 2 << 20:
-            handle.seek(-(1 << 20), 2)
-            digest.update(handle.read(1 << 20))
-    return digest.hexdigest()[:16]
 
 
 def _pcm_blocks(chunks: Iterable[np.ndarray | bytes], sample_rate: int) -> Iterator[np.ndarray]:

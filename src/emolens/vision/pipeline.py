@@ -1,0 +1,287 @@
+"""Images and video: faces and their expressions, on-screen text, the audio track, fused.
+
+For a video, frames are sampled at ``fps`` (default 5) as a stream. In each sampled frame
+every face is detected, tracked across frames (a stable id per person), cropped and scored
+by the expression model; every ``ocr_interval`` seconds the frame's text is read and
+repeated captions are merged into one event with its time span, whose text goes through
+the text model. The audio track goes through the speech pipeline. ``fuse_timeline`` then
+pools everything per ``window`` seconds. Results use ``modality`` face / screen_text /
+speech / fused, with ``t_start``/``t_end``; faces carry ``group="person N"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from emolens import labels as L
+from emolens.errors import EmolensError, InvalidInputError
+from emolens.fusion import fuse, fuse_timeline
+from emolens.io.fingerprint import file_fingerprint
+from emolens.types import EmotionResult
+from emolens.vision.frames import iter_video_frames, load_image
+
+if TYPE_CHECKING:
+    from emolens.audio.pipeline import SpeechAnalyzer
+    from emolens.pipeline import Analyzer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PersonSummary:
+    """One face track: when it was seen and its mean expression."""
+
+    track_id: int
+    first_t: float
+    last_t: float
+    detections: int
+    label: str
+    scores: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"person": self.track_id, "first_t": self.first_t, "last_t": self.last_t,
+                "detections": self.detections, "label": self.label, "scores": self.scores}
+
+
+@dataclass
+class VideoTimeline:
+    """Everything found in one video (or image: one instant at t = 0)."""
+
+    source: str
+    duration: float
+    faces: list[EmotionResult] = field(default_factory=list)
+    captions: list[EmotionResult] = field(default_factory=list)
+    speech: list[EmotionResult] = field(default_factory=list)
+    fused: list[EmotionResult] = field(default_factory=list)
+    people: list[PersonSummary] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. "no audio track"
+
+    def results(self) -> list[EmotionResult]:
+        """Every result, as stored: faces, captions, speech segments, fused windows."""
+        return [*self.faces, *self.captions, *self.speech, *self.fused]
+
+    def summary(self) -> dict[str, Any]:
+        """Overall fused distribution (time-weighted) and the per-person summaries."""
+        overall: dict[str, float] = {}
+        if self.fused:
+            spans = np.array([r.t_end - r.t_start for r in self.fused])
+            probs = np.array([[r.scores[k] for k in L.CANONICAL] for r in self.fused])
+            mean = (spans[:, None] * probs).sum(0) / spans.sum()
+            overall = {k: float(v) for k, v in zip(L.CANONICAL, mean, strict=True)}
+        return {
+            "source": self.source, "duration": round(self.duration, 3),
+            "faces": len(self.faces), "people": [p.to_dict() for p in self.people],
+            "captions": len(self.captions), "speech_segments": len(self.speech),
+            "label": max(overall, key=overall.__getitem__) if overall else None,
+            "scores": overall, "notes": self.notes,
+        }
+
+
+class VisualAnalyzer:
+    """Face detector, tracker, expression model, OCR and text model, loaded once."""
+
+    def __init__(
+        self,
+        expression_model: str = "default",
+        text_model: str = "default",
+        fps: float = 5.0,
+        ocr_interval: float | None = 1.0,
+        window: float = 1.0,
+        weights: dict[str, float] | None = None,
+        speech: SpeechAnalyzer | None = None,
+        text_analyzer: Analyzer | None = None,
+    ) -> None:
+        """``ocr_interval=None`` turns OCR off; ``speech=None`` leaves the audio track out."""
+        from emolens.pipeline import build_analyzer
+        from emolens.vision.expression import load_expression_model
+        from emolens.vision.faces import FaceDetector
+
+        if fps <= 0 or window <= 0 or (ocr_interval is not None and ocr_interval <= 0):
+            raise InvalidInputError("fps, window and ocr_interval must be positive")
+        self.detector = FaceDetector()
+        self.expression = load_expression_model(expression_model)
+        self._face_matrix = L.mapping_matrix(self.expression.labels, self.expression.scheme)
+        self.text = text_analyzer or (speech.text if speech else build_analyzer(text_model))
+        self.reader = None
+        if ocr_interval is not None:
+            from emolens.vision.ocr import TextReader
+
+            self.reader = TextReader()
+        self.fps, self.ocr_interval, self.window = fps, ocr_interval, window
+        self.weights = weights
+        self.speech = speech
+
+    @property
+    def model_id(self) -> str:
+        parts = [f"face={self.expression.name}@{self.expression.version}",
+                 f"text={self.text.model_id}"]
+        if self.speech is not None:
+            parts.append(f"speech={self.speech.transcriber.name}")
+        return "video[" + ",".join(parts) + "]"
+
+    # -- one frame ----------------------------------------------------------------------
+
+    def faces_in(self, image: np.ndarray) -> tuple[list[Any], np.ndarray]:
+        """Detected faces and their canonical expression probabilities (one row each)."""
+        from emolens.vision.faces import crop
+
+        faces = self.detector.detect(image)
+        if not faces:
+            return [], np.zeros((0, len(L.CANONICAL)))
+        native = self.expression.predict_proba([crop(image, f, margin=0.1) for f in faces])
+        probs = native @ self._face_matrix
+        return faces, probs / probs.sum(axis=1, keepdims=True)
+
+    def _face_result(self, probs: np.ndarray, t0: float | None, t1: float | None, **details: Any
+                     ) -> EmotionResult:
+        scores = {k: float(v) for k, v in zip(L.CANONICAL, probs, strict=True)}
+        va = L.valence_arousal(probs[None])[0]
+        return EmotionResult(
+            label=max(scores, key=scores.__getitem__), scores=scores, valence=float(va[0]),
+            arousal=float(va[1]), modality="face", model=self.model_id, t_start=t0, t_end=t1,
+            group=f"person {details['track']}" if "track" in details else None,
+            details=details,
+        )
+
+    def _caption_results(self, captions: list[Any], end_pad: float) -> list[EmotionResult]:
+        if not captions:
+            return []
+        found = self.text.analyze_batch([c.text for c in captions])
+        results = []
+        for caption, result in zip(captions, found, strict=True):
+            result.modality = "screen_text"
+            result.t_start = caption.t_start
+            result.t_end = caption.t_end + end_pad  # seen until the next sample, about
+            result.details = {**result.details, "box": [round(v, 1) for v in caption.box],
+                              "ocr_score": round(caption.score, 4)}
+            results.append(result)
+        return results
+
+    # -- images and videos ----------------------------------------------------------------
+
+    def analyze_image(self, path: str | Path) -> VideoTimeline:
+        """Faces (one result each, ``group`` "face N" left to right) and the image's text."""
+        path = Path(path)
+        image = load_image(path)
+        timeline = VideoTimeline(str(path), 0.0)
+        faces, probs = self.faces_in(image)
+        order = sorted(range(len(faces)), key=lambda i: faces[i].box[0])
+        for n, i in enumerate(order, start=1):
+            result = self._face_result(probs[i], None, None, face=n,
+                                       box=faces[i].to_dict()["box"],
+                                       detection=round(faces[i].score, 4))
+            result.group = f"face {n}"
+            timeline.faces.append(result)
+        if self.reader is not None:
+            from emolens.vision.ocr import CaptionTracker
+
+            tracker = CaptionTracker()
+            captions = tracker.push(0.0, self.reader.read(image)) + tracker.flush()
+            timeline.captions = self._caption_results(captions, 0.0)
+            for r in timeline.captions:
+                r.t_start = r.t_end = None  # an image is one instant
+        if not faces:
+            timeline.notes.append("no faces found")
+        timeline.fused = _fuse_instant(timeline.faces, timeline.captions, self.weights)
+        timeline.people = _people(timeline.faces, by="face")
+        _identify(timeline, file_fingerprint(path), self.model_id)
+        return timeline
+
+    def analyze_video(
+        self,
+        path: str | Path,
+        language: str | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> VideoTimeline:
+        """The timeline of one video; ``progress`` receives seconds of video sampled."""
+        from emolens.vision.ocr import CaptionTracker
+        from emolens.vision.tracking import FaceTracker
+
+        path = Path(path)
+        timeline = VideoTimeline(str(path), 0.0)
+        tracker, captions = FaceTracker(), CaptionTracker()
+        found_captions: list[Any] = []
+        step = 1.0 / self.fps
+        next_ocr = 0.0
+        last_t = 0.0
+        for frame in iter_video_frames(path, fps=self.fps):
+            faces, probs = self.faces_in(frame.image)
+            for (track, face), row in zip(tracker.update(faces, frame.image, frame.t), probs,
+                                          strict=True):
+                timeline.faces.append(self._face_result(
+                    row, round(frame.t, 3), round(frame.t + step, 3), track=track,
+                    box=face.to_dict()["box"], detection=round(face.score, 4)))
+            if self.reader is not None and frame.t >= next_ocr - 1e-6:
+                found_captions += captions.push(frame.t, self.reader.read(frame.image))
+                next_ocr = frame.t + self.ocr_interval
+            if progress is not None:
+                progress(frame.t - last_t)
+            last_t = frame.t
+        found_captions += captions.flush()
+        timeline.duration = last_t + step
+        timeline.captions = self._caption_results(found_captions, self.ocr_interval or step)
+        if self.speech is not None:
+            try:
+                timeline.speech = self.speech.analyze_file(path, language=language).segments
+            except EmolensError as exc:  # no audio track, or it does not decode
+                timeline.notes.append(f"audio track not analysed: {exc}")
+        if not timeline.faces:
+            timeline.notes.append("no faces found")
+        timeline.fused = fuse_timeline(
+            [*timeline.faces, *timeline.captions, *timeline.speech], self.window, self.weights
+        )
+        timeline.people = _people(timeline.faces, by="track")
+        _identify(timeline, file_fingerprint(path), self.model_id)
+        return timeline
+
+
+def _fuse_instant(
+    faces: list[EmotionResult], captions: list[EmotionResult], weights: dict[str, float] | None
+) -> list[EmotionResult]:
+    """One fused result for an image: all its faces, pooled with all its text."""
+    parts = {name: np.mean([[r.scores[k] for k in L.CANONICAL] for r in found], axis=0)
+             for name, found in (("face", faces), ("screen_text", captions)) if found}
+    if not parts:
+        return []
+    fused, shares = fuse(parts, weights)
+    scores = {k: float(v) for k, v in zip(L.CANONICAL, fused, strict=True)}
+    va = L.valence_arousal(fused[None])[0]
+    return [EmotionResult(
+        label=max(scores, key=scores.__getitem__), scores=scores, valence=float(va[0]),
+        arousal=float(va[1]), modality="fused", model="fusion",
+        details={"modalities": {m: {k: round(float(v), 4) for k, v in zip(L.CANONICAL, p,
+                                                                          strict=True)}
+                                for m, p in parts.items()},
+                 "fusion_weights": {m: round(v, 4) for m, v in shares.items()}},
+    )]
+
+
+def _people(faces: list[EmotionResult], by: str) -> list[PersonSummary]:
+    """Mean expression per track (or per face of an image)."""
+    groups: dict[int, list[EmotionResult]] = {}
+    for r in faces:
+        groups.setdefault(int(r.details[by]), []).append(r)
+    people = []
+    for track, results in sorted(groups.items()):
+        mean = np.mean([[r.scores[k] for k in L.CANONICAL] for r in results], axis=0)
+        scores = {k: round(float(v), 4) for k, v in zip(L.CANONICAL, mean, strict=True)}
+        times = [r.t_start or 0.0 for r in results]
+        people.append(PersonSummary(track, min(times), max(times), len(results),
+                                    max(scores, key=scores.__getitem__), scores))
+    return people
+
+
+def _identify(timeline: VideoTimeline, fingerprint: str, model_id: str) -> None:
+    """Source, stable item keys and model name on every result (for the store)."""
+    for r in timeline.results():
+        r.source_id = timeline.source
+        if r.modality != "speech":
+            r.model = model_id
+            where = r.details.get("track", r.details.get("face", ""))
+            r.item_key = f"video:{fingerprint}:{r.modality}:{r.t_start}:{where}"

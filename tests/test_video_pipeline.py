@@ -1,0 +1,124 @@
+"""Images and a generated video with faces, a caption and an audio track, end to end."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+pytest.importorskip("rapidocr", reason="needs the video extra")
+pytest.importorskip("faster_whisper", reason="needs the audio extra")
+
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+from emolens.vision.expression import FACE_DIR  # noqa: E402
+
+FER = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "test"
+FIXTURES = Path(__file__).parent / "fixtures" / "audio"
+
+pytestmark = [
+    pytest.mark.skipif(not (FACE_DIR / "emolens-model.json").is_file(),
+                       reason="no face-expression model shipped yet (recipes/fer is training)"),
+    pytest.mark.skipif(not FER.is_dir(), reason=f"FER2013 test crops not found at {FER}"),
+]
+
+
+def faces(label: str, n: int) -> list[np.ndarray]:
+    files = sorted((FER / label).glob("PrivateTest_*.jpg"))[:n]
+    return [np.asarray(Image.open(f).convert("RGB").resize((120, 120))) for f in files]
+
+
+def scene(face_list: list[np.ndarray], caption: str, x_shift: int = 0) -> np.ndarray:
+    frame = Image.new("RGB", (640, 360), (70, 90, 110))
+    for i, face in enumerate(face_list):
+        frame.paste(Image.fromarray(face), (60 + 260 * i + x_shift, 60))
+    if caption:
+        import matplotlib
+
+        font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+        draw = ImageDraw.Draw(frame)
+        draw.rectangle((0, 290, 640, 345), fill=(20, 20, 20))
+        draw.text((40, 298), caption, fill=(255, 255, 255), font=ImageFont.truetype(str(font), 30))
+    return np.asarray(frame)
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    from emolens.audio.pipeline import SpeechAnalyzer
+    from emolens.vision.pipeline import VisualAnalyzer
+
+    return VisualAnalyzer(speech=SpeechAnalyzer(), fps=5.0)
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 s: two faces drifting right, a caption from 1 s to 4 s, the flight complaint spoken."""
+    from emolens.audio.decode import load_audio
+
+    path = tmp_path_factory.mktemp("video") / "ad-test.mp4"
+    people = [faces("happy", 1)[0], faces("surprise", 1)[0]]
+    speech = np.concatenate([np.zeros(8000, np.float32), load_audio(FIXTURES / "en_flight.ogg")])
+    speech = np.pad(speech, (0, max(0, 16000 * 6 - speech.size)))[: 16000 * 6]
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mpeg4", rate=10)
+        v.width, v.height, v.pix_fmt = 640, 360, "yuv420p"
+        v.time_base = Fraction(1, 10)
+        a = out.add_stream("aac", rate=16000, layout="mono")
+        for k in range(60):
+            caption = "What a wonderful surprise, thank you!" if 10 <= k < 40 else ""
+            frame = av.VideoFrame.from_ndarray(scene(people, caption, x_shift=k), format="rgb24")
+            frame.pts, frame.time_base = k, Fraction(1, 10)
+            for packet in v.encode(frame):
+                out.mux(packet)
+        for start in range(0, speech.size, 1024):
+            chunk = speech[start : start + 1024][None]
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="flt",
+                                            layout="mono")
+            af.sample_rate, af.pts = 16000, start
+            for packet in a.encode(af):
+                out.mux(packet)
+        for stream in (v, a):
+            for packet in stream.encode(None):
+                out.mux(packet)
+    return path
+
+
+def test_video_timeline(analyzer, video: Path) -> None:
+    timeline = analyzer.analyze_video(video)
+    assert timeline.duration == pytest.approx(6.0, abs=0.3)
+    tracks = {r.details["track"] for r in timeline.faces}
+    assert len(tracks) == 2  # two people, each with one stable id across 30 samples
+    assert len(timeline.faces) >= 50
+    assert [p.detections for p in timeline.people] and all(
+        p.detections >= 25 for p in timeline.people)
+    assert any("wonderful surprise" in (c.text or "").lower() for c in timeline.captions)
+    caption = timeline.captions[0]
+    assert 0.8 <= caption.t_start <= 1.4 and 3.4 <= caption.t_end <= 4.6
+    assert any("flight" in (s.text or "").lower() for s in timeline.speech)
+    windows = timeline.fused
+    assert len(windows) >= 5
+    assert {"face", "screen_text"} <= set(windows[2].details["modalities"])
+    assert any("voice" in w.details["modalities"] for w in windows)
+    for r in timeline.results():
+        assert r.source_id == str(video) and r.item_key
+        assert sum(r.scores.values()) == pytest.approx(1.0)
+
+
+def test_image_faces_left_to_right_and_text(analyzer, tmp_path: Path) -> None:
+    path = tmp_path / "poster.png"
+    Image.fromarray(scene(faces("happy", 2), "Best day ever")).save(path)
+    timeline = analyzer.analyze_image(path)
+    assert [r.group for r in timeline.faces] == ["face 1", "face 2"]
+    assert timeline.faces[0].details["box"][0] < timeline.faces[1].details["box"][0]
+    assert any("best day" in (c.text or "").lower() for c in timeline.captions)
+    assert len(timeline.fused) == 1 and timeline.fused[0].t_start is None
+
+
+def test_image_without_faces(analyzer, tmp_path: Path) -> None:
+    path = tmp_path / "blank.jpg"
+    Image.new("RGB", (320, 240), (200, 200, 200)).save(path)
+    timeline = analyzer.analyze_image(path)
+    assert timeline.faces == [] and "no faces found" in timeline.notes
