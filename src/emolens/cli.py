@@ -281,7 +281,7 @@ def demo_cmd(
     console.print(f"{run.batch.stored} new results stored in [bold]{settings.db}[/] "
                   f"({run.batch.skipped_existing} were already there)", highlight=False)
     for path in run.report.files():
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)  # paths stay whole
     console.print("Open the HTML report in a browser. Results describe expressed emotion, "
                   "not anyone's inner state.")
 
@@ -412,7 +412,7 @@ def evaluate_cmd(
     summary = report.to_dict()
     console.print(evaluation_tables(summary, title=f"{analyzer.model_id} on {data}"))
     for path in paths.files():
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)  # paths stay whole
     if out:
         write_metrics(metrics_from_report(report), out)
         console.print(f"metrics written to {out}", highlight=False)
