@@ -33,7 +33,7 @@ from emolens.errors import (
     ModelFileError,
     UnknownComponentError,
 )
-from emolens.labels import SCHEMES
+from emolens.io.model_files import read_model_meta
 
 VOICE_DIR = Path(__file__).resolve().parent.parent / "models" / "voice"
 VOICE_MODELS: dict[str, Path] = {"default": VOICE_DIR}
@@ -209,30 +209,17 @@ def same_encoder(whisper: Any, probe: Sequence[float]) -> bool:
 
 
 def _read_meta(directory: Path) -> dict:
-    try:
-        meta = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelFileError(
-            f"{directory} is not a voice model directory: it has no {MODEL_FILE}"
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"{directory / MODEL_FILE} is not valid JSON: {exc}") from exc
-    if meta.get("type") != MODEL_TYPE:
-        raise ModelFileError(
-            f"{directory} holds a model of type {meta.get('type')!r}; expected {MODEL_TYPE!r}"
-        )
-    missing = [k for k in ("name", "version", "labels", "whisper", "scheme", "features")
-               if k not in meta]
-    if missing or not {"name", "sha256"} <= set(meta["whisper"]):
-        raise ModelFileError(f"{directory / MODEL_FILE} lacks {missing or 'whisper name/sha256'}")
+    meta = read_model_meta(directory, "voice", MODEL_TYPE,
+                           ("name", "version", "whisper", "features"))
+    if not {"name", "sha256"} <= set(meta["whisper"]):
+        raise ModelFileError(f"{directory / MODEL_FILE} lacks the whisper name/sha256")
     if meta["features"].get("acoustic", {}).get("dims") != ACOUSTIC_DIM:
         raise ModelFileError(
             f"{directory} was trained on other acoustic features than this emolens computes "
             f"({meta['features'].get('acoustic')} vs {ACOUSTIC_DIM} dims); retrain it"
         )
-    unknown = [label for label in meta["labels"] if label not in SCHEMES.get(meta["scheme"], {})]
-    if meta["scheme"] != "ravdess" or unknown:
-        raise ModelFileError(f"{directory}: labels {unknown} are not in the ravdess scheme")
+    if meta["scheme"] != "ravdess":
+        raise ModelFileError(f"{directory}: a voice model must use the ravdess scheme")
     return meta
 
 
