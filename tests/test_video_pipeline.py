@@ -122,3 +122,38 @@ def test_image_without_faces(analyzer, tmp_path: Path) -> None:
     Image.new("RGB", (320, 240), (200, 200, 200)).save(path)
     timeline = analyzer.analyze_image(path)
     assert timeline.faces == [] and "no faces found" in timeline.notes
+
+
+@pytest.mark.usefixtures("isolated_settings")
+def test_cli_stores_images_and_videos_and_names_bad_files(video: Path, tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from emolens.cli import app
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    Image.fromarray(scene(faces("happy", 2), "")).save(folder / "team.jpg")
+    (folder / "notes.png").write_text("meeting notes, not an image\n" * 5)
+    db = tmp_path / "media.db"
+    runner = CliRunner()
+    images = runner.invoke(app, ["analyze", "image", str(folder), "--db", str(db), "--json"])
+    assert images.exit_code == 3, images.output  # partial: one bad file
+    files = {Path(x["path"]).name: x for x in map(json.loads, images.stdout.splitlines())
+             if x.get("type") == "file"}
+    assert files["team.jpg"]["stored"] >= 3  # two faces and the fused result
+    assert "notes.png" in files["notes.png"]["error"]
+
+    clip = runner.invoke(app, ["analyze", "video", str(video), "--db", str(db), "--no-audio"])
+    assert clip.exit_code == 0, clip.output
+    with sqlite3.connect(db) as conn:
+        kinds = dict(conn.execute(
+            "select modality, count(*) from results where source = ? group by modality",
+            (str(video),)).fetchall())
+    assert kinds["face"] >= 50 and kinds["fused"] >= 5 and kinds.get("screen_text", 0) >= 1
+    again = runner.invoke(app, ["analyze", "video", str(video), "--db", str(db), "--no-audio",
+                                "--json"])
+    stored = [json.loads(x) for x in again.stdout.splitlines() if '"type": "file"' in x]
+    assert stored[0]["stored"] == 0  # the same results are not stored twice

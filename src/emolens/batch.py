@@ -133,8 +133,11 @@ def _status(read: int, errors: int) -> str:
     return "partial" if errors else "ok"
 
 
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files to read: each file as given, and each folder's supported files (recursive, sorted).
+def expand_paths(
+    paths: Iterable[str | Path], extensions: Iterable[str] = SUPPORTED_EXTENSIONS
+) -> list[Path]:
+    """Files to read: each file as given, and each folder's files with one of ``extensions``
+    (recursive, sorted).
 
     Hidden files and folders (names starting with '.') inside a folder are left out. A
     missing path is kept, so that reading it reports the error.
@@ -144,7 +147,7 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
         if path.is_dir():
             found = sorted(
                 p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS
+                if p.is_file() and p.suffix.lower() in extensions
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
             files.update(dict.fromkeys(found or [path]))

@@ -195,69 +195,158 @@ def analyze_file_cmd(
 
 
 
+MEDIA_HELP = (
+    "\n\nResults are stored as they are analysed; running the same command again skips what "
+    "is stored. Files that cannot be decoded are listed and the rest go on (exit status 3)."
+)
+AsrOpt = Annotated[str | None, typer.Option(
+    "--asr-model", help="'base' (English + Chinese), 'tiny.en' (English, faster) or a "
+    "CTranslate2 Whisper folder [env: EMOLENS_ASR_MODEL].")]
+NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="Do not store results.")]
+MediaJsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print each file's results and summary as JSON lines.")]
+MediaOutOpt = Annotated[Path | None, typer.Option(
+    "--out", "-o", help="Also write every result to a .csv, .jsonl or .parquet file.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")]
+MediaPaths = Annotated[
+    list[Path], typer.Argument(help="Files, or folders to search (recursively) for them.")
+]
+
+
 @analyze_app.command(
     "audio",
     help="Analyse speech in audio files (wav, flac, mp3, m4a, ogg/opus, ...) or the audio "
     "track of videos: one result per utterance with its time span, transcript, the emotion "
-    "in the voice, in the words, and both fused.\n\nSegments are stored as they are "
-    "analysed; running the same command again skips what is stored. Files that cannot be "
-    "decoded are listed and the rest go on (exit status 3).",
+    "in the voice, in the words, and both fused." + MEDIA_HELP,
 )
 @friendly_errors
 def analyze_audio_cmd(
-    paths: Annotated[
-        list[Path], typer.Argument(help="Files, or folders to search (recursively) for them.")
-    ],
-    language: LanguageOpt = None,
-    asr_model: Annotated[str | None, typer.Option(
-        "--asr-model", help="'base' (English + Chinese), 'tiny.en' (English, faster) or a "
-        "CTranslate2 Whisper folder [env: EMOLENS_ASR_MODEL].")] = None,
-    model: ModelOpt = None,
-    db: DbOpt = None,
-    no_store: Annotated[bool, typer.Option(
-        "--no-store", help="Do not store results.")] = False,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print each file's segments and summary as JSON lines.")] = False,
-    out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="Also write every segment to a .csv, .jsonl or .parquet file.")] = None,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="No progress bar or tables; errors only.")] = False,
+    paths: MediaPaths, language: LanguageOpt = None, asr_model: AsrOpt = None,
+    model: ModelOpt = None, db: DbOpt = None, no_store: NoStoreOpt = False,
+    as_json: MediaJsonOpt = False, out: MediaOutOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Analyse speech in recordings: a timeline of expressed emotion per file."""
+    import emolens
+
+    settings = _media_settings(language, db=db, model=model, asr_model=asr_model)
+    with _loading(quiet, "speech, voice and text"):
+        speech = emolens.load_speech(settings.asr_model, settings.voice_model, settings.model)
+
+    def analyze(path, stored, keep, progress):
+        return speech.analyze_file(path, language=language, stored=stored, on_results=keep,
+                                   progress=progress)
+
+    _run_media(paths, analyze, speech.model_id, settings, no_store, as_json, out, quiet,
+               audio=True)
+
+
+@analyze_app.command(
+    "video",
+    help="Analyse videos (mp4, mkv, webm, avi, mov): every face tracked with its expression, "
+    "on-screen text read and analysed, the audio track analysed as speech, all fused per "
+    "second." + MEDIA_HELP,
+)
+@friendly_errors
+def analyze_video_cmd(
+    paths: MediaPaths, language: LanguageOpt = None,
+    fps: Annotated[float, typer.Option(min=0.1, help="Frames sampled per second.")] = 5.0,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Leave the audio out.")] = False,
+    no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Do not read on-screen text.")]
+    = False,
+    db: DbOpt = None, no_store: NoStoreOpt = False, as_json: MediaJsonOpt = False,
+    out: MediaOutOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Analyse videos: faces, on-screen text and speech on one timeline."""
+    import emolens
+
+    settings = _media_settings(language, db=db)
+    with _loading(quiet, "face, expression, OCR, speech and text"):
+        vision = emolens.load_vision(audio=not no_audio, ocr=not no_ocr, fps=fps)
+
+    def analyze(path, stored, keep, progress):
+        timeline = vision.analyze_video(path, language=language, progress=progress)
+        keep(timeline.results())
+        return timeline
+
+    _run_media(paths, analyze, vision.model_id, settings, no_store, as_json, out, quiet,
+               video=True)
+
+
+@analyze_app.command(
+    "image",
+    help="Analyse images (jpg, png, webp, bmp; EXIF orientation honoured): every face with "
+    "its expression and the image's text, fused." + MEDIA_HELP,
+)
+@friendly_errors
+def analyze_image_cmd(
+    paths: MediaPaths,
+    no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Do not read text in images.")]
+    = False,
+    db: DbOpt = None, no_store: NoStoreOpt = False, as_json: MediaJsonOpt = False,
+    out: MediaOutOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Analyse images: faces and text."""
+    import emolens
+
+    settings = _media_settings(None, db=db)
+    with _loading(quiet, "face, expression, OCR and text"):
+        vision = emolens.load_vision(audio=False, ocr=not no_ocr)
+
+    def analyze(path, stored, keep, progress):
+        timeline = vision.analyze_image(path)
+        keep(timeline.results())
+        return timeline
+
+    _run_media(paths, analyze, vision.model_id, settings, no_store, as_json, out, quiet,
+               images=True)
+
+
+def _media_settings(language: str | None, **overrides: Any) -> Any:
+    from emolens.text.language import LANGUAGES
+
+    if language is not None and language not in LANGUAGES:
+        raise typer.BadParameter(f"must be one of {LANGUAGES}", param_hint="--language")
+    return load_settings(**overrides)
+
+
+def _loading(quiet: bool, what: str) -> Any:
+    return ExitStack() if quiet else console.status(f"loading the {what} models ...")
+
+
+def _run_media(
+    paths: list[Path], analyze: Any, model_id: str, settings: Any, no_store: bool,
+    as_json: bool, out: Path | None, quiet: bool, audio: bool = False, video: bool = False,
+    images: bool = False,
+) -> None:
+    """Run ``analyze`` over the files, store, print, and exit with ok/partial/error."""
     from emolens.audio.batch import analyze_media_paths, expand_media
     from emolens.display import AudioProgress, show_audio_report
     from emolens.io.results import ResultWriter
     from emolens.labels import CANONICAL
     from emolens.store import ResultStore
-    from emolens.text.language import LANGUAGES
+    from emolens.vision.frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
-    if language is not None and language not in LANGUAGES:
-        raise typer.BadParameter(f"must be one of {LANGUAGES}", param_hint="--language")
-    settings = load_settings(db=db, model=model, asr_model=asr_model)
-    files = expand_media(paths)
-    with console.status("loading the speech, voice and text models ...") if not quiet \
-            else ExitStack():
-        import emolens
-
-        analyzer = emolens.load_speech(settings.asr_model, settings.voice_model, settings.model)
+    kinds = (IMAGE_EXTENSIONS if images else frozenset()) | (
+        VIDEO_EXTENSIONS if video else frozenset())
+    files = expand_media(paths, kinds or None)
     writer = None if out is None else ResultWriter(out, CANONICAL, settings.store_text)
     with ExitStack() as stack:
         store = None if no_store else stack.enter_context(ResultStore(settings.db))
         if writer is not None:
             stack.enter_context(writer)
-        bar = stack.enter_context(AudioProgress(files, enabled=not quiet))
+        bar = stack.enter_context(AudioProgress(files, enabled=not quiet and not images))
         try:
             report = analyze_media_paths(
-                files, analyzer, store, language=language, store_text=settings.store_text,
+                files, analyze, model_id, store, store_text=settings.store_text,
                 on_file=bar.on_file, progress=bar.advance,
                 sink=None if writer is None else writer.write,
             )
         except KeyboardInterrupt:
-            err_console.print("interrupted: analysed segments are stored; run the same "
+            err_console.print("interrupted: analysed results are stored; run the same "
                               "command again to resume")
             raise typer.Exit(130) from None
     where = "not stored" if no_store else f"stored in {settings.db}"
-    show_audio_report(report, analyzer.model_id, where, as_json=as_json, quiet=quiet)
+    show_audio_report(report, model_id, where, as_json=as_json, quiet=quiet)
     raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
 
 

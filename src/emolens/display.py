@@ -229,8 +229,9 @@ def show_audio_report(
     if as_json:
         for entry in report.files:
             if entry.timeline is not None:
-                for segment in entry.timeline.segments:
-                    typer.echo(json.dumps({"type": "segment", **segment.to_dict()},
+                for result in entry.timeline.results():
+                    kind = "segment" if result.modality == "speech" else "result"
+                    typer.echo(json.dumps({"type": kind, **result.to_dict()},
                                           ensure_ascii=False))
         summary = report.to_dict()
         for file in summary.pop("files"):
@@ -239,26 +240,37 @@ def show_audio_report(
                               ensure_ascii=False))
     elif not quiet:
         done = [f for f in report.files if f.timeline is not None]
-        if len(done) == 1:
+        if len(done) == 1 and hasattr(done[0].timeline, "speech_seconds"):
             console.print(timeline_table(done[0].timeline))
-        table = Table(title=f"analyze audio: {model_id}", caption=where)
-        for column in ("file", "duration", "speech", "segments", "skipped", "stored",
-                       "overall", "status"):
+        table = Table(title=f"analyze: {model_id}", caption=where)
+        for column in ("file", "duration", "found", "skipped", "stored", "overall", "status"):
             table.add_column(column, overflow="fold")
         for f in report.files:
             if f.timeline is None:
-                table.add_row(escape(f.path), "", "", "", "", "", "", "error")
+                table.add_row(escape(f.path), "", "", "", "", "", "error")
                 continue
             s = f.timeline.summary()
-            overall = f"{s['label']} ({s['scores'][s['label']]:.2f})" if s["label"] else "no speech"
+            label = s["label"]
+            overall = f"{label} ({s['scores'][label]:.2f})" if label else "nothing expressed"
             table.add_row(
-                escape(f.path), f"{s['duration']:.1f} s", f"{s['speech_seconds']:.1f} s",
-                str(s["segments"]), str(f.timeline.skipped), str(f.stored), overall, f.status,
+                escape(f.path), f"{s['duration']:.1f} s", _found(s),
+                str(getattr(f.timeline, "skipped", 0)), str(f.stored), overall, f.status,
             )
         console.print(table)
     for f in report.files:
         if f.error:
             err_console.print(f"[red]error:[/] {escape(f.error)}", soft_wrap=True)
+
+
+def _found(summary: dict) -> str:
+    """What a media summary found: speech time and segments, or faces, people, captions."""
+    if "speech_seconds" in summary:
+        return f"{summary['segments']} segments, {summary['speech_seconds']:.1f} s speech"
+    parts = [f"{summary['faces']} faces", f"{len(summary['people'])} people",
+             f"{summary['captions']} texts"]
+    if summary.get("speech_segments"):
+        parts.append(f"{summary['speech_segments']} speech segments")
+    return ", ".join(parts)
 
 
 def timeline_table(timeline: AudioTimeline, max_text: int = 60) -> Table:

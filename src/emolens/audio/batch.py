@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emolens.audio.pipeline import AudioTimeline, SpeechAnalyzer
-from emolens.batch import StoredResults
+from emolens.batch import StoredResults, expand_paths
 from emolens.errors import EmolensError
 from emolens.types import EmotionResult
 
@@ -27,26 +26,26 @@ MEDIA_EXTENSIONS = frozenset(
 )
 
 
-def expand_media(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, and each folder's audio/video files (recursive, sorted, no hidden)."""
-    files: dict[Path, None] = {}
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            files.update(dict.fromkeys(found or [path]))
-        else:
-            files[path] = None
-    return list(files)
+def expand_media(
+    paths: Iterable[str | Path], extensions: Iterable[str] | None = None
+) -> list[Path]:
+    """Files as given, and each folder's media files (default: audio and video)."""
+    return expand_paths(paths, frozenset(extensions or MEDIA_EXTENSIONS))
+
+
+# analyze(path, stored, keep, progress) -> a timeline with .summary() (and .skipped):
+# ``stored(key)`` gives a result from an earlier run, ``keep(results)`` stores new ones.
+Analyze = Callable[
+    [Path, Callable[[str], EmotionResult | None], Callable[[list[EmotionResult]], None],
+     Callable[[float], None] | None],
+    Any,
+]
 
 
 @dataclass
 class AudioFileReport:
     path: str
-    timeline: AudioTimeline | None = None
+    timeline: Any = None  # AudioTimeline or VideoTimeline
     error: str | None = None
     stored: int = 0
 
@@ -76,7 +75,7 @@ class AudioBatchReport:
                     "status": f.status,
                     "error": f.error,
                     "stored": f.stored,
-                    "skipped_existing": f.timeline.skipped if f.timeline else 0,
+                    "skipped_existing": getattr(f.timeline, "skipped", 0),
                     "summary": f.timeline.summary() if f.timeline else None,
                 }
                 for f in self.files
@@ -86,9 +85,9 @@ class AudioBatchReport:
 
 def analyze_media_paths(
     files: list[Path],
-    analyzer: SpeechAnalyzer,
+    analyze: Analyze,
+    model_id: str,
     store: Any | None = None,
-    language: str | None = None,
     store_text: str = "full",
     on_file: Callable[[Path], None] | None = None,
     progress: Callable[[float], None] | None = None,
@@ -108,11 +107,9 @@ def analyze_media_paths(
             if sink is not None:
                 sink(results)
 
-        earlier = StoredResults(store, str(path), analyzer.model_id)
+        earlier = StoredResults(store, str(path), model_id)
         try:
-            entry.timeline = analyzer.analyze_file(
-                path, language=language, stored=earlier.get, on_results=keep, progress=progress
-            )
+            entry.timeline = analyze(path, earlier.get, keep, progress)
         except (EmolensError, OSError, RuntimeError, ValueError) as exc:
             # EmolensError: bad input we recognised; the others: a decoder or model failing
             # on this file, which must not end the batch either.

@@ -60,6 +60,10 @@ class AudioTimeline:
     segments: list[EmotionResult] = field(default_factory=list)
     skipped: int = 0  # segments already in the store (a resumed run)
 
+    def results(self) -> list[EmotionResult]:
+        """Every result, as stored: the segments."""
+        return list(self.segments)
+
     @property
     def speech_seconds(self) -> float:
         return sum((s.t_end or 0.0) - (s.t_start or 0.0) for s in self.segments)

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# OCR reads single characters off faces and textures now and then ("0", "l"); a caption
+# needs at least this many letters, digits or Hanzi.
+MIN_CAPTION_CHARS = 2
+
 
 @dataclass
 class PersonSummary:
@@ -70,7 +74,8 @@ class VideoTimeline:
         """Overall fused distribution (time-weighted) and the per-person summaries."""
         overall: dict[str, float] = {}
         if self.fused:
-            spans = np.array([r.t_end - r.t_start for r in self.fused])
+            spans = np.array([1.0 if r.t_start is None or r.t_end is None  # an image
+                              else r.t_end - r.t_start for r in self.fused])
             probs = np.array([[r.scores[k] for k in L.CANONICAL] for r in self.fused])
             mean = (spans[:, None] * probs).sum(0) / spans.sum()
             overall = {k: float(v) for k, v in zip(L.CANONICAL, mean, strict=True)}
@@ -181,7 +186,7 @@ class VisualAnalyzer:
         if self.reader is not None:
             from emolens.vision.ocr import CaptionTracker
 
-            tracker = CaptionTracker()
+            tracker = CaptionTracker(min_chars=MIN_CAPTION_CHARS)
             captions = tracker.push(0.0, self.reader.read(image)) + tracker.flush()
             timeline.captions = self._caption_results(captions, 0.0)
             for r in timeline.captions:
@@ -205,7 +210,7 @@ class VisualAnalyzer:
 
         path = Path(path)
         timeline = VideoTimeline(str(path), 0.0)
-        tracker, captions = FaceTracker(), CaptionTracker()
+        tracker, captions = FaceTracker(), CaptionTracker(min_chars=MIN_CAPTION_CHARS)
         found_captions: list[Any] = []
         step = 1.0 / self.fps
         next_ocr = 0.0
