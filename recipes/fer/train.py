@@ -1,7 +1,8 @@
 """Train the shipped facial-expression CNN on FER2013 (48x48 grayscale, 7 classes), on CPU.
 
-    nohup nice -n 5 python recipes/fer/train.py [--resume] [--epochs 30] [--run runs/fer]
+    nohup nice -n 5 python recipes/fer/train.py [--epochs 16] [--depths 1 1 2 2] [--run runs/fer]
         > runs/fer/train.log 2>&1 &
+    nohup nice -n 5 python recipes/fer/train.py --resume >> runs/fer/train.log 2>&1 &
     python recipes/fer/train.py --report [--out src/emolens/models/face]
     python recipes/fer/train.py --time-only --subset 2048      # seconds per epoch, no training
 
@@ -11,8 +12,9 @@ validation set: the checkpoint kept as best.pt is the epoch with the highest Pub
 (flip test-time augmentation). PrivateTest is read only by --report, for the reported number.
 
 Every epoch writes <run>/last.pt (model, optimizer, scheduler, epoch, history, RNG states);
---resume continues from it exactly: each epoch reseeds every RNG from (seed, epoch), so an
-interrupted and resumed run draws the same batches and augmentations as an uninterrupted one.
+--resume continues from it exactly, with the options stored in it: each epoch reseeds every
+RNG from (seed, epoch), so an interrupted and resumed run draws the same batches and
+augmentations as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -226,6 +228,7 @@ def save_atomic(obj: dict, path: Path) -> None:
 
 
 def make_training(args: argparse.Namespace, steps_per_epoch: int):
+    seed_all(args.seed)  # the initial weights
     model = build_model(args).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=0.9,
                           nesterov=True)
@@ -235,7 +238,20 @@ def make_training(args: argparse.Namespace, steps_per_epoch: int):
     return model, opt, sched
 
 
+def resume_config(args: argparse.Namespace) -> None:
+    """With --resume, the training options of the run in <run>/last.pt replace the command's."""
+    last = Path(args.run) / "last.pt"
+    if not (args.resume and last.is_file()):
+        return
+    stored = torch.load(last, weights_only=False)["config"]
+    changed = {k: (v, stored[k]) for k, v in config_of(args).items() if stored[k] != v}
+    if changed:
+        print(f"--resume: using the run's own options, not {changed}", flush=True)
+    vars(args).update(stored)
+
+
 def train(args: argparse.Namespace) -> None:
+    resume_config(args)
     run = Path(args.run)
     data = load_data(Path(args.data), run)
     x_train, y_train = data["x_train"], data["y_train"]
@@ -247,8 +263,6 @@ def train(args: argparse.Namespace) -> None:
     last = run / "last.pt"
     if args.resume and last.is_file():
         state = torch.load(last, weights_only=False)
-        if state["config"] != config_of(args):
-            sys.exit(f"--resume: {last} was trained with another config: {state['config']}")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -257,7 +271,8 @@ def train(args: argparse.Namespace) -> None:
         print(f"resumed from {last} after epoch {state['epoch']}", flush=True)
     print(f"params {sum(p.numel() for p in model.parameters()):,}; "
           f"train {len(x_train)}; threads {torch.get_num_threads()}", flush=True)
-    for epoch in range(start, args.epochs):
+    stop = args.epochs if not args.stop_after else min(args.epochs, start + args.stop_after)
+    for epoch in range(start, stop):
         t0 = time.time()
         stats = train_epoch(model, opt, sched, x_train, y_train, epoch, args)
         t_train = time.time() - t0
@@ -282,7 +297,7 @@ def train(args: argparse.Namespace) -> None:
         (run / "history.json").write_text(json.dumps(history, indent=1))
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v
                           for k, v in stats.items()}), flush=True)
-    print("done", flush=True)
+    print("done" if stop == args.epochs else f"stopped after epoch {stop - 1}", flush=True)
 
 
 def config_of(args: argparse.Namespace) -> dict:
@@ -300,6 +315,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="with --report: also write the model dir here")
     p.add_argument("--version", default="0.1.0")
     p.add_argument("--time-only", action="store_true")
+    p.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs")
     p.add_argument("--subset", type=int, default=0, help="train on about this many images")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--epochs", type=int, default=30)

@@ -1,0 +1,1 @@
+"""Images and video: face expression (and later other visual recognizers)."""
