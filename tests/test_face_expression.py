@@ -118,3 +118,11 @@ def test_unloadable_graph(tmp_path):
     (broken / "emolens-model.json").write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(ModelFileError, match="onnxruntime"):
         load_expression_model(broken)
+
+
+def test_missing_shipped_model_says_so(tmp_path, monkeypatch):
+    from emolens.vision import expression
+
+    monkeypatch.setitem(expression.EXPRESSION_MODELS, "default", tmp_path / "face")
+    with pytest.raises(ModelFileError, match="ships no face-expression model"):
+        load_expression_model()
