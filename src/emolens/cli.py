@@ -263,11 +263,8 @@ def analyze_video_cmd(
     with _loading(quiet, "face, expression, OCR, speech and text"):
         vision = emolens.load_vision(audio=not no_audio, ocr=not no_ocr, fps=fps)
 
-    def analyze(path, stored, keep, progress):
-        timeline = vision.analyze_video(path, language=language, progress=progress)
-        keep(timeline.results())
-        return timeline
-
+    analyze = _stored_at_end(
+        lambda path, progress: vision.analyze_video(path, language=language, progress=progress))
     _run_media(paths, analyze, vision.model_id, settings, no_store, as_json, out, quiet,
                video=True)
 
@@ -292,13 +289,19 @@ def analyze_image_cmd(
     with _loading(quiet, "face, expression, OCR and text"):
         vision = emolens.load_vision(audio=False, ocr=not no_ocr)
 
-    def analyze(path, stored, keep, progress):
-        timeline = vision.analyze_image(path)
+    analyze = _stored_at_end(lambda path, progress: vision.analyze_image(path))
+    _run_media(paths, analyze, vision.model_id, settings, no_store, as_json, out, quiet,
+               images=True)
+
+
+def _stored_at_end(run: Callable[[Path, Any], Any]) -> Callable[..., Any]:
+    """A media ``analyze`` for pipelines that store a file's results once it is done."""
+    def analyze(path: Path, stored: Any, keep: Callable[[list], None], progress: Any) -> Any:
+        timeline = run(path, progress)
         keep(timeline.results())
         return timeline
 
-    _run_media(paths, analyze, vision.model_id, settings, no_store, as_json, out, quiet,
-               images=True)
+    return analyze
 
 
 def _media_settings(language: str | None, **overrides: Any) -> Any:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from emolens.errors import InvalidInputError, MissingExtraError
+from emolens.io.media import open_media
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +42,7 @@ def _av():
 
 
 def _open(path: Path):
-    av = _av()
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise InvalidInputError(f"{path}: the file is empty (0 bytes)")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(
-            f"{path}: not a readable audio or video file ({exc.__class__.__name__}: {exc})"
-        ) from exc
-    if not container.streams.audio:
-        container.close()
-        raise InvalidInputError(f"{path}: the file has no audio track")
-    return container
+    return open_media(path, "audio")
 
 
 def probe(path: str | Path) -> AudioInfo:

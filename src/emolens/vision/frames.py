@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from emolens.errors import InvalidInputError, MissingExtraError
+from emolens.io.media import open_media
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +81,9 @@ def iter_video_frames(
     if fps <= 0:
         raise InvalidInputError(f"fps must be positive, got {fps}")
     path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise InvalidInputError(f"{path}: the file is empty (0 bytes)")
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"{path}: not a readable video ({exc})") from exc
+    container = open_media(path, "video")
     produced = 0
     with container:
-        if not container.streams.video:
-            raise InvalidInputError(f"{path}: the file has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         step = 1.0 / fps
