@@ -97,18 +97,25 @@ class BatchProgress:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
 
+    description = "reading"
+
+    def _total(self) -> float | None:
+        """Rows in all files, estimated from line counts (None when it cannot be)."""
+        from emolens.io.textfiles import estimate_rows
+
+        counts = [estimate_rows(f) for f in self.files]
+        return None if None in counts else sum(c or 0 for c in counts)
+
+    def _columns(self) -> tuple[ProgressColumn, ...]:
+        return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                RateColumn(), TimeRemainingColumn())
+
     def __enter__(self) -> BatchProgress:
         if self.enabled:
-            from emolens.io.textfiles import estimate_rows
-
-            counts = [estimate_rows(f) for f in self.files]
-            total = None if None in counts else sum(c or 0 for c in counts)
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                RateColumn(), TimeRemainingColumn(), console=err_console,
-            )
+            total = self._total()
+            self._progress = Progress(*self._columns(), console=err_console)
             self._progress.start()
-            self._task = self._progress.add_task("reading", total=total)
+            self._task = self._progress.add_task(self.description, total=total)
         return self
 
     def advance(self, rows: int) -> None:
@@ -182,44 +189,25 @@ def show_problems(report: BatchReport, quiet: bool, max_chars: int, limit: int =
         err_console.print(f"[yellow]... and {report.warning_count - limit:,} more warnings[/]")
 
 
-class AudioProgress:
+class AudioProgress(BatchProgress):
     """Progress over seconds of audio decoded, across files (total from their headers)."""
 
-    def __init__(self, files: list[Path], enabled: bool = True) -> None:
-        self.files = files
-        self.enabled = enabled and err_console.is_terminal
-        self._progress: Progress | None = None
-        self._task: TaskID | None = None
+    description = "decoding"
 
-    def __enter__(self) -> AudioProgress:
-        if self.enabled:
-            from emolens.audio.decode import probe
-            from emolens.errors import EmolensError
+    def _total(self) -> float | None:
+        from emolens.audio.decode import probe
+        from emolens.errors import EmolensError
 
-            total = 0.0
-            for path in self.files:
-                with suppress(EmolensError):  # a bad file is reported when it is analysed
-                    total += probe(path).duration or 0.0
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(),
+        total = 0.0
+        for path in self.files:
+            with suppress(EmolensError):  # a bad file is reported when it is analysed
+                total += probe(path).duration or 0.0
+        return total or None
+
+    def _columns(self) -> tuple[ProgressColumn, ...]:
+        return (TextColumn("{task.description}"), BarColumn(),
                 TextColumn("{task.completed:,.0f}/{task.total:,.0f} s of audio"),
-                TimeRemainingColumn(), console=err_console,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("decoding", total=total or None)
-        return self
-
-    def advance(self, seconds: float) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.advance(self._task, seconds)
-
-    def on_file(self, path: Path) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=path.name)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+                TimeRemainingColumn())
 
 
 def show_audio_report(
