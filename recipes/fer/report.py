@@ -1,8 +1,10 @@
 """Final report of a FER2013 run: best-PublicTest checkpoint on PublicTest and PrivateTest, ONNX.
 
-Called by ``python recipes/fer/train.py --report [--out DIR]``. Writes
+Called by ``python recipes/fer/train.py --report [--out DIR] [--members RUN ...]``. Writes
 recipes/fer/results/{report.json,history.json,train.log} and <run>/model.onnx; with --out, also
-DIR/model.onnx and DIR/emolens-model.json (the shipped model directory).
+DIR/model.onnx and DIR/emolens-model.json (the shipped model directory). With --members, the
+exported graph is the ensemble of <run> and the other runs' best checkpoints: the mean of
+their flip-averaged logits (each member is also scored alone in the report).
 """
 
 from __future__ import annotations
@@ -34,6 +36,25 @@ def scores(y: np.ndarray, logits: np.ndarray) -> dict:
                       for i, lab in enumerate(recipe.LABELS)},
         "confusion": confusion_matrix(y, pred, labels=range(len(recipe.LABELS))).tolist(),
     }
+
+
+class Ensemble(torch.nn.Module):
+    """Mean of the members' logits (several independently trained runs)."""
+
+    def __init__(self, members: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(0)
+
+
+def load_best(run: Path) -> tuple[torch.nn.Module, dict]:
+    """The best-PublicTest network of a run, in eval mode, and its checkpoint."""
+    state = torch.load(run / "best.pt", weights_only=False)
+    net = recipe.build_model(argparse.Namespace(**state["config"]))
+    net.load_state_dict(state["model"])
+    return net.to(memory_format=torch.channels_last).eval(), state
 
 
 def export_onnx(net: torch.nn.Module, path: Path) -> None:
@@ -70,7 +91,9 @@ def model_meta(args: argparse.Namespace, state: dict, result: dict, onnx_path: P
         "output": "logits (mean over the image and its mirror image); softmax for probabilities",
         "trained": {
             "data": "FER2013 Training (28,709 images); epoch chosen on PublicTest",
-            "architecture": f"VGG-style CNN, widths {cfg['widths']}, depths {cfg['depths']}",
+            "architecture": f"VGG-style CNN, widths {cfg['widths']}, depths {cfg['depths']}"
+                            + (f"; ensemble of {len(result['members'])} runs (mean logits)"
+                               if "members" in result else ""),
             "epochs_run": state["epoch"] + 1, "best_epoch": result["best_epoch"],
             "public_test_accuracy": result["public"]["accuracy"],
             "private_test_accuracy": result["private"]["accuracy"],
@@ -82,16 +105,26 @@ def model_meta(args: argparse.Namespace, state: dict, result: dict, onnx_path: P
 
 def report(args: argparse.Namespace) -> None:
     run = Path(args.run)
-    state = torch.load(run / "best.pt", weights_only=False)
+    net, state = load_best(run)
     last = torch.load(run / "last.pt", weights_only=False) if (run / "last.pt").is_file() else state
     cfg = argparse.Namespace(**state["config"])
-    net = recipe.build_model(cfg)
-    net.load_state_dict(state["model"])
-    net = net.to(memory_format=torch.channels_last).eval()
     data = recipe.load_data(Path(args.data), run)
     result = {"best_epoch": state["epoch"], "epochs_run": last["epoch"] + 1,
-              "epochs_planned": cfg.epochs, "config": state["config"],
-              "params": sum(p.numel() for p in net.parameters())}
+              "epochs_planned": cfg.epochs, "config": state["config"]}
+    if args.members:
+        members = [(run, net, state)] + [(Path(m), *load_best(Path(m))) for m in args.members]
+        result["members"] = []
+        for path, member, member_state in members:
+            logits = recipe.predict_logits(member, data["x_private"], flip=True)
+            public = recipe.predict_logits(member, data["x_public"], flip=True)
+            result["members"].append({
+                "run": path.name, "best_epoch": member_state["epoch"],
+                "config": member_state["config"],
+                "public_accuracy": round(float((public.argmax(1) == data["y_public"]).mean()), 4),
+                "private_accuracy": round(float((logits.argmax(1) == data["y_private"]).mean()),
+                                          4)})
+        net = Ensemble([m for _, m, _ in members]).eval()
+    result["params"] = sum(p.numel() for p in net.parameters())
     for split in ("public", "private"):
         y = data[f"y_{split}"]
         result[split] = scores(y, recipe.predict_logits(net, data[f"x_{split}"], flip=True))

@@ -313,6 +313,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--report", action="store_true", help="evaluate best.pt, export ONNX")
     p.add_argument("--out", default=None, help="with --report: also write the model dir here")
+    p.add_argument("--members", nargs="*", default=[],
+                   help="with --report: other run folders to ensemble with --run")
     p.add_argument("--version", default="0.1.0")
     p.add_argument("--time-only", action="store_true")
     p.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs")
