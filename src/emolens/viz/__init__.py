@@ -18,15 +18,21 @@ from emolens.viz.charts import (
     heatmap_chart,
     label_shares,
     save_png,
-    timeline_chart,
-    timeline_points,
     trend_chart,
     trend_shares,
+)
+from emolens.viz.recordings import (
+    PersonBins,
+    people_chart,
+    person_bins,
+    timeline_chart,
+    timeline_points,
 )
 from emolens.viz.report import ReportPaths, write_report
 
 __all__ = [
     "EMOTION_COLORS",
+    "PersonBins",
     "ReportPaths",
     "Shares",
     "choose_bucket",
@@ -34,6 +40,8 @@ __all__ = [
     "group_shares",
     "heatmap_chart",
     "label_shares",
+    "people_chart",
+    "person_bins",
     "save_png",
     "timeline_chart",
     "timeline_points",

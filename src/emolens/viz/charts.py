@@ -2,7 +2,8 @@
 
 Every chart takes a table as returned by ``ResultStore.to_frame`` (columns ``label``, ``group``,
 ``timestamp``, ``created_at``); only ``label`` is required. The share tables behind the charts
-are public too, for people who want the numbers rather than the picture.
+are public too, for people who want the numbers rather than the picture. Charts of one
+recording over time (seconds from its start) are in ``recordings.py``.
 """
 
 from __future__ import annotations
@@ -282,61 +283,6 @@ def heatmap_chart(
                         fontsize=8, color="white" if value > 0.6 * vmax else "#222222")
         ax.set(title=title, xlabel=xlabel, ylabel="emotion")
         fig.colorbar(image, ax=ax, label="share within column (%)", shrink=0.9)
-    return fig
-
-
-def timeline_points(df: pd.DataFrame) -> pd.DataFrame:
-    """Step curve of one recording: each segment's probabilities held over its span, zero
-    in the pauses between segments. Rows are times (seconds), columns emotions."""
-    segments = df[df["t_start"].notna() & df["t_end"].notna()].sort_values("t_start")
-    if segments.empty:
-        raise InvalidInputError("The results have no time spans (t_start/t_end): no timeline.")
-    labels = [x for x in label_order(segments) if f"p_{x}" in segments]
-    rows: list[list[float]] = []
-    times: list[float] = []
-    previous_end = None
-    for _, seg in segments.iterrows():
-        values = [float(seg[f"p_{x}"]) for x in labels]
-        if previous_end is not None and seg["t_start"] - previous_end > 0.05:
-            times += [previous_end, float(seg["t_start"])]
-            rows += [[0.0] * len(labels)] * 2  # a pause: no speech, nothing expressed
-        times += [float(seg["t_start"]), float(seg["t_end"])]
-        rows += [values, values]
-        previous_end = float(seg["t_end"])
-    return pd.DataFrame(rows, index=pd.Index(times, name="seconds"), columns=labels)
-
-
-def timeline_chart(
-    df: pd.DataFrame, title: str = "Emotion over time", backend: Backend = "matplotlib"
-) -> Any:
-    """Stacked areas of each emotion's probability over a recording's segments (one source)."""
-    points = timeline_points(df)
-    colors = emotion_colors(list(points.columns))
-    minutes = points.index.max() > 120  # long recordings read better in minutes
-    x = points.index / 60 if minutes else points.index
-    unit = "minutes" if minutes else "seconds"
-    if backend == "plotly":
-        go = _plotly()
-        fig = go.Figure()
-        for label in points.columns:
-            fig.add_trace(go.Scatter(
-                x=list(x), y=(points[label] * 100).round(1).tolist(), name=str(label),
-                stackgroup="one", mode="lines", line={"width": 0.5, "color": colors[label]},
-                hovertemplate=f"{label}: %{{y:.0f}}%<extra>%{{x:.1f}} {unit[:3]}</extra>",
-            ))
-        fig.update_layout(title=title, xaxis_title=f"time ({unit})",
-                          yaxis_title="probability (%)", yaxis_range=[0, 100],
-                          hovermode="x unified")
-        return _plotly_style(fig)
-    with _mpl_style():
-        fig = _figure(10.0, 4.2)
-        ax = fig.add_subplot()
-        ax.stackplot(x, (points * 100).T.to_numpy(), labels=list(points.columns),
-                     colors=[colors[c] for c in points.columns], alpha=0.9, linewidth=0)
-        ax.set(title=title, xlabel=f"time ({unit})", ylabel="probability (%)", ylim=(0, 100))
-        ax.set_xlim(0, float(x.max()))
-        ax.legend(title="emotion", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        _tidy_axes(ax)
     return fig
 
 

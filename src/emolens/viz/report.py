@@ -18,10 +18,10 @@ from emolens.viz.charts import (
     label_shares,
     save_png,
     time_column,
-    timeline_chart,
     trend_chart,
     trend_shares,
 )
+from emolens.viz.recordings import people_chart, person_bins, person_faces, timeline_chart
 
 NOTE = (
     "These results describe the emotion expressed in the analysed items, as estimated by a "
@@ -39,10 +39,12 @@ class ReportPaths:
     heatmap: Path | None
     skipped: tuple[str, ...] = ()  # why a chart was skipped or replaced, one line each
     timelines: tuple[Path, ...] = ()  # emotion over time, one per recording
+    people: tuple[Path, ...] = ()  # time x emotion per person, one per video with faces
 
     def files(self) -> list[Path]:
         """Every file written."""
-        charts = (self.html, self.distribution, self.trend, self.heatmap, *self.timelines)
+        charts = (self.html, self.distribution, self.trend, self.heatmap, *self.timelines,
+                  *self.people)
         return [p for p in charts if p]
 
 
@@ -92,37 +94,88 @@ def write_report(
         fig = heatmap_chart(df, heat_by, bucket, backend="plotly")
         sections.append(_Section(f"Heatmap by {heat_by}", fig, why))
 
-    timelines = _timelines(df, out, sections)
+    timelines, people = _recordings(df, out, sections)
     for stale, written in ((out / "trend.png", trend_png), (out / "heatmap.png", heat_png)):
         if written is None:
             stale.unlink(missing_ok=True)  # a chart from an earlier report would mislead
     html_path = out / "report.html"
     html_path.write_text(_render_html(title, summary(df), sections, skipped), encoding="utf-8")
-    return ReportPaths(html_path, dist_png, trend_png, heat_png, tuple(skipped), timelines)
+    return ReportPaths(html_path, dist_png, trend_png, heat_png, tuple(skipped), timelines,
+                       people)
 
 
 MAX_TIMELINES = 10
+# What each kind of stored result adds to a fused window, in the order notes name them.
+_FUSED_PARTS = {"face": ("faces",), "speech": ("voice", "words"),
+                "screen_text": ("on-screen text",)}
 
 
-def _timelines(df: pd.DataFrame, out: Path, sections: list[_Section]) -> tuple[Path, ...]:
-    """An emotion-over-time chart for each recording (results with time spans) in ``df``."""
-    for stale in out.glob("timeline-*.png"):
-        stale.unlink()
+def _recordings(
+    df: pd.DataFrame, out: Path, sections: list[_Section]
+) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """Per recording (results with time spans): its emotion timeline and, for a video with
+    tracked faces, a time x emotion heatmap per person. Returns both sets of PNG paths."""
+    for stale in (*out.glob("timeline-*.png"), *out.glob("people-*.png")):
+        stale.unlink()  # a chart from an earlier report would mislead
     if "t_start" not in df or not df["t_start"].notna().any() or "source" not in df:
-        return ()
+        return (), ()
     spans = df[df["t_start"].notna()]
-    sources = list(spans["source"].fillna("(unknown)").value_counts().index)
-    written = []
+    named = spans["source"].fillna("(unknown)")
+    sources = list(named.value_counts().index)
+    timelines: list[Path] = []
+    people: list[Path] = []
     for number, source in enumerate(sources[:MAX_TIMELINES], start=1):
-        one = spans[spans["source"].fillna("(unknown)") == source]
+        one = spans[named == source]
+        rows, what = timeline_rows(one)
         title = f"Emotion over time: {Path(str(source)).name}"
-        written.append(save_png(timeline_chart(one, title), out / f"timeline-{number}.png"))
-        note = f"{len(one):,} speech segments of {source}; gaps are pauses without speech."
-        sections.append(_Section(title, timeline_chart(one, title, backend="plotly"), note))
+        timelines.append(save_png(timeline_chart(rows, title), out / f"timeline-{number}.png"))
+        sections.append(_Section(title, timeline_chart(rows, title, backend="plotly"),
+                                 f"{source}: {what}"))
+        if not person_faces(one).empty:
+            people.append(_people_section(one, source, out / f"people-{len(people) + 1}.png",
+                                          sections))
     if len(sources) > MAX_TIMELINES:
         sections.append(_Section("More recordings", None, f"{len(sources) - MAX_TIMELINES} "
                                  "more recordings not drawn: use --source to pick one."))
-    return tuple(written)
+    return tuple(timelines), tuple(people)
+
+
+def timeline_rows(one: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows one recording's timeline is drawn from, and a note saying what they are:
+    its fused windows when it has any (a video), else its speech segments (audio)."""
+    modality = one["modality"] if "modality" in one else pd.Series(None, one.index, object)
+    fused = one[modality.eq("fused") & one["t_end"].notna()]
+    if not fused.empty:
+        width = float((fused["t_end"] - fused["t_start"]).median())
+        parts = [n for kind, names in _FUSED_PARTS.items() if modality.eq(kind).any()
+                 for n in names]
+        of = f" of {_and(parts)}" if parts else ""
+        return fused, (f"{len(fused):,} fused {width:g}-s windows{of}; gaps are times when "
+                       "nothing was seen, read or heard.")
+    speech = one[modality.eq("speech")]
+    if not speech.empty:
+        return speech, f"{len(speech):,} speech segments; gaps are pauses without speech."
+    return one, f"{len(one):,} timed results."
+
+
+def _people_section(one: pd.DataFrame, source: str, png: Path, sections: list[_Section]
+                    ) -> Path:
+    """The per-person heatmap of one video, as a PNG and a report section."""
+    title = f"Emotion per person over time: {Path(str(source)).name}"
+    bins = person_bins(one)
+    note = (f"{source}: {len(bins.detections)} people tracked. Each panel is one person; "
+            f"a cell is the mean probability of the emotion over their face detections in a "
+            f"{bins.bin_seconds:g}-s bin, blank where the person was not seen.")
+    if bins.left_out:
+        note += (f" {len(bins.left_out)} people seen less often are not drawn "
+                 f"({_and(bins.left_out[:5] + (['...'] if len(bins.left_out) > 5 else []))}).")
+    sections.append(_Section(title, people_chart(one, title, backend="plotly"), note))
+    return save_png(people_chart(one, title), png)
+
+
+def _and(names: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def summary(df: pd.DataFrame) -> dict[str, str]:
