@@ -36,15 +36,32 @@ def row(name: str, split: dict) -> str:
             f"| {split['accuracy_no_flip']:.4f} |")
 
 
+def members_text(report: dict) -> str:
+    """A sentence and table on the ensemble's members, when the model is an ensemble."""
+    members = report.get("members")
+    if not members:
+        return ""
+    rows = ["| run | seed | epochs | best epoch | PublicTest | PrivateTest |",
+            "|---|---|---|---|---|---|"]
+    for m in members:
+        rows.append(f"| {m['run']} | {m['config']['seed']} | {m['config']['epochs']} "
+                    f"| {m['best_epoch']} | {m['public_accuracy']:.4f} "
+                    f"| {m['private_accuracy']:.4f} |")
+    return (f"\n\n**Ensemble.** The graph holds {len(members)} independently trained runs of this "
+            "network (different seeds and schedules) and averages their logits; each alone "
+            "(flip-averaged):\n\n" + "\n".join(rows))
+
+
 def card(report: dict, meta: dict) -> str:
     pub, priv = report["public"], report["private"]
     return f"""# Model card: `{meta['name']}` (facial expression, FER2013 CNN, v{meta['version']})
 
 **What it is.** A VGG-style CNN trained by emolens on FER2013 (`recipes/fer`): stages of 3x3
 conv + BatchNorm + ReLU, widths {report['config']['widths']}, depths {report['config']['depths']},
-max-pooling, global average pooling, linear to 7; {report['params']:,} parameters. Exported to ONNX
-(opset 17, {report['onnx_bytes'] / 1e6:.1f} MB float32); the graph averages the logits of the
-image and its mirror image. Runs on onnxruntime (`emolens.vision.expression`), no torch.
+max-pooling, global average pooling, linear to 7; {report['params']:,} parameters in all.
+Exported to ONNX (opset 17, {report['onnx_bytes'] / 1e6:.1f} MB float32); the graph averages the
+logits of the image and its mirror image. Runs on onnxruntime (`emolens.vision.expression`), no
+torch.{members_text(report)}
 
 **Input / output.** One face crop per row, `(N, 1, 48, 48)` float32 gray,
 `(pixel / 255 - 0.5) / 0.25`. `FaceExpressionRecognizer.predict_proba` takes uint8 crops of any
