@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from emolens.errors import InvalidInputError
-from emolens.vision.frames import iter_video_frames, load_image
+from emolens.vision.frames import iter_video_frames, load_image, video_frames_at
 
 av = pytest.importorskip("av")
 
@@ -92,6 +92,19 @@ def test_frames_are_downscaled_to_max_side(tmp_path: Path) -> None:
     path = write_video(tmp_path / "wide.mp4", seconds=1.0, size=(640, 360))
     frame = next(iter_video_frames(path, fps=1.0, max_side=320))
     assert frame.image.shape == (180, 320, 3)
+
+
+def test_frames_at_given_times_match_the_sampled_ones(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "long.mp4", seconds=10.0, fps=25, size=(160, 96))
+    sampled = {f.t: f.image for f in iter_video_frames(path, fps=2.0, max_side=80)}
+    times = sorted(sampled)[::4]
+    times = times[2:] + times[:2]  # out of order: each is a seek of its own
+    for t, frame in zip(times, video_frames_at(path, times, max_side=80), strict=True):
+        assert frame.t == pytest.approx(t)
+        assert np.array_equal(frame.image, sampled[t])  # same pixels, same scale
+    # Between frames, the one on screen then: 3.13 s shows the frame of 3.12 s.
+    shown = next(video_frames_at(path, [3.13]))
+    assert shown.t == pytest.approx(3.12) and abs(shown.image.mean() - 31.2) < 3
 
 
 def test_truncated_video_yields_what_decoded(tmp_path: Path) -> None:

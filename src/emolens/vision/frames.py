@@ -8,9 +8,10 @@ dropped frames keep their real times); only the current frame is held in memory.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = frozenset(".jpg .jpeg .png .webp .bmp .gif .tif .tiff".split())
 VIDEO_EXTENSIONS = frozenset(".mp4 .m4v .mkv .webm .avi .mov .mpg .mpeg .wmv .flv".split())
 MAX_IMAGE_PIXELS = 100_000_000  # refuse decompression bombs; larger real photos are rare
+VIDEO_MAX_SIDE = 1280  # frames are analysed at this size at most; boxes refer to it
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def load_image(path: str | Path, max_side: int | None = 1920) -> np.ndarray:
 
 
 def iter_video_frames(
-    path: str | Path, fps: float = 5.0, max_side: int | None = 1280
+    path: str | Path, fps: float = 5.0, max_side: int | None = VIDEO_MAX_SIDE
 ) -> Iterator[Frame]:
     """Frames sampled every ``1/fps`` seconds of presentation time, as RGB uint8.
 
@@ -110,6 +112,47 @@ def iter_video_frames(
                         path, last_t, exc)
     if produced == 0:
         raise InvalidInputError(f"{path}: the video stream holds no frames")
+
+
+def video_frames_at(
+    path: str | Path, times: Sequence[float], max_side: int | None = VIDEO_MAX_SIDE
+) -> Iterator[Frame]:
+    """The frame on screen at each of ``times`` (seconds), found by seeking, scaled as
+    ``iter_video_frames`` scales it (so boxes found in the analysis fit); ``Frame.t`` is
+    the frame's own time. InvalidInputError names the file and time when one won't decode."""
+    import av
+
+    path = Path(path)
+    with open_media(path, "video") as container:
+        stream = container.streams.video[0]
+        for t in times:
+            try:
+                found = _frame_at(container, stream, float(t))
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise InvalidInputError(
+                    f"{path}: the frame at {t:.2f} s cannot be decoded ({exc})") from exc
+            if found is None:
+                raise InvalidInputError(f"{path}: no frame at {t:.2f} s")
+            yield Frame(float(found.time), _fit(found.to_ndarray(format="rgb24"), max_side))
+
+
+def _frame_at(container: Any, stream: Any, t: float, slack: float = 1e-3) -> Any:
+    """The last frame starting at or before ``t`` (the first after it if none does):
+    seek to the key frame before ``t``, then decode forward."""
+    if stream.time_base:
+        container.seek(max(0, int(t / stream.time_base)), stream=stream, backward=True)
+    else:  # no stream time base: seek in the container's microseconds
+        container.seek(max(0, int(t * 1_000_000)), backward=True)
+    best = None
+    for frame in container.decode(stream):
+        if frame.time is None:
+            continue
+        if best is not None and frame.time > t + slack:
+            break
+        best = frame
+        if frame.time >= t - slack:
+            break
+    return best
 
 
 def video_duration(path: str | Path) -> float | None:
