@@ -139,15 +139,23 @@ def test_cli_stores_images_and_videos_and_names_bad_files(video: Path, tmp_path:
     (folder / "notes.png").write_text("meeting notes, not an image\n" * 5)
     db = tmp_path / "media.db"
     runner = CliRunner()
-    images = runner.invoke(app, ["analyze", "image", str(folder), "--db", str(db), "--json"])
+    images = runner.invoke(app, ["analyze", "image", str(folder), "--db", str(db), "--json",
+                                 "--annotate", str(tmp_path / "pictures")])
     assert images.exit_code == 3, images.output  # partial: one bad file
-    files = {Path(x["path"]).name: x for x in map(json.loads, images.stdout.splitlines())
-             if x.get("type") == "file"}
+    lines = [json.loads(x) for x in images.stdout.splitlines()]
+    files = {Path(x["path"]).name: x for x in lines if x.get("type") == "file"}
     assert files["team.jpg"]["stored"] >= 3  # two faces and the fused result
     assert "notes.png" in files["notes.png"]["error"]
+    drawn = [x["picture"] for x in lines if x.get("type") == "annotated"]
+    assert drawn == [str(tmp_path / "pictures" / "team.annotated.png")]  # not the bad file
+    assert Image.open(drawn[0]).size[0] == 640
 
-    clip = runner.invoke(app, ["analyze", "video", str(video), "--db", str(db), "--no-audio"])
+    sheets = tmp_path / "sheets"
+    clip = runner.invoke(app, ["analyze", "video", str(video), "--db", str(db), "--no-audio",
+                               "--keyframes", str(sheets)])
     assert clip.exit_code == 0, clip.output
+    assert (sheets / "ad-test.keyframes.png").is_file()
+    assert f"wrote {sheets / 'ad-test.keyframes.png'}" in clip.stdout
     with sqlite3.connect(db) as conn:
         kinds = dict(conn.execute(
             "select modality, count(*) from results where source = ? group by modality",
@@ -157,3 +165,11 @@ def test_cli_stores_images_and_videos_and_names_bad_files(video: Path, tmp_path:
                                 "--json"])
     stored = [json.loads(x) for x in again.stdout.splitlines() if '"type": "file"' in x]
     assert stored[0]["stored"] == 0  # the same results are not stored twice
+
+    # A sheet that cannot be written (its folder is a file) is a warning, not a failure.
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    clip = runner.invoke(app, ["analyze", "video", str(video), "--db", str(db), "--no-audio",
+                               "--keyframes", str(blocked)])
+    assert clip.exit_code == 0, clip.output
+    assert "ad-test.keyframes.png not drawn" in clip.stderr

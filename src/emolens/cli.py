@@ -253,11 +253,16 @@ def analyze_video_cmd(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Leave the audio out.")] = False,
     no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Do not read on-screen text.")]
     = False,
+    keyframes: Annotated[Path | None, typer.Option(
+        "--keyframes", help="Also draw a key-frame sheet of each video into this folder "
+        "(DIR/<video>.keyframes.png): faces boxed with their expression, texts boxed.")]
+    = None,
     db: DbOpt = None, no_store: NoStoreOpt = False, as_json: MediaJsonOpt = False,
     out: MediaOutOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Analyse videos: faces, on-screen text and speech on one timeline."""
     import emolens
+    from emolens.vision.keyframes import keyframe_sheet
 
     settings = _media_settings(language, db=db)
     with _loading(quiet, "face, expression, OCR, speech and text"):
@@ -265,8 +270,9 @@ def analyze_video_cmd(
 
     analyze = _stored_at_end(
         lambda path, progress: vision.analyze_video(path, language=language, progress=progress))
-    _run_media(paths, analyze, vision.model_id, settings, no_store, as_json, out, quiet,
-               video=True)
+    pictures = None if keyframes is None else _Pictures(keyframes, keyframe_sheet, "keyframes")
+    _run_media(paths, pictures.after(analyze) if pictures else analyze, vision.model_id,
+               settings, no_store, as_json, out, quiet, video=True, pictures=pictures)
 
 
 @analyze_app.command(
@@ -279,19 +285,24 @@ def analyze_image_cmd(
     paths: MediaPaths,
     no_ocr: Annotated[bool, typer.Option("--no-ocr", help="Do not read text in images.")]
     = False,
+    annotate: Annotated[Path | None, typer.Option(
+        "--annotate", help="Also write a copy of each image into this folder "
+        "(DIR/<image>.annotated.png) with its faces and texts boxed and labelled.")] = None,
     db: DbOpt = None, no_store: NoStoreOpt = False, as_json: MediaJsonOpt = False,
     out: MediaOutOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Analyse images: faces and text."""
     import emolens
+    from emolens.vision.keyframes import annotate_image
 
     settings = _media_settings(None, db=db)
     with _loading(quiet, "face, expression, OCR and text"):
         vision = emolens.load_vision(audio=False, ocr=not no_ocr)
 
     analyze = _stored_at_end(lambda path, progress: vision.analyze_image(path))
-    _run_media(paths, analyze, vision.model_id, settings, no_store, as_json, out, quiet,
-               images=True)
+    pictures = None if annotate is None else _Pictures(annotate, annotate_image, "annotated")
+    _run_media(paths, pictures.after(analyze) if pictures else analyze, vision.model_id,
+               settings, no_store, as_json, out, quiet, images=True, pictures=pictures)
 
 
 def _stored_at_end(run: Callable[[Path, Any], Any]) -> Callable[..., Any]:
@@ -302,6 +313,45 @@ def _stored_at_end(run: Callable[[Path, Any], Any]) -> Callable[..., Any]:
         return timeline
 
     return analyze
+
+
+class _Pictures:
+    """Draws a picture of each analysed file (a key-frame sheet, an annotated image) into
+    a folder as <stem>.<kind>.png; one that cannot be drawn is a warning, not a failed file."""
+
+    def __init__(self, folder: Path, draw: Callable[[Path, Any, Path], Path], kind: str) -> None:
+        self.folder, self.draw, self.kind = folder, draw, kind
+        self.written: list[tuple[Path, Path]] = []  # (analysed file, picture)
+        self.failed: list[str] = []
+
+    def after(self, analyze: Callable[..., Any]) -> Callable[..., Any]:
+        """``analyze``, then the picture of what it found."""
+        def run(path: Path, *args: Any) -> Any:
+            timeline = analyze(path, *args)
+            taken = {picture for _, picture in self.written}
+            target, n = self.folder / f"{path.stem}.{self.kind}.png", 2
+            while target in taken:  # same name in two folders
+                target, n = self.folder / f"{path.stem}-{n}.{self.kind}.png", n + 1
+            try:
+                self.written.append((path, self.draw(path, timeline, target)))
+            except (EmolensError, OSError, RuntimeError, ValueError) as exc:
+                self.failed.append(f"{target} not drawn: {exc}")
+            return timeline
+
+        return run
+
+    def show(self, as_json: bool, quiet: bool) -> None:
+        """The pictures written (JSON lines with --json), then warnings on stderr."""
+        from rich.markup import escape
+
+        for path, picture in self.written:
+            if as_json:
+                typer.echo(json.dumps({"type": self.kind, "path": str(path),
+                                       "picture": str(picture)}, ensure_ascii=False))
+            elif not quiet:
+                console.print(f"wrote {picture}", highlight=False, soft_wrap=True)
+        for line in self.failed:
+            err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
 
 
 def _media_settings(language: str | None, **overrides: Any) -> Any:
@@ -319,7 +369,7 @@ def _loading(quiet: bool, what: str) -> Any:
 def _run_media(
     paths: list[Path], analyze: Any, model_id: str, settings: Any, no_store: bool,
     as_json: bool, out: Path | None, quiet: bool, audio: bool = False, video: bool = False,
-    images: bool = False,
+    images: bool = False, pictures: _Pictures | None = None,
 ) -> None:
     """Run ``analyze`` over the files, store, print, and exit with ok/partial/error."""
     from emolens.audio.batch import analyze_media_paths, expand_media
@@ -350,6 +400,8 @@ def _run_media(
             raise typer.Exit(130) from None
     where = "not stored" if no_store else f"stored in {settings.db}"
     show_audio_report(report, model_id, where, as_json=as_json, quiet=quiet)
+    if pictures is not None:
+        pictures.show(as_json, quiet)
     raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
 
 
