@@ -12,10 +12,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, select, update
+from sqlalchemy import Column, MetaData, String, Table, select, update
 
 from emolens.errors import InvalidInputError
 from emolens.store import ResultStore
+from emolens.store.schema import UtcDateTime
 from emolens.store.sql import _Guard
 
 PREFIX = "emk"
@@ -28,8 +29,8 @@ keys_table = Table(
     Column("name", String, nullable=False, default=""),
     Column("salt", String(32), nullable=False),
     Column("hash", String(64), nullable=False),
-    Column("created_at", DateTime, nullable=False),
-    Column("revoked_at", DateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
 )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -137,7 +136,7 @@ def _trend(frame: pd.DataFrame, bucket: str | None) -> Trend:
 def _stored(row: Any) -> StoredResult:
     return StoredResult(
         id=row["id"], created_at=_utc(row["created_at"]), label=row["label"],
-        scores=json.loads(row["scores"]), valence=row["valence"], arousal=row["arousal"],
+        scores=dict(row["scores"]), valence=row["valence"], arousal=row["arousal"],
         language=row["language"], modality=row["modality"], model=row["model"],
         text=row["text"], source_id=row["source"], item_key=row["item_key"],
         group=row["group_name"], timestamp=_utc(row["timestamp"]), t_start=row["t_start"],

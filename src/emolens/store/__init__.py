@@ -1,8 +1,9 @@
-"""Result stores: SQLite by default (PostgreSQL later) behind one small interface.
+"""Result stores: SQLite by default, PostgreSQL by URL, behind one small interface.
 
 Contract (implemented by ``emolens.store.sql.ResultStore``):
 
-- ``ResultStore(url)``: a file path (SQLite) or an SQLAlchemy URL; creates tables if needed.
+- ``ResultStore(url)``: a file path (SQLite) or a database URL (``postgresql://...`` uses
+  psycopg 3); brings the schema to the newest migration (``emolens.store.migrate``).
 - ``add(results, store_text="full"|"hash"|"none") -> int``: inserts results, skipping any whose
   (item_key, model) is already stored; commits before returning; returns the number inserted.
 - ``existing_keys(keys, model) -> set[str]``: which of ``keys`` are already stored for ``model``.

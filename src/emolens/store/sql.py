@@ -1,76 +1,36 @@
-"""ResultStore: emotion results in one SQL table (SQLite file by default, any SQLAlchemy URL).
+"""ResultStore: emotion results in one SQL table, in an SQLite file (default) or PostgreSQL.
 
-Times are stored without a zone: timezone-aware datetimes are converted to UTC first, naive
-ones are kept as given. ``created_at`` is the UTC time the row was written.
+Times are points in UTC: timezone-aware datetimes are converted to UTC, naive ones are taken
+to be UTC, and times read back are naive UTC (see ``schema.UtcDateTime``). ``created_at`` is
+the UTC time the row was written. Opening a store brings its schema to the newest migration.
 """
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    UniqueConstraint,
-    create_engine,
-    event,
-    func,
-    select,
-)
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from emolens import labels as L
 from emolens.errors import InvalidInputError, StoreError
 from emolens.pipeline import text_hash
+from emolens.store.migrate import upgrade
+from emolens.store.schema import results_table
 from emolens.types import EmotionResult
 
 StoreText = Literal["full", "hash", "none"]
 STORE_TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
 
+_DEADLOCK_RETRIES = 5
 # Keys per IN (...) clause: under SQLite's oldest limit of 999 bound parameters.
 _IN_CHUNK = 500
-
-metadata = MetaData()
-
-results_table = Table(
-    "results",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("item_key", String, nullable=False),
-    Column("model", String, nullable=False, default=""),
-    Column("source", String),
-    Column("row", Integer),
-    Column("group_name", String),
-    Column("timestamp", DateTime),
-    Column("text", String),
-    Column("text_hash", String(64)),
-    Column("language", String(16)),
-    Column("modality", String(16), nullable=False, default="text"),
-    Column("label", String, nullable=False),
-    Column("scores", String, nullable=False),
-    Column("valence", Float),
-    Column("arousal", Float),
-    Column("t_start", Float),
-    Column("t_end", Float),
-    Column("created_at", DateTime, nullable=False),
-    UniqueConstraint("item_key", "model", name="uq_results_item_model"),
-    Index("ix_results_source", "source"),
-    Index("ix_results_group_name", "group_name"),
-    Index("ix_results_timestamp", "timestamp"),
-    Index("ix_results_label", "label"),
-)
 
 # Columns of ``to_frame`` before the ``p_<label>`` score columns.
 FRAME_COLUMNS: tuple[str, ...] = (
@@ -100,13 +60,27 @@ class ResultStore:
         rows = [_to_row(r, store_text, now) for r in results]
         if not rows:
             return 0
-        inserted = 0
+        if self._engine.dialect.name == "postgresql":
+            rows = [_without_nul(row) for row in rows]
         # One statement compiled once and executed for every row (executemany): building a
         # multi-row VALUES statement per chunk made SQLAlchemy recompile it each time.
         stmt = self._insert().on_conflict_do_nothing(index_elements=["item_key", "model"])
-        with self._guard("write to"), self._engine.begin() as conn:
-            inserted = conn.execute(stmt, rows).rowcount
-        return inserted
+        if self._engine.dialect.name == "postgresql":
+            # psycopg reports no row count for executemany: count the ids the inserts return
+            # (SQLAlchemy sends them as multi-row INSERTs, "insertmanyvalues").
+            stmt = stmt.returning(results_table.c.id)
+        for attempt in range(_DEADLOCK_RETRIES + 1):
+            try:
+                with self._guard("write to"), self._engine.begin() as conn:
+                    done = conn.execute(stmt, rows)
+                    return len(done.all()) if done.returns_rows else done.rowcount
+            except StoreError as exc:
+                # Writers adding overlapping keys in different orders can deadlock on
+                # PostgreSQL; it rolls one back, and running that one again is safe.
+                if attempt == _DEADLOCK_RETRIES or not _is_deadlock(exc.__cause__):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _insert(self) -> Any:
         """The dialect's INSERT, which has ``on_conflict_do_nothing`` (SQLite, PostgreSQL)."""
@@ -214,9 +188,12 @@ def _to_url(url: str) -> URL:
     """SQLAlchemy URL for a URL string, or for a plain path (as an SQLite file)."""
     if "://" in url:
         try:
-            return make_url(url)
+            sa_url = make_url(url)
         except ArgumentError as exc:
             raise StoreError(f"Invalid database URL {url!r}: {exc}") from exc
+        if sa_url.drivername in ("postgresql", "postgres"):  # psycopg 3, not SQLAlchemy's psycopg2
+            sa_url = sa_url.set(drivername="postgresql+psycopg")
+        return sa_url
     if url == ":memory:":
         return make_url("sqlite://")
     path = Path(url).expanduser()
@@ -239,20 +216,39 @@ def _describe(url: str, sa_url: URL) -> str:
     return sa_url.render_as_string(hide_password=True)
 
 
-def _open_engine(sa_url: URL, where: str) -> Engine:
-    """Engine with tables created; SQLite files use WAL so readers can run during a write."""
+def open_database(url: str) -> tuple[Engine, str]:
+    """Engine on the store at ``url`` (a path or URL) with its schema untouched, and where it
+    is (for messages)."""
+    sa_url = _to_url(url)
+    where = _describe(url, sa_url)
+    return connect(sa_url, where), where
+
+
+def connect(sa_url: URL, where: str) -> Engine:
+    """Engine for the store's database, schema untouched; SQLite files use WAL."""
+    backend = sa_url.get_backend_name()
+    options: dict[str, Any] = {}
+    if backend == "sqlite":
+        options["connect_args"] = {"timeout": 30}
+    elif backend == "postgresql":
+        options["pool_pre_ping"] = True  # a server restart should not break a long-lived store
+        options["connect_args"] = {"options": "-c timezone=UTC"}
     try:
-        is_sqlite = sa_url.get_backend_name() == "sqlite"
-        engine = create_engine(sa_url, connect_args={"timeout": 30} if is_sqlite else {})
+        engine = create_engine(sa_url, **options)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
-        raise StoreError(
-            f"Cannot open result store {where}: {exc}. Install the database driver, or give "
-            "an SQLite file path."
-        ) from exc
-    if is_sqlite:
+        hint = ("pip install 'emolens[postgres]'" if backend == "postgresql"
+                else "install the database driver, or give an SQLite file path")
+        raise StoreError(f"Cannot open result store {where}: {exc}. To fix: {hint}.") from exc
+    if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _open_engine(sa_url: URL, where: str) -> Engine:
+    """Engine with the schema at the newest migration."""
+    engine = connect(sa_url, where)
     try:
-        metadata.create_all(engine)
+        upgrade(engine, where)
     except SQLAlchemyError as exc:
         engine.dispose()
         reason = getattr(exc, "orig", None) or exc
@@ -260,6 +256,9 @@ def _open_engine(sa_url: URL, where: str) -> Engine:
             f"Cannot open result store {where}: {reason}. Give a new file path or an existing "
             "emolens database (--db or EMOLENS_DB)."
         ) from exc
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
 
 
@@ -293,7 +292,7 @@ def _to_row(result: EmotionResult, store_text: str, now: datetime) -> dict[str, 
         "language": result.language,
         "modality": result.modality,
         "label": result.label,
-        "scores": json.dumps(result.scores, ensure_ascii=False),
+        "scores": dict(result.scores),
         "valence": result.valence,
         "arousal": result.arousal,
         "t_start": result.t_start,
@@ -302,10 +301,20 @@ def _to_row(result: EmotionResult, store_text: str, now: datetime) -> dict[str, 
     }
 
 
+def _is_deadlock(exc: BaseException | None) -> bool:
+    """A PostgreSQL deadlock (SQLSTATE 40P01) or serialization failure (40001)."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in ("40P01", "40001")
+
+
+def _without_nul(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with NUL characters, which PostgreSQL text cannot hold, replaced by U+FFFD."""
+    return {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in row.items()}
+
+
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """DataFrame of stored rows with scores spread into ``p_<label>`` columns."""
     base = pd.DataFrame(rows, columns=[c.name for c in results_table.columns])
-    scores = [json.loads(s) for s in base.pop("scores")]
+    scores = list(base.pop("scores"))
     base = base.rename(columns={"group_name": "group"})
     labels = {label for s in scores for label in s}
     ordered = [x for x in L.CANONICAL if x in labels] + sorted(labels - set(L.CANONICAL))

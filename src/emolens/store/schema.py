@@ -1,0 +1,106 @@
+"""The store's tables and the two column types that make SQLite and PostgreSQL read alike.
+
+The tables here describe the schema at the newest migration (``emolens/store/migrations``);
+they are used to build queries, never to create tables: migrations do that.
+
+- ``UtcDateTime``: ``timestamp with time zone`` on PostgreSQL, the plain DATETIME text on
+  SQLite. Aware datetimes are stored as UTC, naive ones are taken to be UTC already, and
+  values read back are naive UTC on both backends (what the rest of emolens expects).
+- ``JsonDict``: ``json`` on PostgreSQL (not ``jsonb``, which reorders keys: a model's label
+  order is kept), JSON text on SQLite; Python sees a dict on both.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class UtcDateTime(TypeDecorator):
+    """A point in time: timestamptz on PostgreSQL, DATETIME on SQLite; naive UTC in Python."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if not isinstance(value, datetime):
+            return value
+        utc = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return utc if dialect.name == "postgresql" else utc.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+
+class JsonDict(TypeDecorator):
+    """A JSON object: ``json`` on PostgreSQL, text on SQLite; a dict in Python."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSON())
+        return dialect.type_descriptor(String())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value  # the json type serialises it
+        return json.dumps(value, ensure_ascii=False)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+metadata = MetaData()
+
+results_table = Table(
+    "results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_key", String, nullable=False),
+    Column("model", String, nullable=False, default=""),
+    Column("source", String),
+    Column("row", Integer),
+    Column("group_name", String),
+    Column("timestamp", UtcDateTime),
+    Column("text", String),
+    Column("text_hash", String(64)),
+    Column("language", String(16)),
+    Column("modality", String(16), nullable=False, default="text"),
+    Column("label", String, nullable=False),
+    Column("scores", JsonDict, nullable=False),
+    Column("valence", Float),
+    Column("arousal", Float),
+    Column("t_start", Float),
+    Column("t_end", Float),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("item_key", "model", name="uq_results_item_model"),
+    Index("ix_results_source", "source"),
+    Index("ix_results_group_name", "group_name"),
+    Index("ix_results_timestamp", "timestamp"),
+    Index("ix_results_label", "label"),
+)
