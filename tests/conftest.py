@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from postgres import postgres_server, postgres_url, store_url  # noqa: F401  (fixtures)
 
 from emolens.text.ngram import NgramRecognizer
 

@@ -1,18 +1,21 @@
-"""ResultStore on real SQLite files: insert, dedup, text modes, filters, errors, concurrency."""
+"""ResultStore on real SQLite files and a real PostgreSQL server: insert, dedup, text modes,
+filters, times with zones, errors, concurrency."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from emolens.errors import EmolensError, InvalidInputError, StoreError
 from emolens.labels import CANONICAL
 from emolens.pipeline import text_hash
 from emolens.store import ResultStore
+from emolens.store.schema import results_table
 from emolens.types import EmotionResult
 
 
@@ -30,8 +33,9 @@ def make_result(i: int, **fields: object) -> EmotionResult:
 
 
 @pytest.fixture
-def store(tmp_path):
-    with ResultStore(str(tmp_path / "sub" / "results.db")) as s:
+def store(store_url):
+    """A new store on each backend: SQLite, then PostgreSQL (see tests/postgres.py)."""
+    with ResultStore(store_url) as s:
         yield s
 
 
@@ -139,8 +143,8 @@ def test_file_that_is_not_sqlite_is_a_store_error(tmp_path):
         ResultStore(str(path))
 
 
-def test_two_writers_and_a_reader(tmp_path):
-    path = str(tmp_path / "shared.db")
+def test_two_writers_and_a_reader(store_url):
+    path = store_url
     ResultStore(path).close()
     inserted: list[int] = []
     seen: list[int] = []
@@ -177,3 +181,42 @@ def test_two_writers_and_a_reader(tmp_path):
     assert seen and seen == sorted(seen)  # the reader saw committed rows only, never fewer
     with ResultStore(path) as s:
         assert s.count() == 300
+
+
+def test_times_are_utc_on_every_backend(store):
+    china = timezone(timedelta(hours=8))
+    store.add([
+        make_result(0, item_key="aware", timestamp=datetime(2024, 5, 1, 10, tzinfo=china)),
+        make_result(1, item_key="naive", timestamp=datetime(2024, 5, 1, 10)),
+    ])
+    frame = store.to_frame().set_index("item_key")
+    assert frame.loc["aware", "timestamp"] == datetime(2024, 5, 1, 2)  # read back as naive UTC
+    assert frame.loc["naive", "timestamp"] == datetime(2024, 5, 1, 10)  # taken to be UTC
+    stored = frame.loc["aware", "created_at"].to_pydatetime()
+    assert abs(stored - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=5)
+    aware_since = datetime(2024, 5, 1, 9, 30, tzinfo=timezone(timedelta(hours=-1)))  # 10:30 UTC
+    assert store.to_frame(until=aware_since)["item_key"].tolist() == ["aware", "naive"]
+    assert store.to_frame(since=aware_since).empty
+
+
+def test_text_and_scores_read_back_alike_on_every_backend(store):
+    text = "nul \x00 inside, 表情 😡, and a tab\t"
+    scores = {"zz": 0.5, "aa": 0.25, "客服": 0.25}  # not canonical, not sorted
+    store.add([make_result(0, text=text, scores=scores, label="zz", group="客服")])
+    frame = store.to_frame()
+    stored = frame["text"].iloc[0]
+    # PostgreSQL text cannot hold NUL: it is stored as U+FFFD; the hash is of the text given.
+    assert stored in (text, text.replace("\x00", "\ufffd"))
+    assert frame["text_hash"].iloc[0] == text_hash(text)
+    with store._engine.connect() as conn:
+        (raw,) = conn.execute(select(results_table.c.scores)).one()
+    assert list(raw) == ["zz", "aa", "客服"]  # the model's label order is kept
+    assert frame[["p_aa", "p_zz", "p_客服"]].iloc[0].tolist() == [0.25, 0.5, 0.25]
+
+
+def test_many_rows_in_one_call(store):
+    results = [make_result(i, item_key=f"k{i:05d}") for i in range(5000)]
+    assert store.add(results[:3000]) == 3000
+    assert store.add(results) == 2000
+    frame = store.to_frame()
+    assert frame["item_key"].tolist() == [f"k{i:05d}" for i in range(5000)]  # insertion order

@@ -29,6 +29,7 @@ from emolens.display import (
 )
 from emolens.errors import EmolensError
 from emolens.server.commands import register as register_server_commands
+from emolens.store.commands import register as register_db_commands
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -679,6 +680,7 @@ def report_cmd(
 
 
 register_server_commands(app, friendly_errors)  # `emolens serve`, `emolens keys ...`
+register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`
 
 
 def main() -> None:
