@@ -1,16 +1,18 @@
-"""Batch analysis of files into a real SQLite store: counts, dedup, resume, folders, sinks."""
+"""Batch analysis of files into real stores (SQLite, PostgreSQL): counts, dedup, resume, folders,
+sinks."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from emolens.batch import analyze_file, analyze_paths, expand_paths, item_key
 from emolens.errors import InvalidInputError
 from emolens.pipeline import build_analyzer
 from emolens.store import ResultStore
+from emolens.store.sql import open_database
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +22,9 @@ def analyzer(tiny_model_dir):
 
 
 @pytest.fixture
-def store(tmp_path):
-    with ResultStore(str(tmp_path / "results.db")) as s:
+def store(store_url):
+    """A new store on each backend: SQLite, then PostgreSQL (see tests/postgres.py)."""
+    with ResultStore(store_url) as s:
         yield s
 
 
@@ -34,9 +37,19 @@ def write_csv(path: Path, n: int, start: int = 0) -> Path:
     return path
 
 
-def stored_keys(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return [k for (k,) in conn.execute("SELECT item_key FROM results")]
+def sql(url: str, statement: str) -> list[tuple]:
+    """Run one SQL statement on the store's database (SQLite or PostgreSQL); its rows."""
+    engine, _ = open_database(url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement))
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def stored_keys(url: str) -> list[str]:
+    return [k for (k,) in sql(url, "SELECT item_key FROM results")]
 
 
 def test_analyze_file_stores_every_item_once(tmp_path, analyzer, store):
@@ -69,12 +82,11 @@ def test_running_again_stores_nothing_new_and_a_changed_row_is_new(tmp_path, ana
     assert store.count() == 13
 
 
-def test_resume_after_losing_half_the_results(tmp_path, analyzer, store):
+def test_resume_after_losing_half_the_results(tmp_path, analyzer, store, store_url):
     path = write_csv(tmp_path / "posts.csv", 40)
     analyze_file(path, analyzer, store, chunk_size=7)
-    db = tmp_path / "results.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM results WHERE id % 2 = 0")
+    db = store_url
+    sql(db, "DELETE FROM results WHERE id % 2 = 0")
     assert len(stored_keys(db)) == 20
     report = analyze_file(path, analyzer, store, chunk_size=7)
     assert (report.analysed, report.skipped_existing, report.stored) == (20, 20, 20)
@@ -99,12 +111,12 @@ def test_a_crash_loses_at_most_the_chunk_in_progress(tmp_path, analyzer, store):
     assert store.count() == 50
 
 
-def test_sink_gets_every_result_in_file_order_including_stored_ones(tmp_path, analyzer, store):
+def test_sink_gets_every_result_in_file_order_including_stored_ones(tmp_path, analyzer, store,
+                                                                   store_url):
     path = write_csv(tmp_path / "posts.csv", 30)
     first = []
     analyze_file(path, analyzer, store, id_col="id", sink=first.extend)
-    with sqlite3.connect(tmp_path / "results.db") as conn:
-        conn.execute("DELETE FROM results WHERE row > 20")
+    sql(store_url, 'DELETE FROM results WHERE "row" > 20')
     seen = []
     report = analyze_file(path, analyzer, store, id_col="id", chunk_size=8, sink=seen.extend)
     assert (report.analysed, report.skipped_existing) == (10, 20)
