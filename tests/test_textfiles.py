@@ -89,6 +89,16 @@ def test_one_row_of_invalid_bytes_fails_only_that_row(tmp_path):
     assert str(errors[0]) == f"{path}:2: {errors[0].message}"
 
 
+def test_a_lone_surrogate_escape_fails_only_that_row(tmp_path):
+    # JSON may escape half of a UTF-16 pair; such a string cannot be analysed or stored.
+    path = tmp_path / "posts.jsonl"
+    path.write_text('{"text": "ok 😀"}\n{"text": "half \\ud83d pair"}\n{"text": "fine"}\n',
+                    encoding="utf-8")
+    items, errors = split(read_items(path))
+    assert [i.text for i in items] == ["ok 😀", "fine"]
+    assert [(e.row, "lone surrogate" in e.message) for e in errors] == [(2, True)]
+
+
 def test_utf8_bom_is_not_part_of_the_first_column(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes("\ufefftext,x\nhé,1\n".encode())

@@ -33,6 +33,9 @@ _FORMATS = {
     ".txt": "txt", ".parquet": "parquet",
 }
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes kept by errors="surrogateescape"
+# A lone surrogate (e.g. JSON's "\ud800" escape) is no character: it cannot be encoded to
+# be analysed or stored.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -162,6 +165,9 @@ class ItemReader:
         raw_time = record.get(cols.time) if cols.time is not None else None
         if any(isinstance(v, str) and _UNDECODABLE.search(v) for v in (*values.values(), raw_time)):
             return self._error(row, f"has bytes that are not valid {self.encoding}")
+        if any(isinstance(v, str) and _SURROGATE.search(v) for v in (*values.values(), raw_time)):
+            return self._error(row, "has a lone surrogate (such as a \\ud800 escape), which is "
+                               "not a valid character")
         truncated = len(text) > self.max_chars
         timestamp, warning = None, None
         try:
