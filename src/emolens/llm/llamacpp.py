@@ -1,0 +1,69 @@
+"""A local GGUF model through llama-cpp-python, behind the same client interface.
+
+Optional: llama-cpp-python is not a dependency of emolens (it compiles llama.cpp at
+install). Nothing leaves the machine on this path, so redaction is off unless forced.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from emolens.errors import MissingExtraError
+from emolens.llm.client import ChatReply
+from emolens.llm.errors import LLMNotConfiguredError
+
+
+class MissingLlamaCppError(MissingExtraError):
+    """llama-cpp-python is needed and not installed."""
+
+    def __init__(self) -> None:
+        Exception.__init__(
+            self, "A local GGUF model (EMOLENS_LLM_GGUF) needs llama-cpp-python: "
+            "pip install llama-cpp-python (it compiles llama.cpp, several minutes)"
+        )
+
+
+class LlamaCppClient:
+    """Chat completions from a .gguf file, one at a time (a llama.cpp context is not shared)."""
+
+    def __init__(
+        self, model_path: str | Path, *, max_tokens: int = 512, temperature: float = 0.0,
+        n_ctx: int = 4096,
+    ) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise LLMNotConfiguredError(f"The GGUF file {path} does not exist")
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise MissingLlamaCppError() from exc
+        self.model = path.name
+        stat = path.stat()
+        self.identity = f"gguf:{path.resolve()}:{stat.st_size}|t={temperature}"
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self._llm = Llama(model_path=str(path), n_ctx=n_ctx, verbose=False)
+        self._lock = threading.Lock()
+
+    def chat(
+        self, messages: list[dict[str, str]], response_format: dict[str, Any] | None = None
+    ) -> ChatReply:
+        """One completion; a JSON schema becomes llama.cpp's grammar-constrained JSON mode."""
+        kwargs: dict[str, Any] = {}
+        if response_format is not None:
+            schema = response_format.get("json_schema", {}).get("schema")
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        with self._lock:
+            out = self._llm.create_chat_completion(
+                messages=messages, temperature=self.temperature, max_tokens=self.max_tokens,
+                **kwargs,
+            )
+        choice = out["choices"][0]
+        usage = {k: int(v) for k, v in (out.get("usage") or {}).items() if isinstance(v, int)}
+        return ChatReply(choice["message"].get("content") or "", usage,
+                         choice.get("finish_reason"))
+
+    def close(self) -> None:
+        """Nothing to close; the model is freed with the object."""
