@@ -28,6 +28,7 @@ from emolens.display import (
     show_problems,
 )
 from emolens.errors import EmolensError
+from emolens.llm.commands import register as register_llm_commands
 from emolens.server.commands import register as register_server_commands
 from emolens.store.commands import register as register_db_commands
 
@@ -680,6 +681,7 @@ def report_cmd(
 
 
 register_server_commands(app, friendly_errors)  # `emolens serve`, `emolens keys ...`
+register_llm_commands(app, friendly_errors)  # `emolens explain`, `emolens llm ...`
 register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`
 
 

@@ -1,0 +1,171 @@
+"""`emolens explain` and `emolens llm ...`, added to the main CLI by ``register``.
+
+Only typer and the standard library are imported at module level, so the CLI starts as fast
+as before; the LLM parts load when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+EXIT_PARTIAL = 3  # as in emolens.cli: the command ran, but some items (or the LLM part) failed
+
+LanguageOpt = Annotated[
+    str | None, typer.Option("--language", "-l", help="Force 'en' or 'zh' instead of detecting.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def register(app: typer.Typer, guard: Callable[[Any], Any]) -> None:
+    """Add `explain` and the `llm` sub-app to ``app``; ``guard`` turns errors into messages."""
+    llm_app = typer.Typer(
+        help="Analyse texts with a large language model over any OpenAI-compatible endpoint "
+        "(settings EMOLENS_LLM_*; see `emolens llm settings`).", no_args_is_help=True,
+    )
+    app.add_typer(llm_app, name="llm")
+    app.command("explain")(guard(explain_cmd))
+    llm_app.command("analyze")(guard(llm_analyze_cmd))
+    llm_app.command("settings")(guard(llm_settings_cmd))
+    llm_app.command("redact")(guard(redact_cmd))
+
+
+def explain_cmd(
+    text: Annotated[str, typer.Argument(help="The text to explain.")],
+    language: LanguageOpt = None,
+    fast_model: Annotated[str | None, typer.Option(
+        "--fast-model", help="Recognizer shown beside the LLM [default: default; env "
+        "EMOLENS_LLM_FAST_MODEL].")] = None,
+    no_llm: Annotated[bool, typer.Option(
+        "--no-llm", help="Leave the LLM out even when one is configured.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Why this emotion? The LLM's rationale and evidence beside the fast model and lexicon.
+
+    Shows the fast model's scores, the lexicon words that fired and, when an LLM is
+    configured (EMOLENS_LLM_BASE_URL and EMOLENS_LLM_MODEL), its scores, one-sentence
+    rationale and the evidence it quoted (checked against the text). Exit 3 when the LLM
+    part failed.
+    """
+    from emolens.display import console
+    from emolens.llm.explain import explain_text
+    from emolens.llm.factory import build_llm_recognizer
+    from emolens.llm.settings import load_llm_settings
+    from emolens.models import resolve_recognizer
+    from emolens.registry import recognizers
+
+    settings = load_llm_settings(llm_fast_model=fast_model)
+    llm = build_llm_recognizer(settings) if settings.configured() and not no_llm else None
+    try:
+        report = explain_text(text, resolve_recognizer(settings.llm_fast_model),
+                              recognizers.create("lexicon"), llm, language)
+    finally:
+        if llm is not None:
+            llm.close()
+    if no_llm:
+        report.update(llm_status="not asked", llm_error=None)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        from emolens.llm.views import explain_view
+
+        console.print(explain_view(report))
+    if report["llm_status"] == "error":
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def llm_analyze_cmd(
+    texts: Annotated[list[str], typer.Argument(
+        help="One or more texts; '-' reads lines from stdin.")],
+    route: Annotated[bool, typer.Option(
+        "--route", help="The fast model first; only texts whose top probability is below "
+        "--route-below go to the LLM.")] = False,
+    route_below: Annotated[float | None, typer.Option(
+        "--route-below", min=0.0, max=1.0, help="Routing threshold (implies --route) "
+        "[default: 0.6; env EMOLENS_LLM_ROUTE_BELOW].")] = None,
+    labels: Annotated[str | None, typer.Option(
+        "--labels", help="Your own comma-separated label set instead of the canonical one "
+        "(LLM alone, no routing).")] = None,
+    language: LanguageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Analyse texts with the LLM, or routed through the fast model first (not stored).
+
+    Prints the tokens used, cache hits and, with --route, the share sent to the LLM. Items
+    the LLM could not read are listed by position; the exit status is then 3.
+    """
+    from rich.markup import escape
+
+    from emolens.display import console, err_console, results_table
+    from emolens.errors import InvalidInputError
+    from emolens.llm.errors import LLMNotConfiguredError
+    from emolens.llm.factory import build_llm_recognizer, build_routed_recognizer
+    from emolens.llm.run import analyze_with_llm
+    from emolens.llm.settings import load_llm_settings
+
+    label_set = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
+    route = route or route_below is not None
+    if route and label_set:
+        raise InvalidInputError("--labels cannot be combined with routing: the fast model "
+                                "scores the canonical labels only.")
+    settings = load_llm_settings(llm_route_below=route_below, llm_labels=label_set)
+    if not settings.configured():
+        raise LLMNotConfiguredError()
+    if texts == ["-"]:
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    recognizer = build_routed_recognizer(settings) if route else build_llm_recognizer(settings)
+    try:
+        run = analyze_with_llm(recognizer, texts, language)
+    finally:
+        (recognizer.llm if route else recognizer).close()
+    if as_json:
+        for result in run.results:
+            typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        typer.echo(json.dumps({"summary": run.stats.to_dict(), "failures": run.failures},
+                              ensure_ascii=False))
+    else:
+        console.print(results_table(run.results))
+        err_console.print(f"[dim]{run.stats.summary()}[/]", highlight=False)
+    for failure in run.failures:
+        err_console.print(f"[red]error:[/] {escape(failure)}", soft_wrap=True, highlight=False)
+    if run.failures:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def llm_settings_cmd() -> None:
+    """Show the LLM settings in effect and whether texts are redacted before sending.
+
+    The API key is shown only as set or not set.
+    """
+    from emolens.display import console
+    from emolens.llm.settings import load_llm_settings
+    from emolens.llm.views import settings_view
+
+    console.print(settings_view(load_llm_settings()))
+
+
+def redact_cmd(
+    texts: Annotated[list[str], typer.Argument(
+        help="One or more texts; '-' reads lines from stdin.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print texts as the LLM would get them, personal data replaced by placeholders.
+
+    Emails, phone numbers (Chinese mobiles included), ID numbers (Chinese resident IDs, SSNs,
+    card numbers), URLs and @handles become [EMAIL], [PHONE], [ID], [URL], [HANDLE].
+    """
+    from emolens.privacy import redact
+
+    if texts == ["-"]:
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for text in texts:
+        redacted = redact(text)
+        if as_json:
+            typer.echo(json.dumps({"text": redacted.text, "replaced": redacted.counts()},
+                                  ensure_ascii=False))
+        else:
+            typer.echo(redacted.text)
