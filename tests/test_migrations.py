@@ -8,13 +8,15 @@ import threading
 from datetime import datetime
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, text
 from typer.testing import CliRunner
 
 from emolens.cli import app
 from emolens.errors import StoreError
 from emolens.store import ResultStore
-from emolens.store.migrate import head_revision, schema_state
+from emolens.store.migrate import alembic_config, head_revision, schema_state
+from emolens.store.schema import results_table
 from emolens.store.sql import open_database
 
 # The tables as emolens made them before it used alembic (SQLAlchemy's create_all, copied
@@ -69,11 +71,35 @@ def test_sqlite_file_made_before_migrations_is_stamped_and_keeps_its_rows(tmp_pa
     assert frame.loc["k1", "text"] == "气死我了" and frame.loc["k1", "group"] == "客服"
     assert frame.loc["k1", "p_anger"] == pytest.approx(0.7)
     assert frame.loc["k1", "timestamp"] == datetime(2024, 5, 1, 2)
+    assert "ix_results_created_at" in index_names(str(path))  # later revisions applied
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM api_keys").fetchone()[0] == 1
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [
             (head_revision(),)
         ]
+
+
+def index_names(url: str) -> set[str]:
+    engine, _ = open_database(url)
+    try:
+        return {i["name"] for i in inspect(engine).get_indexes("results")}
+    finally:
+        engine.dispose()
+
+
+def test_a_store_at_the_first_revision_is_upgraded_and_keeps_its_rows(store_url):
+    engine, _ = open_database(store_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(results_table.insert(), {
+            "item_key": "k1", "model": "m", "label": "joy", "modality": "text",
+            "scores": {"joy": 1.0}, "created_at": datetime(2024, 1, 1), "text": "old row"})
+    engine.dispose()
+    assert "ix_results_created_at" not in index_names(store_url)
+    with ResultStore(store_url) as store:
+        assert schema_state(store._engine).up_to_date
+        assert store.to_frame()["text"].tolist() == ["old row"]
+    assert "ix_results_created_at" in index_names(store_url)
 
 
 def test_stores_opened_at_once_on_a_new_database_all_work(store_url):

@@ -103,4 +103,5 @@ results_table = Table(
     Index("ix_results_group_name", "group_name"),
     Index("ix_results_timestamp", "timestamp"),
     Index("ix_results_label", "label"),
+    Index("ix_results_created_at", "created_at"),  # migration 0002
 )
