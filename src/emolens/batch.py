@@ -22,7 +22,7 @@ from emolens.types import EmotionResult
 
 CHUNK_SIZE = 1000
 MAX_KEPT = 1000  # row errors and warnings kept for the report; all of them are counted
-STORE_TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
+STORE_TEXT_MODES: tuple[str, ...] = ("full", "redacted", "hash", "none")
 
 ProgressCallback = Callable[[int], None]  # called with the number of rows just done
 ResultSink = Callable[[list[EmotionResult]], None]  # receives each chunk's results

@@ -50,8 +50,9 @@ class Settings(BaseSettings):
         "default", description="Text recognizer: a registered name or a model directory."
     )
     batch_size: int = Field(256, ge=1, description="Texts per batch given to a recognizer.")
-    store_text: Literal["full", "hash", "none"] = Field(
-        "full", description="Keep each item's text in the store, only its SHA-256, or nothing."
+    store_text: Literal["full", "redacted", "hash", "none"] = Field(
+        "full", description="Keep each item's text in the store, the text with emails, phone "
+        "and ID numbers, URLs and @handles replaced (redacted), only its SHA-256, or nothing.",
     )
     out_dir: str = Field("emolens-out", description="Where reports and charts are written.")
     max_text_chars: int = Field(

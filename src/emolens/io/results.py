@@ -2,7 +2,8 @@
 
 Columns: source, row, item_id, group, timestamp, language, label, confidence, valence,
 arousal, one ``p_<label>`` per label, model, item_key, and the text as ``text_mode`` says:
-the text itself ("full"), its SHA-256 as ``text_sha256`` ("hash"), or nothing ("none").
+the text itself ("full"), the text with personal data replaced ("redacted", see
+``emolens.privacy``), its SHA-256 as ``text_sha256`` ("hash"), or nothing ("none").
 CSV is written with a UTF-8 byte-order mark, so that Excel shows Chinese text correctly.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from emolens.errors import InvalidInputError
 from emolens.pipeline import text_hash
+from emolens.privacy import redact
 from emolens.types import EmotionResult
 
 OUTPUT_EXTENSIONS: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
@@ -23,7 +25,7 @@ OUTPUT_EXTENSIONS: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
 
 def result_columns(labels: Sequence[str], text_mode: str = "full") -> list[str]:
     """Column names of an output file for results over ``labels``."""
-    text = {"full": ["text"], "hash": ["text_sha256"], "none": []}[text_mode]
+    text = {"full": ["text"], "redacted": ["text"], "hash": ["text_sha256"], "none": []}[text_mode]
     return [
         "source", "row", "item_id", "group", "timestamp", "t_start", "t_end", "language",
         "label", "confidence",
@@ -45,6 +47,8 @@ def result_row(result: EmotionResult, labels: Sequence[str], text_mode: str) -> 
     }
     if text_mode == "full":
         row["text"] = result.text
+    elif text_mode == "redacted":
+        row["text"] = redact(result.text).text if result.text is not None else None
     elif text_mode == "hash":
         row["text_sha256"] = text_hash(result.text) if result.text is not None else None
     return row
@@ -60,8 +64,10 @@ class ResultWriter:
             raise InvalidInputError(
                 f"Cannot write results to {self.path}: use one of {', '.join(OUTPUT_EXTENSIONS)}"
             )
-        if text_mode not in ("full", "hash", "none"):
-            raise InvalidInputError(f"text_mode must be full, hash or none, got {text_mode!r}")
+        if text_mode not in ("full", "redacted", "hash", "none"):
+            raise InvalidInputError(
+                f"text_mode must be full, redacted, hash or none, got {text_mode!r}"
+            )
         self.labels = tuple(labels)
         self.text_mode = text_mode
         self.columns = result_columns(self.labels, text_mode)

@@ -1,11 +1,13 @@
-"""`emolens db upgrade` and `emolens db current`, added to the main CLI by ``register``.
+"""`emolens db upgrade|current` and `emolens purge`, added to the main CLI by ``register``.
 
 Only typer is imported here, so the CLI starts without loading SQLAlchemy or alembic.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,12 +19,13 @@ DbOpt = Annotated[
 
 
 def register(app: typer.Typer, guard: Callable[[Any], Any]) -> None:
-    """Add the `db` sub-app to ``app``; ``guard`` turns errors into messages."""
+    """Add the `db` sub-app and `purge` to ``app``; ``guard`` turns errors into messages."""
     db_app = typer.Typer(help="The result store's schema: migrations (SQLite and PostgreSQL).",
                          no_args_is_help=True)
     app.add_typer(db_app, name="db")
     db_app.command("upgrade")(guard(db_upgrade))
     db_app.command("current")(guard(db_current))
+    app.command("purge")(guard(purge_cmd))
 
 
 def db_upgrade(db: DbOpt = None) -> None:
@@ -76,3 +79,67 @@ def _engine(db: str | None, must_exist: bool) -> tuple[Any, str]:
     if must_exist and "://" not in url and url != ":memory:" and not Path(url).exists():
         raise InvalidInputError(f"No result store at {url}: nothing to show.")
     return open_database(url)
+
+
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(value: str) -> timedelta:
+    """'90d', '12h', '4w' or '30m' as a timedelta; BadParameter otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*", value.lower())
+    if match is None:
+        raise typer.BadParameter(
+            f"{value!r} is not an age; use a number and a unit: 30m, 12h, 90d or 4w",
+            param_hint="--older-than",
+        )
+    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+
+
+def purge_cmd(
+    older_than: Annotated[str | None, typer.Option(
+        "--older-than", help="Delete results stored longer ago than this: 30m, 12h, 90d, 4w.",
+    )] = None,
+    source: Annotated[str | None, typer.Option(
+        "--source", help="Delete the results of this source (a file as given to analyze, or "
+        "the source as stored).")] = None,
+    db: DbOpt = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Only say how many results would be deleted.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting.")]
+    = False,
+) -> None:
+    """Delete stored results by age and/or source (retention, data-subject requests)."""
+    from emolens.config import load_settings
+    from emolens.display import console
+    from emolens.errors import InvalidInputError
+    from emolens.store import ResultStore
+
+    if older_than is None and source is None:
+        raise typer.BadParameter("give --older-than, --source, or both")
+    before = datetime.now(UTC) - parse_age(older_than) if older_than is not None else None
+    url = load_settings(db=db).db
+    if "://" not in url and not Path(url).expanduser().exists():
+        raise InvalidInputError(f"No result store at {url}: nothing to delete.")
+    with ResultStore(url) as store:
+        source = _stored_source(store, source)
+        matched = store.delete(source=source, stored_before=before, dry_run=True)
+        what = " and ".join(filter(None, (
+            source and f"from {source}", before and f"stored before {before:%Y-%m-%d %H:%M} UTC",
+        )))
+        if dry_run or not matched:
+            console.print(f"{matched:,} results {what} in {store.where}"
+                          + (" would be deleted" if matched else ""), highlight=False,
+                          soft_wrap=True)
+            return
+        if not yes:
+            typer.confirm(f"Delete {matched:,} results {what}?", abort=True)
+        deleted = store.delete(source=source, stored_before=before)
+    console.print(f"deleted {deleted:,} results {what}", highlight=False, soft_wrap=True)
+
+
+def _stored_source(store: Any, source: str | None) -> str | None:
+    """``source`` as stored: files are stored by their absolute path."""
+    if source is None or not Path(source).exists():
+        return source
+    resolved = str(Path(source).expanduser().resolve())
+    return resolved if resolved in store.sources() else source

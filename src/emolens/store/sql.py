@@ -21,12 +21,15 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from emolens import labels as L
 from emolens.errors import InvalidInputError, StoreError
 from emolens.pipeline import text_hash
+from emolens.privacy import redact
 from emolens.store.migrate import upgrade
 from emolens.store.schema import results_table
 from emolens.types import EmotionResult
 
-StoreText = Literal["full", "hash", "none"]
-STORE_TEXT_MODES: tuple[str, ...] = ("full", "hash", "none")
+StoreText = Literal["full", "redacted", "hash", "none"]
+# full: the text; redacted: the text with personal data replaced (emolens.privacy); hash: only
+# its SHA-256; none: nothing. Every mode but none keeps the SHA-256 of the text as given.
+STORE_TEXT_MODES: tuple[str, ...] = ("full", "redacted", "hash", "none")
 
 _DEADLOCK_RETRIES = 5
 # Keys per IN (...) clause: under SQLite's oldest limit of 999 bound parameters.
@@ -138,6 +141,28 @@ class ResultStore:
             rows = [dict(r) for r in conn.execute(stmt).mappings()]
         return _frame(rows)
 
+    def delete(
+        self,
+        source: str | None = None,
+        stored_before: datetime | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the results of ``source`` and/or stored before ``stored_before`` (retention,
+        data-subject requests); returns how many matched. At least one filter is required."""
+        col = results_table.c
+        where = []
+        if source is not None:
+            where.append(col.source == source)
+        if stored_before is not None:
+            where.append(col.created_at < stored_before)  # UTC; a naive time is taken as UTC
+        if not where:
+            raise InvalidInputError("Say which results to delete: a source, a time, or both.")
+        count = select(func.count()).select_from(results_table).where(*where)
+        with self._guard("delete from"), self._engine.begin() as conn:
+            if dry_run:
+                return int(conn.execute(count).scalar_one())
+            return conn.execute(results_table.delete().where(*where)).rowcount
+
     def count(self) -> int:
         """Number of stored results."""
         with self._guard("read"), self._engine.connect() as conn:
@@ -161,6 +186,11 @@ class ResultStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def where(self) -> str:
+        """Where the store is, for messages (a URL's password hidden)."""
+        return self._where
 
     def __repr__(self) -> str:
         return f"ResultStore({self._where!r})"
@@ -287,8 +317,8 @@ def _to_row(result: EmotionResult, store_text: str, now: datetime) -> dict[str, 
         "row": row if isinstance(row, int) else None,
         "group_name": result.group,
         "timestamp": _utc_naive(result.timestamp),
-        "text": result.text if store_text == "full" else None,
-        "text_hash": digest if store_text in ("full", "hash") else None,
+        "text": _kept_text(result.text, store_text),
+        "text_hash": digest if store_text != "none" else None,
         "language": result.language,
         "modality": result.modality,
         "label": result.label,
@@ -299,6 +329,12 @@ def _to_row(result: EmotionResult, store_text: str, now: datetime) -> dict[str, 
         "t_end": result.t_end,
         "created_at": now,
     }
+
+
+def _kept_text(text: str | None, store_text: str) -> str | None:
+    if text is None or store_text == "full":
+        return text if store_text == "full" else None
+    return redact(text).text if store_text == "redacted" else None
 
 
 def _is_deadlock(exc: BaseException | None) -> bool:
