@@ -102,3 +102,15 @@ def test_parse_age():
     assert parse_age("90d") == timedelta(days=90)
     assert parse_age("12h") == timedelta(hours=12)
     assert parse_age(" 1.5w") == timedelta(weeks=1.5)
+
+
+@pytest.mark.usefixtures("isolated_settings")
+def test_analyze_file_store_text_redacted(tmp_path, tiny_model_dir):
+    path = tmp_path / "posts.csv"
+    path.write_text(f"text\n\"{PERSONAL}\"\n", encoding="utf-8")
+    db = tmp_path / "r.db"
+    done = CliRunner().invoke(app, ["analyze", "file", str(path), "--model", tiny_model_dir,
+                                    "--db", str(db), "--store-text", "redacted", "--quiet"])
+    assert done.exit_code == 0, done.output
+    with ResultStore(str(db)) as s:
+        assert s.to_frame()["text"].tolist() == [REDACTED]

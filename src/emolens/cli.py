@@ -140,8 +140,9 @@ def analyze_file_cmd(
     model: ModelOpt = None,
     language: LanguageOpt = None,
     db: DbOpt = None,
-    store_text: Annotated[Literal["full", "hash", "none"] | None, typer.Option(
-        "--store-text", help="Keep each text in the store, only its SHA-256, or nothing; "
+    store_text: Annotated[Literal["full", "redacted", "hash", "none"] | None, typer.Option(
+        "--store-text", help="Keep each text in the store, the text with emails, phones, ID "
+        "numbers, URLs and @handles replaced (redacted), only its SHA-256, or nothing; "
         "--out follows the same choice (env: EMOLENS_STORE_TEXT).")] = None,
     no_store: Annotated[bool, typer.Option(
         "--no-store", help="Do not store results (nothing to resume or report on later).")] = False,
