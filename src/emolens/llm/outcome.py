@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -108,7 +108,8 @@ class RunStats:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe counters, with the routed share when routing ran."""
-        out = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)
+                               if not f.name.startswith("_")}
         out["share_routed"] = self.share_routed
         return out
 

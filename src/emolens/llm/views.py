@@ -16,7 +16,7 @@ from emolens.llm.settings import LLMSettings
 def explain_view(report: dict[str, Any]) -> Group:
     """The explain report: one row per emotion, then the LLM's rationale and evidence."""
     fast, lexicon, llm = report["fast"], report["lexicon"], report["llm"]
-    table = Table(title=f"[{report['language']}] {escape(_short(report['text'], 80))}")
+    table = Table(title=f"{escape(_short(report['text'], 80))} [dim]({report['language']})[/]")
     table.add_column("emotion")
     table.add_column(f"fast p\n{escape(fast['model'])}", justify="right")
     if llm is not None:
