@@ -6,12 +6,14 @@ Every case scripts what the server answers and checks what it received.
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import numpy as np
 import pytest
 from llm_fake import FakeLLM, Reply, answer, sent_text
 
+from emolens.errors import InvalidInputError
 from emolens.labels import CANONICAL
 from emolens.llm.cache import AnswerCache
 from emolens.llm.client import OpenAICompatClient
@@ -288,3 +290,17 @@ def test_probabilities_are_a_distribution_for_every_item(fake):
     assert probs.shape == (5, 7)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert probs[0, CANONICAL.index("joy")] == pytest.approx(0.8)
+
+
+def test_an_unreachable_endpoint_stops_the_batch():
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = OpenAICompatClient(f"http://127.0.0.1:{port}/v1", "m", max_retries=1, backoff=0.01)
+    with pytest.raises(LLMRequestError, match="cannot connect.*after 1 retries"):
+        LLMRecognizer(client).annotate(["a", "b", "c"])
+
+
+def test_the_endpoint_must_be_an_http_url():
+    with pytest.raises(InvalidInputError, match="http:// or https://"):
+        OpenAICompatClient("localhost:11434/v1", "m")

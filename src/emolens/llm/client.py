@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from emolens.errors import MissingExtraError
+from emolens.errors import InvalidInputError, MissingExtraError
 from emolens.llm.errors import LLMRequestError
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -31,6 +31,15 @@ class ChatReply:
     finish_reason: str | None = None
     retries: int = 0  # requests repeated after 429/5xx/timeouts
     schema_refused: bool = False  # response_format was refused and the request sent without it
+
+
+@dataclass
+class _Failed:
+    """Why one attempt failed, in a way worth retrying."""
+
+    problem: str
+    retry_after: float | None = None  # seconds, from a Retry-After header
+    unreachable: bool = False  # nothing answered at the address
 
 
 class ChatClient(Protocol):
@@ -66,6 +75,11 @@ class OpenAICompatClient:
             import httpx
         except ImportError as exc:
             raise MissingExtraError("The LLM client", "llm") from exc
+        if not base_url.startswith(("http://", "https://")):
+            raise InvalidInputError(
+                f"The LLM endpoint must be an http:// or https:// URL, got {base_url!r} "
+                "(EMOLENS_LLM_BASE_URL, e.g. http://127.0.0.1:11434/v1)"
+            )
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = timeout
@@ -118,33 +132,37 @@ class OpenAICompatClient:
         retries = 0
         while True:
             with self._slots:
-                problem, wait = self._attempt(url, body)
-            if isinstance(problem, ChatReply):
-                problem.retries = retries
-                return problem
+                outcome = self._attempt(url, body)
+            if isinstance(outcome, ChatReply):
+                outcome.retries = retries
+                return outcome
             if retries >= self.max_retries:
                 suffix = f" (after {retries} retries)" if retries else ""
-                raise LLMRequestError(f"{url}: {problem}{suffix}")
-            time.sleep(self._delay(retries, wait))
+                # An endpoint that cannot be reached at all fails every item: stop the batch.
+                raise LLMRequestError(f"{url}: {outcome.problem}{suffix}",
+                                      retryable=not outcome.unreachable)
+            time.sleep(self._delay(retries, outcome.retry_after))
             retries += 1
 
-    def _attempt(self, url: str, body: dict[str, Any]) -> tuple[ChatReply | str, float | None]:
-        """The reply, or why this attempt failed (retryably) and any Retry-After in seconds."""
+    def _attempt(self, url: str, body: dict[str, Any]) -> ChatReply | _Failed:
+        """The reply, or why this attempt failed in a way worth retrying."""
         httpx = self._httpx
         try:
             response = self._http.post(url, json=body)
         except httpx.TimeoutException:
-            return f"no answer within {self.timeout:g} s (EMOLENS_LLM_TIMEOUT)", None
+            return _Failed(f"no answer within {self.timeout:g} s (EMOLENS_LLM_TIMEOUT)")
+        except httpx.ConnectError as exc:
+            return _Failed(f"cannot connect ({exc}); is the server running?", unreachable=True)
         except httpx.TransportError as exc:
-            return f"connection failed: {exc}", None
+            return _Failed(f"connection failed: {exc}")
         if response.status_code in RETRY_STATUS or response.status_code >= 500:
-            return f"HTTP {response.status_code}", _retry_after(response.headers)
+            return _Failed(f"HTTP {response.status_code}", _retry_after(response.headers))
         if response.status_code >= 400:
             raise _refusal(url, response.status_code, response.text)
         try:
-            return _reply(response.json()), None
+            return _reply(response.json())
         except (ValueError, KeyError, IndexError, TypeError):
-            return f"the reply is not a chat completion: {response.text[:200]!r}", None
+            return _Failed(f"the reply is not a chat completion: {response.text[:200]!r}")
 
     def _delay(self, retries: int, retry_after: float | None) -> float:
         delay = min(BACKOFF_CAP, self.backoff * 2**retries) * self._random.uniform(0.5, 1.0)

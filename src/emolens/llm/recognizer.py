@@ -16,6 +16,7 @@ the label set has no neutral). Intensities are strengths, not calibrated probabi
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +85,7 @@ class LLMRecognizer:
         self.concurrency = concurrency
         self.stats_ = RunStats()
         self._memo: OrderedDict[str, Annotation] = OrderedDict()
+        self._memo_lock = threading.Lock()  # the service may call from several threads
 
     def reset_stats(self) -> RunStats:
         """The counts so far; counting starts again from zero."""
@@ -148,9 +150,8 @@ class LLMRecognizer:
         found: dict[str, Outcome] = {}
         todo: list[_Question] = []
         for q in questions:
-            if q.key in self._memo:
-                self._memo.move_to_end(q.key)
-                found[q.key] = self._memo[q.key]
+            if (known := self._recall(q.key)) is not None:
+                found[q.key] = known
             elif self.cache is not None and (stored := self.cache.get(q.key)) is not None:
                 found[q.key] = self._annotation(q, LLMAnswer.model_validate(stored), [], 0, True)
                 self.stats_.add(items=1, cache_hits=1)
@@ -231,11 +232,18 @@ class LLMRecognizer:
             language=language,
         )
 
+    def _recall(self, key: str) -> Annotation | None:
+        with self._memo_lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+            return self._memo.get(key)
+
     def _remember(self, key: str, outcome: Annotation) -> None:
-        self._memo[key] = outcome
-        self._memo.move_to_end(key)
-        while len(self._memo) > MEMO_SIZE:
-            self._memo.popitem(last=False)
+        with self._memo_lock:
+            self._memo[key] = outcome
+            self._memo.move_to_end(key)
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
 
     def close(self) -> None:
         """Close the client and the cache."""
