@@ -683,7 +683,7 @@ def report_cmd(
 
 register_server_commands(app, friendly_errors)  # `emolens serve`, `emolens keys ...`
 register_llm_commands(app, friendly_errors)  # `emolens explain`, `emolens llm ...`
-register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`
+register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`, `emolens purge`
 
 
 def main() -> None:
