@@ -48,6 +48,12 @@ class Ensemble(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(x) for m in self.members]).mean(0)
 
+    def logits_and_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean logits, and every member's features side by side."""
+        found = [m.logits_and_features(x) for m in self.members]
+        return (torch.stack([lg for lg, _ in found]).mean(0),
+                torch.cat([f for _, f in found], dim=1))
+
 
 def load_best(run: Path) -> tuple[torch.nn.Module, dict]:
     """The best-PublicTest network of a run, in eval mode, and its checkpoint."""
@@ -58,11 +64,14 @@ def load_best(run: Path) -> tuple[torch.nn.Module, dict]:
 
 
 def export_onnx(net: torch.nn.Module, path: Path) -> None:
-    """Opset-17 graph of the flip-averaged network; input (N,1,48,48) normalised float32."""
+    """Opset-17 graph of the flip-averaged network; input (N,1,48,48) normalised float32;
+    outputs the logits and the pooled features."""
     wrapped = recipe.FlipAveraged(net).eval()
     torch.onnx.export(wrapped, torch.zeros(1, 1, recipe.SIZE, recipe.SIZE), str(path),
-                      opset_version=17, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+                      opset_version=17, input_names=["input"],
+                      output_names=["logits", "features"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"},
+                                    "features": {0: "batch"}}, dynamo=False)
     net.eval()  # the exporter restores the wrapper's (train) mode recursively
 
 
@@ -88,7 +97,8 @@ def model_meta(args: argparse.Namespace, state: dict, result: dict, onnx_path: P
         "input": {"shape": [None, 1, recipe.SIZE, recipe.SIZE], "dtype": "float32",
                   "color": "grayscale", "mean": recipe.MEAN, "std": recipe.STD,
                   "normalisation": "(pixel / 255 - mean) / std"},
-        "output": "logits (mean over the image and its mirror image); softmax for probabilities",
+        "output": "logits (mean over the image and its mirror image; softmax for probabilities) "
+                  "and features (the pooled last-stage activations, same mean)",
         "trained": {
             "data": "FER2013 Training (28,709 images); epoch chosen on PublicTest",
             "architecture": f"VGG-style CNN, widths {cfg['widths']}, depths {cfg['depths']}"

@@ -149,19 +149,30 @@ class ExpressionCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, len(LABELS)))
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The globally pooled last-stage features, (N, widths[-1])."""
+        return torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(F.adaptive_avg_pool2d(self.features(x), 1))
+        return self.head(self.embed(x))
+
+    def logits_and_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.embed(x)
+        return self.head(features), features
 
 
 class FlipAveraged(nn.Module):
-    """The exported graph: mean of the logits of the image and of its mirror image."""
+    """The exported graph: mean of the logits, and of the pooled features, of the image and of
+    its mirror image. The features let `emolens train image` fit light heads on the frozen net."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.net(x) + self.net(torch.flip(x, dims=[3]))) / 2
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, features = self.net.logits_and_features(x)
+        flipped, flipped_features = self.net.logits_and_features(torch.flip(x, dims=[3]))
+        return (logits + flipped) / 2, (features + flipped_features) / 2
 
 
 def build_model(args: argparse.Namespace) -> ExpressionCNN:

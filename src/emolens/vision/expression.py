@@ -57,10 +57,26 @@ class FaceExpressionRecognizer:
 
     def predict_logits(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Raw logits, shape (len(crops), len(labels))."""
+        return self._run(crops, "logits", len(self.labels))
+
+    @property
+    def has_features(self) -> bool:
+        """Whether the graph also gives the pooled features (models exported since 0.2)."""
+        return "features" in {o.name for o in self.session.get_outputs()}
+
+    def embed(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """The network's pooled features of each crop, for light heads trained on top."""
+        if not self.has_features:
+            raise ModelFileError(f"the face model {self.name} {self.version} has no features "
+                                 "output; re-export it with recipes/fer/train.py --report")
+        width = next(o.shape[1] for o in self.session.get_outputs() if o.name == "features")
+        return self._run(crops, "features", width if isinstance(width, int) else 0)
+
+    def _run(self, crops: Sequence[np.ndarray], output: str, width: int) -> np.ndarray:
         x = self.preprocess(crops)
-        out = [self.session.run(None, {"input": x[i:i + self.batch_size]})[0]
+        out = [self.session.run([output], {"input": x[i:i + self.batch_size]})[0]
                for i in range(0, len(x), self.batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, width), np.float32)
 
     def predict_proba(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities, shape (len(crops), len(labels)), rows summing to 1."""
