@@ -29,6 +29,7 @@ from emolens.vision.frames import iter_video_frames, load_image
 if TYPE_CHECKING:
     from emolens.audio.pipeline import SpeechAnalyzer
     from emolens.pipeline import Analyzer
+    from emolens.vision.tracking import FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,16 @@ class VisualAnalyzer:
         probs = native @ self._face_matrix
         return faces, probs / probs.sum(axis=1, keepdims=True)
 
+    def frame_faces(self, image: np.ndarray, t: float, tracker: FaceTracker, step: float = 0.0
+                    ) -> list[EmotionResult]:
+        """Faces of one video frame at ``t`` seconds, each with its track id from ``tracker``
+        (one ``FaceTracker`` per video or live stream); ``step``: seconds until the next."""
+        faces, probs = self.faces_in(image)
+        return [self._face_result(row, round(t, 3), round(t + step, 3), track=track,
+                                  box=face.to_dict()["box"], detection=round(face.score, 4))
+                for (track, face), row in zip(tracker.update(faces, image, t), probs,
+                                              strict=True)]
+
     def _face_result(self, probs: np.ndarray, t0: float | None, t1: float | None, **details: Any
                      ) -> EmotionResult:
         scores = {k: float(v) for k, v in zip(L.CANONICAL, probs, strict=True)}
@@ -216,12 +227,7 @@ class VisualAnalyzer:
         next_ocr = 0.0
         last_t = 0.0
         for frame in iter_video_frames(path, fps=self.fps):
-            faces, probs = self.faces_in(frame.image)
-            for (track, face), row in zip(tracker.update(faces, frame.image, frame.t), probs,
-                                          strict=True):
-                timeline.faces.append(self._face_result(
-                    row, round(frame.t, 3), round(frame.t + step, 3), track=track,
-                    box=face.to_dict()["box"], detection=round(face.score, 4)))
+            timeline.faces += self.frame_faces(frame.image, frame.t, tracker, step)
             if self.reader is not None and frame.t >= next_ocr - 1e-6:
                 found_captions += captions.push(frame.t, self.reader.read(frame.image))
                 next_ocr = frame.t + self.ocr_interval
