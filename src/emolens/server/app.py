@@ -26,16 +26,20 @@ from emolens.errors import (
     UnknownComponentError,
 )
 from emolens.server import dashboard
+from emolens.server.media import media
 from emolens.server.middleware import BodyLimit, LoopbackOnly, SecurityHeaders
 from emolens.server.routes import api, health
 from emolens.server.service import Service
 from emolens.server.settings import ServerSettings
 from emolens.server.ws import stream
+from emolens.server.ws_video import video_stream
 
 log = logging.getLogger("emolens.server")
 
-DESCRIPTION = """Emotion expressed in English and Chinese text, offline; and in speech
-(`/v1/analyze/audio`, `/v1/stream/audio`) when the service runs with `--audio`.
+DESCRIPTION = """Emotion expressed in English and Chinese text, offline; in speech
+(`/v1/analyze/audio`, `/v1/stream/audio`) when the service runs with `--audio`; in faces and
+on-screen text (`/v1/analyze/image`, `/v1/analyze/video` as a job, `/v1/stream/video`) when it
+runs with `--vision`.
 
 Every `/v1` route needs `Authorization: Bearer <key>` or `X-API-Key: <key>` (keys come from
 `emolens keys create`), unless the service runs on loopback with `--no-auth`. Results
@@ -47,6 +51,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     settings = (settings or ServerSettings()).check()
     if settings.audio and not all(importlib.util.find_spec(m) for m in ("av", "faster_whisper")):
         raise MissingExtraError("Speech in the service (--audio)", "audio")
+    if settings.vision and not all(importlib.util.find_spec(m)
+                                   for m in ("av", "cv2", "onnxruntime", "rapidocr")):
+        raise MissingExtraError("Images and video in the service (--vision)", "video")
     service = Service(settings)
 
     @asynccontextmanager
@@ -67,7 +74,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.service = service
     app.include_router(health)
     app.include_router(api)
+    app.include_router(media)
     app.include_router(stream)
+    app.include_router(video_stream)
     _add_docs(app)
     _served_models_in_spec(app, service)
     dashboard.mount(app)
@@ -76,7 +85,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
-    uploads = {"/v1/analyze/audio": settings.max_upload_bytes} if settings.audio else {}
+    uploads = {path: (settings.max_upload_bytes, "max_upload_bytes") for path, on in
+               (("/v1/analyze/audio", settings.audio), ("/v1/analyze/video", settings.vision))
+               if on}
+    if settings.vision:
+        uploads["/v1/analyze/image"] = (settings.max_image_bytes, "max_image_bytes")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, uploads=uploads)
     app.add_middleware(SecurityHeaders)
     if not settings.auth:
@@ -125,7 +138,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _served_models_in_spec(app: FastAPI, service: Service) -> None:
     """The OpenAPI spec lists the models this service runs as the values `model` may take,
-    and the speech route only when speech is served."""
+    and the speech, image and video routes only when they are served."""
     build = app.openapi
 
     def openapi() -> dict:
@@ -136,10 +149,12 @@ def _served_models_in_spec(app: FastAPI, service: Service) -> None:
         if names and field is not None:
             field["anyOf"] = [{"type": "string", "enum": list(dict.fromkeys(names))},
                               {"type": "null"}]
-        if not service.settings.audio:  # the spec lists only what is served
+        # The spec lists only the routes served; the result schemas stay (jobs refer to them).
+        if not service.settings.audio:
             spec.get("paths", {}).pop("/v1/analyze/audio", None)
-            for unused in ("AudioAnalyzeResponse", "AudioSummary"):
-                spec.get("components", {}).get("schemas", {}).pop(unused, None)
+        if not service.settings.vision:
+            for path in ("/v1/analyze/image", "/v1/analyze/video"):
+                spec.get("paths", {}).pop(path, None)
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]

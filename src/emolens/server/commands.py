@@ -48,6 +48,10 @@ def serve_cmd(
     audio: Annotated[bool, typer.Option(
         "--audio", help="Also serve speech: POST /v1/analyze/audio and WS /v1/stream/audio "
         "(loads Whisper and the voice model at start; needs the audio extra).")] = False,
+    vision: Annotated[bool, typer.Option(
+        "--vision", help="Also serve images and video: POST /v1/analyze/image, "
+        "POST /v1/analyze/video (jobs) and WS /v1/stream/video (loads the face, expression "
+        "and OCR models at start; needs the video extra).")] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
 ) -> None:
     """Run the REST + WebSocket API and the dashboard (Ctrl+C stops it after open requests)."""
@@ -60,7 +64,8 @@ def serve_cmd(
     overrides: dict[str, Any] = {"host": host, "port": port, "db": db, "rate_limit": rate_limit,
                                  "cors_origins": cors_origin or None,
                                  "auth": False if no_auth else None,
-                                 "audio": True if audio else None}
+                                 "audio": True if audio else None,
+                                 "vision": True if vision else None}
     if model:
         overrides.update(model=model[0], extra_models=model[1:])
     settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None}).check()
@@ -69,7 +74,8 @@ def serve_cmd(
 
     url = f"http://{_url_host(settings.host)}:{settings.port}"
     auth = "on (send Authorization: Bearer <key>)" if settings.auth else "OFF (loopback only)"
-    speech = "  speech on" if settings.audio else ""
+    speech = ("  speech on" if settings.audio else "") + ("  vision on" if settings.vision
+                                                          else "")
     console.print(f"emolens serve: [bold]{url}[/]  model {', '.join(settings.models())}{speech}  "
                   f"auth {auth}  store {settings.db}\n  dashboard {url}/  API docs {url}/docs",
                   highlight=False, soft_wrap=True)

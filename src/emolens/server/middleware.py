@@ -20,11 +20,12 @@ DASHBOARD_CSP = (
 class BodyLimit:
     """413 for a body over the limit, by its Content-Length or as it streams in.
 
-    Every path gets ``max_bytes`` except those named in ``uploads`` (path -> bytes), the
-    routes that take a whole recording as their body.
+    Every path gets ``max_bytes`` except those named in ``uploads`` (path -> bytes and the
+    setting that sets them), the routes that take a whole recording, image or video.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 uploads: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.uploads = dict(uploads or {})
@@ -33,8 +34,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        upload = scope["path"] in self.uploads
-        limit = self.uploads[scope["path"]] if upload else self.max_bytes
+        upload = self.uploads.get(scope["path"])
+        limit = upload[0] if upload else self.max_bytes
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             await _json(send, 413, self._message(length.decode("latin-1"), limit, upload))
@@ -52,10 +53,10 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
     @staticmethod
-    def _message(got: str, limit: int, upload: bool) -> str:
+    def _message(got: str, limit: int, upload: tuple[int, str] | None) -> str:
         if upload:
-            return (f"Upload too large: {got} bytes; the limit is {limit} bytes "
-                    "(max_upload_bytes). Send a shorter recording, or only its audio track.")
+            return (f"Upload too large: {got} bytes; the limit is {limit} bytes ({upload[1]}). "
+                    "Send a shorter or smaller file (for speech, only the audio track).")
         return (f"Request body too large: {got} bytes; the limit is {limit} bytes "
                 "(max_body_bytes). Send fewer or shorter texts per request.")
 

@@ -25,9 +25,11 @@ from emolens.server.schemas import (
     ErrorBody,
     Health,
     IsoTime,
+    JobState,
     Language,
     ModelInfo,
     ModelsResponse,
+    Ready,
     ResultsPage,
     Stats,
 )
@@ -80,10 +82,14 @@ _AUDIO_BODY = {"requestBody": {
 
 @api.post("/analyze/audio", response_model=AudioAnalyzeResponse, tags=["analyze"],
           openapi_extra=_AUDIO_BODY,
-          responses={404: {"model": ErrorBody, "description": "Speech is not served here"},
-                     415: {"model": ErrorBody, "description": "The body is not audio or video"}})
+          responses={202: {"model": JobState, "description": "With job=true: the job started "
+                           "(poll the Location header)"},
+                     404: {"model": ErrorBody, "description": "Speech is not served here"},
+                     415: {"model": ErrorBody, "description": "The body is not audio or video"},
+                     503: {"model": ErrorBody, "description": "With job=true: too many jobs"}})
 async def analyze_audio(
     request: Request,
+    caller: Annotated[str, Depends(require_key)],
     language: Annotated[Language | None, Query(description="Force 'en' or 'zh' (else "
                                                 "detected on the first speech).")] = None,
     store: Annotated[bool, Query(description="Also keep the segments in the store.")] = False,
@@ -92,7 +98,9 @@ async def analyze_audio(
     = None,
     filename: Annotated[str | None, Query(max_length=255, description="The file's name, for "
                                           "its extension and for messages.")] = None,
-) -> AudioAnalyzeResponse:
+    job: Annotated[bool, Query(description="Analyse it as a job (202 and GET /v1/jobs/{id}), "
+                               "for recordings longer than a request should wait.")] = False,
+) -> AudioAnalyzeResponse | JSONResponse:
     """Emotion over time in one recording: a result per utterance with its transcript."""
     service = _service(request)
     speech = _speech(service)
@@ -112,11 +120,18 @@ async def analyze_audio(
             raise InvalidInputError(f"{name} is empty (0 bytes): send the recording's bytes as "
                                     "the request body.")
         source = source or f"api-upload:{upload.sha256[:16]}"
+        if job:
+            from emolens.server.media import audio_job
+
+            answer = await audio_job(request, caller, upload, name, source, language, store)
+            upload = None  # the job removes it when it ends
+            return answer
         async with speech.uploads:  # one upload at a time, waiting here rather than in a thread
             done = await run_in_threadpool(speech.analyze_upload, upload, name, source, language,
                                            service.store if store else None)
     finally:
-        upload.path.unlink(missing_ok=True)
+        if upload is not None:
+            upload.path.unlink(missing_ok=True)
     timeline = done.timeline
     return AudioAnalyzeResponse(model=speech.model_id, source=source,
                                 duration=round(timeline.duration, 3),
@@ -176,8 +191,10 @@ def list_models(request: Request) -> ModelsResponse:
         for i, (name, a) in enumerate(_service(request).analyzers.items())
     ]
     speech = _service(request).speech
+    vision = _service(request).vision
     return ModelsResponse(served=served, registered=recognizers.describe(),
-                          speech=speech.model_id if speech is not None else None)
+                          speech=speech.model_id if speech is not None else None,
+                          vision=vision.model_id if vision is not None else None)
 
 
 @health.get("/healthz", response_model=Health)
@@ -186,13 +203,16 @@ def healthz(request: Request) -> Health:
     return Health(status="ok", auth=_service(request).settings.auth)
 
 
-@health.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-def readyz(request: Request) -> Health | JSONResponse:
-    """Models loaded and store open (503 while starting or shutting down)."""
+@health.get("/readyz", response_model=Ready, responses={503: {"model": Health}})
+def readyz(request: Request) -> Ready | JSONResponse:
+    """Models loaded and store open (503 while starting or shutting down), what is served
+    (speech with --audio, vision with --vision) and the jobs under way."""
     service = _service(request)
     if not service.ready:
         return JSONResponse(Health(status="not ready").model_dump(), status_code=503)
     models = [a.model_id for a in service.analyzers.values()]
-    if service.speech is not None:
-        models.append(service.speech.model_id)
-    return Health(status="ready", models=models)
+    speech, vision = service.speech, service.vision
+    models += [x.model_id for x in (speech, vision) if x is not None]
+    return Ready(status="ready", models=models, auth=service.settings.auth,
+                 speech=speech.model_id if speech else None,
+                 vision=vision.model_id if vision else None, jobs=service.jobs.counts())

@@ -108,6 +108,79 @@ class AudioAnalyzeResponse(BaseModel):
     stored: int = Field(0, description="Segments newly stored (a repeated upload adds none).")
 
 
+class Person(BaseModel):
+    """One face track of a video (or one face of an image) and its mean expression."""
+
+    person: int = Field(description="Track id (video) or face number left to right (image).")
+    first_t: float
+    last_t: float
+    detections: int
+    label: str
+    scores: dict[str, float]
+
+
+class VisualSummary(BaseModel):
+    """An image or video as a whole: counts, people, and the time-weighted fused scores."""
+
+    source: str
+    duration: float = Field(description="Seconds of video sampled (0 for an image).")
+    faces: int = Field(description="Face results (one per face per sampled frame).")
+    people: list[Person]
+    captions: int = Field(description="On-screen text events read.")
+    speech_segments: int
+    label: str | None = Field(description="Top label of the fused scores; None if nothing found.")
+    scores: dict[str, float]
+    notes: list[str]
+
+
+class VisualAnalyzeResponse(BaseModel):
+    """Faces, on-screen text, speech (video with audio served) and their fusion."""
+
+    model: str = Field(description="The models: face expression, text and (video) speech.")
+    source: str = Field(description="What the results are (or would be) stored under.")
+    duration: float
+    summary: VisualSummary
+    faces: list[EmotionResult] = Field(
+        description="One result per face (per sampled frame for a video): details hold its "
+        "box [x0, y0, x1, y1] in pixels, detection score, and face number or track id."
+    )
+    captions: list[EmotionResult] = Field(
+        description="On-screen text: its words as text, box and OCR score in details."
+    )
+    speech: list[EmotionResult] = Field(default_factory=list,
+                                        description="Speech segments of a video's audio.")
+    fused: list[EmotionResult] = Field(
+        description="Everything pooled: one result for an image, one per window for a video."
+    )
+    notes: list[str] = Field(default_factory=list,
+                             description="What was not analysed, or only in part, and why.")
+    stored: int = Field(0, description="Results newly stored (a repeated upload adds none).")
+
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+
+
+class JobState(BaseModel):
+    """A long analysis (a video, or a recording sent with job=true) and, when done, its result."""
+
+    id: str
+    kind: Literal["video", "audio"]
+    status: JobStatus
+    name: str = Field(description="The upload's file name, or 'the upload'.")
+    source: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress_seconds: float = Field(0.0, description="Seconds of media analysed so far.")
+    total_seconds: float | None = Field(None, description="The media's length, if known.")
+    progress: float | None = Field(None, description="progress_seconds / total_seconds, 0..1.")
+    cancel_requested: bool = False
+    error: str | None = Field(None, description="Why the job failed or was cancelled.")
+    result: VisualAnalyzeResponse | AudioAnalyzeResponse | None = Field(
+        None, description="The analysis, once status is done."
+    )
+
+
 class StreamReply(AnalyzeResponse):
     """Reply to one WebSocket message."""
 
@@ -188,6 +261,9 @@ class ModelsResponse(BaseModel):
     speech: str | None = Field(
         None, description="The speech model behind /v1/analyze/audio (None: audio not served)."
     )
+    vision: str | None = Field(
+        None, description="The models behind /v1/analyze/image|video (None: vision not served)."
+    )
 
 
 class Health(BaseModel):
@@ -196,6 +272,14 @@ class Health(BaseModel):
     status: str
     models: list[str] = Field(default_factory=list)
     auth: bool | None = Field(None, description="Whether /v1 needs an API key.")
+
+
+class Ready(Health):
+    """Readiness, and what this service has loaded and is working on."""
+
+    speech: str | None = Field(None, description="The speech model (None: --audio is off).")
+    vision: str | None = Field(None, description="The vision models (None: --vision is off).")
+    jobs: dict[str, int] = Field(default_factory=dict, description="Jobs queued and running.")
 
 
 class ErrorBody(BaseModel):

@@ -14,10 +14,12 @@ from emolens.pipeline import Analyzer, build_analyzer
 from emolens.registry import recognizers
 from emolens.server.auth import Authenticator, RateLimiter
 from emolens.server.batcher import MicroBatcher
+from emolens.server.jobs import JobManager
 from emolens.server.keys import KeyStore
 from emolens.server.schemas import AnalyzeRequest, AnalyzeResponse
 from emolens.server.settings import ServerSettings
 from emolens.server.speech import SpeechService
+from emolens.server.vision import VisionService
 from emolens.store import ResultStore
 
 log = logging.getLogger("emolens.server")
@@ -37,10 +39,12 @@ class Service:
         self.store: ResultStore | None = None
         self.auth: Authenticator | None = None
         self.speech: SpeechService | None = None  # with settings.audio only
+        self.vision: VisionService | None = None  # with settings.vision only
+        self.jobs = JobManager(settings.job_workers, settings.max_jobs, settings.job_keep_seconds)
         self.ready = False
 
     def start(self) -> None:
-        """Open the store, load every served model and, with audio on, the speech model.
+        """Open the store, load every served model and, with audio or vision on, theirs.
 
         Blocking: call it from a thread.
         """
@@ -64,6 +68,9 @@ class Service:
         if s.audio:
             self.speech = SpeechService(s)
             self.speech.start(next(iter(self.analyzers.values()), None))
+        if s.vision:
+            self.vision = VisionService(s)
+            self.vision.start(next(iter(self.analyzers.values()), None), self.speech)
 
     def open(self) -> None:
         """Start the batching workers on the running loop; the service is then ready."""
@@ -73,8 +80,10 @@ class Service:
         self.ready = True
 
     async def close(self) -> None:
-        """Stop the batching workers (after uvicorn has let open requests finish)."""
+        """Let running jobs finish (or cancel them after job_grace_seconds), then stop the
+        batching workers (after uvicorn has let open requests finish)."""
         self.ready = False
+        await self.jobs.shutdown(self.settings.job_grace_seconds)
         for batcher in self.batchers.values():
             await batcher.stop()
 

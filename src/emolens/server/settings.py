@@ -48,8 +48,34 @@ class ServerSettings(Settings):
         "voice model at start (needs the audio extra)."
     )
     max_upload_bytes: int = Field(
-        200_000_000, ge=1, description="Largest recording POSTed to /v1/analyze/audio, in bytes "
-        "(413); every other request keeps max_body_bytes."
+        200_000_000, ge=1, description="Largest recording or video POSTed to /v1/analyze/audio "
+        "or /v1/analyze/video, in bytes (413); every other request keeps max_body_bytes."
+    )
+    vision: bool = Field(
+        False, description="Serve /v1/analyze/image, /v1/analyze/video and /v1/stream/video; "
+        "loads the face, expression and OCR models at start (needs the video extra)."
+    )
+    max_image_bytes: int = Field(
+        20_000_000, ge=1, description="Largest image POSTed to /v1/analyze/image, in bytes (413)."
+    )
+    video_fps: float = Field(
+        5.0, gt=0, le=30, description="Frames per second sampled from an uploaded video."
+    )
+    video_streams: int = Field(
+        2, ge=1, description="Live video streams open at once; one more is closed with 1013."
+    )
+    job_workers: int = Field(
+        1, ge=1, description="Jobs (videos, long recordings) analysed at once; others queue."
+    )
+    max_jobs: int = Field(
+        16, ge=1, description="Jobs queued or running at once; one more is refused with 503."
+    )
+    job_keep_seconds: float = Field(
+        3600.0, ge=0, description="How long a finished job's status and result stay readable."
+    )
+    job_grace_seconds: float = Field(
+        60.0, ge=0, description="On shutdown, how long running jobs may take to finish before "
+        "they are cancelled (queued ones are cancelled at once)."
     )
     audio_streams: int = Field(
         2, ge=1, description="Live audio streams open at once; one more is closed with 1013 "

@@ -94,9 +94,10 @@ class SpeechService:
 
     def analyze_upload(
         self, upload: Upload, name: str, source: str, language: str | None,
-        store: ResultStore | None,
+        store: ResultStore | None, progress: Callable[[float], None] | None = None,
     ) -> UploadAnalysis:
-        """Timeline of a spooled upload, stored as it goes when ``store`` is given (blocking)."""
+        """Timeline of a spooled upload, stored as it goes when ``store`` is given (blocking);
+        ``progress`` receives seconds of audio decoded (a job's, which may stop it there)."""
         stored = 0
 
         def keep(results: list[EmotionResult]) -> None:
@@ -110,7 +111,7 @@ class SpeechService:
         with self.cpu:
             try:
                 timeline = self.analyzer.analyze_file(upload.path, language=language,
-                                                      on_results=keep)
+                                                      on_results=keep, progress=progress)
             except InvalidInputError as exc:  # name the upload, not the temporary file
                 raise InvalidInputError(str(exc).replace(str(upload.path), name)) from None
         timeline.source = source
