@@ -46,6 +46,7 @@ function applyStrings() {
   if (state.lastResults.length) renderResults(state.lastResults);
   if (state.stats) renderStats(state.stats);
   if (state.drill) renderDrill(state.drill);
+  if (typeof redrawMedia === "function") redrawMedia();  // media.js, when loaded
 }
 
 // -- API ---------------------------------------------------------------------------------------
@@ -171,26 +172,31 @@ function renderResults(results) {
     const emotion = cell(row, "");
     emotion.appendChild(chip(r.label));
     emotion.appendChild(document.createTextNode(` ${(100 * r.scores[r.label]).toFixed(0)}%`));
-    const bars = document.createElement("div");
-    bars.className = "bars";
-    const sorted = Object.entries(r.scores).sort((a, b) => b[1] - a[1]);
-    for (const [label, p] of sorted) {
-      const name = document.createElement("span");
-      name.textContent = labelName(label);
-      const bar = document.createElement("div");
-      bar.className = "bar";
-      const fill = document.createElement("span");
-      fill.style.width = `${(100 * p).toFixed(1)}%`;
-      fill.style.background = colorOf(label);
-      bar.appendChild(fill);
-      const pct = document.createElement("span");
-      pct.textContent = `${(100 * p).toFixed(0)}%`;
-      bars.append(name, bar, pct);
-    }
-    cell(row, "").appendChild(bars);
+    cell(row, "").appendChild(scoreBars(r.scores));
     body.appendChild(row);
   }
   $("results-table").hidden = results.length === 0;
+}
+
+// One bar per label, highest first (also used by media.js).
+function scoreBars(scores) {
+  const bars = document.createElement("div");
+  bars.className = "bars";
+  const sorted = Object.entries(scores).sort((a, b) => b[1] - a[1]);
+  for (const [label, p] of sorted) {
+    const name = document.createElement("span");
+    name.textContent = labelName(label);
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    const fill = document.createElement("span");
+    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    fill.style.background = colorOf(label);
+    bar.appendChild(fill);
+    const pct = document.createElement("span");
+    pct.textContent = `${(100 * p).toFixed(0)}%`;
+    bars.append(name, bar, pct);
+  }
+  return bars;
 }
 
 // -- explore -------------------------------------------------------------------------------------
@@ -382,6 +388,7 @@ async function start() {
   $("analyze-btn").addEventListener("click", analyze);
   $("f-apply").addEventListener("click", loadStats);
   $("export-csv").addEventListener("click", exportCsv);
+  if (typeof startMedia === "function") startMedia();
   try {
     const health = await (await fetch("/healthz")).json();
     state.authOff = health.auth === false;
