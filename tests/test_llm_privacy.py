@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from emolens.privacy import is_loopback_url, redact, redaction_default
@@ -84,3 +86,11 @@ def test_redaction_is_on_by_default_unless_loopback(url, loopback):
     assert redaction_default(url) is (not loopback)
     assert redaction_default(url, forced=True) is True
     assert redaction_default(url, forced=False) is False
+
+
+@pytest.mark.parametrize("run", ["x", "a.", "ab-", "1 "])
+def test_long_texts_take_linear_time(run):
+    text = run * (200_000 // len(run)) + " mail a@b.com"
+    started = time.monotonic()
+    assert redact(text).text.endswith(" mail [EMAIL]")
+    assert time.monotonic() - started < 5  # a quadratic pattern takes minutes here

@@ -39,8 +39,13 @@ _URL = re.compile(
 )
 # The local part may hold accented Latin letters (Jörg@...), not Chinese: Chinese prose
 # runs straight into an address ("发到abc@x.com") and must not be swallowed.
-_EMAIL = re.compile(r"[0-9a-z\u00c0-\u024f._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}",
-                    re.IGNORECASE | re.ASCII)
+# The lookbehind starts a match only at the start of a run: otherwise a long run without an
+# @ would be rescanned from each of its characters (quadratic time).
+_EMAIL = re.compile(
+    r"(?<![0-9a-z\u00c0-\u024f._%+-])[0-9a-z\u00c0-\u024f._%+-]+"
+    r"@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}",
+    re.IGNORECASE | re.ASCII,
+)
 # Mainland resident ID: 6-digit region, birth date 18xx-20xx, 3-digit sequence, check digit.
 _CN_ID = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}\d{7}[0-9Xx](?![0-9A-Za-z])")
 # Other ID-like numbers: US SSN (123-45-6789) and card/account numbers of 13-19 digits,
