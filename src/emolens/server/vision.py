@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from threading import Lock
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("emolens.server")
 
 JPEG_MAGIC = b"\xff\xd8\xff"
+_running = threading.local()  # the job a worker thread runs, so its audio track can stop too
 
 
 class VisionService:
@@ -101,9 +102,13 @@ class VisionService:
                   ) -> Callable[[Job], VisualAnalyzeResponse]:
         """The work of one video job: analyse, note what was left out, store, answer."""
         def run(job: Job) -> VisualAnalyzeResponse:
-            with named_errors(upload.path, name):
-                timeline = self.analyzer.analyze_video(upload.path, language=language,
-                                                       progress=job.progress)
+            _running.job = job
+            try:
+                with named_errors(upload.path, name):
+                    timeline = self.analyzer.analyze_video(upload.path, language=language,
+                                                           progress=job.progress)
+            finally:
+                _running.job = None
             if job.cancel.is_set():  # cancelled during the last steps: nothing is stored
                 from emolens.server.jobs import JobCancelled
 
@@ -192,7 +197,7 @@ class _LockedReader:
 
     def __init__(self, reader: Any) -> None:
         self._reader = reader
-        self._lock = Lock()
+        self._lock = threading.Lock()
 
     def read(self, frame: np.ndarray) -> list[Any]:
         with self._lock:
@@ -210,5 +215,8 @@ class _SharedSpeech:
         return getattr(self._speech.analyzer, name)
 
     def analyze_file(self, path: str | Path, **options: Any) -> Any:
+        job = getattr(_running, "job", None)
+        if job is not None:  # a cancelled job stops at the next block of its audio track
+            options.setdefault("progress", lambda _seconds: job.progress(0.0))
         with self._speech.cpu:
             return self._speech.analyzer.analyze_file(path, **options)
