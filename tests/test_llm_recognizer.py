@@ -114,7 +114,7 @@ def test_unknown_label_is_retried_a_bounded_number_of_times_then_reported(fake):
     assert "frustration" in failure.reason and "after 3 attempts" in failure.reason
     assert str(failure).startswith("item 1 (\"I can't believe they cancelled my")
     assert fake.texts().count(FLIGHT) == 3  # 1 + max_repairs, not more
-    assert recognizer.stats_.failures == 1
+    assert recognizer.stats_.failures == 1 and recognizer.stats_.repairs == 2
     with pytest.raises(LLMAnswerError, match=r"1 of 2 items: item 1 \(\"I can't believe") as err:
         recognizer.predict_proba(["What a lovely day", FLIGHT])
     assert [f.index for f in err.value.failures] == [1]
@@ -304,3 +304,10 @@ def test_an_unreachable_endpoint_stops_the_batch():
 def test_the_endpoint_must_be_an_http_url():
     with pytest.raises(InvalidInputError, match="http:// or https://"):
         OpenAICompatClient("localhost:11434/v1", "m")
+
+
+def test_texts_are_cut_after_redaction(fake):
+    text = "x" * 45 + " a.long.address@example.com, then more text, then 13812345678"
+    outcome = make(fake, redact=True, max_chars=50).annotate([text])[0]
+    assert fake.texts() == ["x" * 45 + " [EMA"]  # no half address left to leak
+    assert outcome.redacted == {"email": 1}  # the phone number was not sent at all

@@ -121,12 +121,15 @@ class LLMRecognizer:
         Raises ``LLMRequestError`` when the endpoint refuses requests outright (bad key,
         wrong URL): every item would fail the same way.
         """
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise InvalidInputError(
+                    f"Item {i} is a {type(text).__name__}, not a str; pass text as a string."
+                )
         langs = resolve_languages(texts, languages)
         questions: dict[str, _Question] = {}
         order: list[str | None] = []
         for text, language in zip(texts, langs, strict=True):
-            if not isinstance(text, str):
-                raise InvalidInputError(f"Expected texts as str, got {type(text).__name__}.")
             if not text.strip():
                 order.append(None)
                 continue
@@ -141,7 +144,9 @@ class LLMRecognizer:
 
     def _question(self, text: str, language: str) -> _Question:
         sent = redact(text) if self.redact else Redacted(text, text)
-        sent.text = _sendable(sent.text[: self.max_chars])
+        # Cut after redacting, so that no personal data is left half-matched at the cut.
+        kept = [r for r in sent.replacements if r.red_start < self.max_chars]
+        sent = Redacted(text, _sendable(sent.text[: self.max_chars]), kept)
         messages = prompts.messages(sent.text, self.labels, language)
         key = cache_key(self.client.identity, prompts.PROMPT_VERSION, messages)
         return _Question(text, language, sent, messages, key)
@@ -188,8 +193,9 @@ class LLMRecognizer:
                     problem = str(exc)
                     if reply.finish_reason == "length":
                         problem += " (the answer was cut off at EMOLENS_LLM_MAX_TOKENS)"
-                    history += prompts.retry_messages(reply.content, problem, q.language)
-                    self.stats_.add(repairs=1)
+                    if attempts <= self.max_repairs:  # it goes back to the model
+                        history += prompts.retry_messages(reply.content, problem, q.language)
+                        self.stats_.add(repairs=1)
                     continue
                 if self.cache is not None:
                     self.cache.put(q.key, answer.model_dump())
