@@ -85,7 +85,7 @@ def test_invalid_json_is_sent_back_and_the_retry_used(fake):
     recognizer = make(fake)
     outcome = recognizer.annotate([FLIGHT])[0]
     assert isinstance(outcome, Annotation) and outcome.label == "anger"
-    assert outcome.attempts == 2
+    assert outcome.attempts == 2 and outcome.tokens == 140  # both requests paid for
     assert len(fake.requests) == 2
     retry = fake.bodies()[1]["messages"]
     assert retry[-2] == {"role": "assistant", "content": "I think the author is angry."}
@@ -180,6 +180,7 @@ def test_cache_hit_makes_no_request(fake, tmp_path):
     second = again.annotate([FLIGHT])[0]
     assert len(fake.requests) == 1
     assert second.cached and second.scores == first.scores
+    assert first.tokens == second.tokens == 70  # what it cost, although not paid again
     assert again.stats_.cache_hits == 1 and again.stats_.total_tokens == 0
     make(fake, cache=AnswerCache(path), model="other-model").annotate([FLIGHT])
     assert len(fake.requests) == 2  # the model is part of the key

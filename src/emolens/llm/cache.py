@@ -2,7 +2,9 @@
 
 The key is the SHA-256 of the endpoint, the model, the sampling temperature, the prompt
 version and the exact messages sent (hence the text as sent, its language and the label
-set). Only valid answers are stored; the file holds no texts, only hashes and answers.
+set). Only valid answers are stored, with the tokens they cost. The file holds hashes and
+answers, not texts; an answer's evidence quotes are fragments of the text as sent (redacted
+when redaction is on).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def cache_key(identity: str, prompt_version: str, messages: list[dict[str, str]]
 
 
 class AnswerCache:
-    """Key -> answer (a JSON object), in SQLite; safe to share between threads."""
+    """Key -> a JSON object (the answer and what it cost), in SQLite; thread-safe."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -37,6 +37,7 @@ class Annotation:
     attempts: int = 0  # requests made for it in this run (0: from the cache or not asked)
     cached: bool = False
     redacted: dict[str, int] = field(default_factory=dict)  # kind -> count, before sending
+    tokens: int = 0  # what the answer cost when it was asked for (repairs included)
 
     @property
     def label(self) -> str:
@@ -94,11 +95,9 @@ class RunStats:
 
     def add_usage(self, usage: dict[str, int], retries: int = 0) -> None:
         """Count one completion and its ``usage`` field."""
-        total = usage.get("total_tokens",
-                          usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))
         self.add(requests=1, retries=retries, prompt_tokens=usage.get("prompt_tokens", 0),
-                 completion_tokens=usage.get("completion_tokens", 0), total_tokens=total,
-                 without_usage=0 if usage else 1)
+                 completion_tokens=usage.get("completion_tokens", 0),
+                 total_tokens=total_tokens(usage), without_usage=0 if usage else 1)
 
     @property
     def share_routed(self) -> float | None:
@@ -130,3 +129,9 @@ class RunStats:
         if self.failures:
             parts.append(f"{self.failures} failed")
         return "; ".join(parts)
+
+
+def total_tokens(usage: dict[str, int]) -> int:
+    """``total_tokens`` of a usage field, or prompt + completion when it is missing."""
+    return usage.get("total_tokens",
+                     usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0))

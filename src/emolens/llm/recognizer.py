@@ -31,7 +31,14 @@ from emolens.llm import prompts
 from emolens.llm.cache import AnswerCache, cache_key
 from emolens.llm.client import ChatClient
 from emolens.llm.errors import LLMAnswerError, LLMRequestError
-from emolens.llm.outcome import Annotation, Evidence, ItemFailure, Outcome, RunStats
+from emolens.llm.outcome import (
+    Annotation,
+    Evidence,
+    ItemFailure,
+    Outcome,
+    RunStats,
+    total_tokens,
+)
 from emolens.llm.schema import InvalidAnswer, LLMAnswer, parse_answer, response_format
 from emolens.privacy import Redacted, redact
 from emolens.text.language import resolve_languages
@@ -158,7 +165,8 @@ class LLMRecognizer:
             if (known := self._recall(q.key)) is not None:
                 found[q.key] = known
             elif self.cache is not None and (stored := self.cache.get(q.key)) is not None:
-                found[q.key] = self._annotation(q, LLMAnswer.model_validate(stored), [], 0, True)
+                answer = LLMAnswer.model_validate(stored["answer"])
+                found[q.key] = self._annotation(q, answer, [], 0, stored.get("tokens", 0), True)
                 self.stats_.add(items=1, cache_hits=1)
             else:
                 todo.append(q)
@@ -181,12 +189,13 @@ class LLMRecognizer:
     def _ask(self, q: _Question, index: int) -> Outcome:
         """Ask, repair, validate; an Annotation, or an ItemFailure naming the item."""
         history = list(q.messages)
-        problem, attempts = "", 0
+        problem, attempts, spent = "", 0, 0
         try:
             for attempts in range(1, self.max_repairs + 2):
                 fmt = response_format(self.labels) if self.json_schema else None
                 reply = self.client.chat(history, response_format=fmt)
                 self.stats_.add_usage(reply.usage, reply.retries)
+                spent += total_tokens(reply.usage)
                 try:
                     answer, repairs = parse_answer(reply.content, self.labels)
                 except InvalidAnswer as exc:
@@ -198,9 +207,9 @@ class LLMRecognizer:
                         self.stats_.add(repairs=1)
                     continue
                 if self.cache is not None:
-                    self.cache.put(q.key, answer.model_dump())
+                    self.cache.put(q.key, {"answer": answer.model_dump(), "tokens": spent})
                 self.stats_.add(items=1)
-                return self._annotation(q, answer, repairs, attempts, False)
+                return self._annotation(q, answer, repairs, attempts, spent, False)
             reason = f"no valid answer after {attempts} attempts: {problem}"
         except LLMRequestError as exc:
             if not exc.retryable:
@@ -210,7 +219,8 @@ class LLMRecognizer:
         return ItemFailure(index, _excerpt(q.sent.text), reason, attempts)
 
     def _annotation(
-        self, q: _Question, answer: LLMAnswer, repairs: list[str], attempts: int, cached: bool
+        self, q: _Question, answer: LLMAnswer, repairs: list[str], attempts: int, tokens: int,
+        cached: bool,
     ) -> Annotation:
         intensities = answer.intensities()
         probs = intensities_to_probs(intensities, self.labels)
@@ -228,6 +238,7 @@ class LLMRecognizer:
             attempts=attempts,
             cached=cached,
             redacted=q.sent.counts(),
+            tokens=tokens,
         )
 
     def _empty(self, language: str) -> Annotation:
