@@ -32,8 +32,15 @@ def load(model: str | Path = "default", uncertain_below: float | None = None):
     """An Analyzer for a registered recognizer name or a model directory (loaded once, cached).
 
     With ``uncertain_below``, results whose top probability is below it carry
-    ``details["uncertain"] = True`` (their label is unchanged).
+    ``details["uncertain"] = True`` (their label is unchanged). A directory made by
+    `emolens train audio|image` gives a ``MediaModel`` (``analyze_files(paths)``) instead.
     """
+    from emolens.io.model_files import media_modality
+
+    if media_modality(model) is not None:
+        from emolens.train.media import load_media_model
+
+        return load_media_model(model)
     analyzer = _analyzer(str(model))
     if uncertain_below is None:
         return analyzer
@@ -89,15 +96,19 @@ def analyze_audio(path: str | Path, language: str | None = None, asr_model: str 
 
 
 @lru_cache(maxsize=2)
-def load_vision(audio: bool = True, ocr: bool = True, fps: float = 5.0):
-    """A VisualAnalyzer (face, expression, OCR, text and, with ``audio``, speech models)."""
+def load_vision(audio: bool = True, ocr: bool = True, fps: float = 5.0,
+                face_model: str | None = None, text_model: str | None = None):
+    """A VisualAnalyzer (face, expression, OCR, text and, with ``audio``, speech models);
+    ``face_model``/``text_model`` None = settings (EMOLENS_FACE_MODEL, EMOLENS_MODEL)."""
     from emolens.config import load_settings
     from emolens.vision.pipeline import VisualAnalyzer
 
     settings = load_settings()
-    speech = load_speech() if audio else None
-    return VisualAnalyzer(text_model=settings.model, fps=fps, ocr_interval=1.0 if ocr else None,
-                          weights=settings.fusion_weights, speech=speech)
+    speech = load_speech(text_model=text_model) if audio else None
+    return VisualAnalyzer(expression_model=face_model or settings.face_model,
+                          text_model=text_model or settings.model, fps=fps,
+                          ocr_interval=1.0 if ocr else None, weights=settings.fusion_weights,
+                          speech=speech)
 
 
 def analyze_image(path: str | Path):

@@ -31,6 +31,7 @@ from emolens.errors import EmolensError
 from emolens.llm.commands import register as register_llm_commands
 from emolens.server.commands import register as register_server_commands
 from emolens.store.commands import register as register_db_commands
+from emolens.train.commands import register as register_train_commands
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -211,6 +212,10 @@ MediaJsonOpt = Annotated[bool, typer.Option(
 MediaOutOpt = Annotated[Path | None, typer.Option(
     "--out", "-o", help="Also write every result to a .csv, .jsonl or .parquet file.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")]
+MediaModelOpt = Annotated[str | None, typer.Option(
+    "--model", "-m", help="Text model (name or directory), or a model made by `emolens train "
+    "audio|image`, which replaces the voice or face-expression model [env: EMOLENS_MODEL, "
+    "EMOLENS_VOICE_MODEL, EMOLENS_FACE_MODEL].")]
 MediaPaths = Annotated[
     list[Path], typer.Argument(help="Files, or folders to search (recursively) for them.")
 ]
@@ -225,13 +230,13 @@ MediaPaths = Annotated[
 @friendly_errors
 def analyze_audio_cmd(
     paths: MediaPaths, language: LanguageOpt = None, asr_model: AsrOpt = None,
-    model: ModelOpt = None, db: DbOpt = None, no_store: NoStoreOpt = False,
+    model: MediaModelOpt = None, db: DbOpt = None, no_store: NoStoreOpt = False,
     as_json: MediaJsonOpt = False, out: MediaOutOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Analyse speech in recordings: a timeline of expressed emotion per file."""
     import emolens
 
-    settings = _media_settings(language, db=db, model=model, asr_model=asr_model)
+    settings = _media_settings(language, db=db, asr_model=asr_model, **_model_overrides(model))
     with _loading(quiet, "speech, voice and text"):
         speech = emolens.load_speech(settings.asr_model, settings.voice_model, settings.model)
 
@@ -260,16 +265,17 @@ def analyze_video_cmd(
         "--keyframes", help="Also draw a key-frame sheet of each video into this folder "
         "(DIR/<video>.keyframes.png): faces boxed with their expression, texts boxed.")]
     = None,
-    db: DbOpt = None, no_store: NoStoreOpt = False, as_json: MediaJsonOpt = False,
-    out: MediaOutOpt = None, quiet: QuietOpt = False,
+    model: MediaModelOpt = None, db: DbOpt = None, no_store: NoStoreOpt = False,
+    as_json: MediaJsonOpt = False, out: MediaOutOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Analyse videos: faces, on-screen text and speech on one timeline."""
     import emolens
     from emolens.vision.keyframes import keyframe_sheet
 
-    settings = _media_settings(language, db=db)
+    settings = _media_settings(language, db=db, **_model_overrides(model))
     with _loading(quiet, "face, expression, OCR, speech and text"):
-        vision = emolens.load_vision(audio=not no_audio, ocr=not no_ocr, fps=fps)
+        vision = emolens.load_vision(audio=not no_audio, ocr=not no_ocr, fps=fps,
+                                     face_model=settings.face_model, text_model=settings.model)
 
     analyze = _stored_at_end(
         lambda path, progress: vision.analyze_video(path, language=language, progress=progress))
@@ -291,16 +297,17 @@ def analyze_image_cmd(
     annotate: Annotated[Path | None, typer.Option(
         "--annotate", help="Also write a copy of each image into this folder "
         "(DIR/<image>.annotated.png) with its faces and texts boxed and labelled.")] = None,
-    db: DbOpt = None, no_store: NoStoreOpt = False, as_json: MediaJsonOpt = False,
-    out: MediaOutOpt = None, quiet: QuietOpt = False,
+    model: MediaModelOpt = None, db: DbOpt = None, no_store: NoStoreOpt = False,
+    as_json: MediaJsonOpt = False, out: MediaOutOpt = None, quiet: QuietOpt = False,
 ) -> None:
     """Analyse images: faces and text."""
     import emolens
     from emolens.vision.keyframes import annotate_image
 
-    settings = _media_settings(None, db=db)
+    settings = _media_settings(None, db=db, **_model_overrides(model))
     with _loading(quiet, "face, expression, OCR and text"):
-        vision = emolens.load_vision(audio=False, ocr=not no_ocr)
+        vision = emolens.load_vision(audio=False, ocr=not no_ocr,
+                                     face_model=settings.face_model, text_model=settings.model)
 
     analyze = _stored_at_end(lambda path, progress: vision.analyze_image(path))
     pictures = None if annotate is None else _Pictures(annotate, annotate_image, "annotated")
@@ -363,6 +370,13 @@ def _media_settings(language: str | None, **overrides: Any) -> Any:
     if language is not None and language not in LANGUAGES:
         raise typer.BadParameter(f"must be one of {LANGUAGES}", param_hint="--language")
     return load_settings(**overrides)
+
+
+def _model_overrides(model: str | None) -> dict[str, str]:
+    """--model of a media command: a text model, or a trained voice or face model."""
+    from emolens.train.media import model_overrides
+
+    return model_overrides(model)
 
 
 def _loading(quiet: bool, what: str) -> Any:
@@ -474,23 +488,55 @@ def train_text_cmd(
     ] = 2,
     balanced: Annotated[bool, typer.Option(help="Weight classes inversely to frequency.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    group_col: Annotated[str | None, typer.Option(
+        "--group-col", help="Column with each row's group (author, speaker): splits never put "
+        "a group on both sides.")] = None,
+    val_split: Annotated[float, typer.Option(
+        "--val-split", min=0.0, max=0.9, help="Without --dev: hold out this share for "
+        "calibration and validation numbers (0: calibrate on an internal 10 % hold-out, then "
+        "refit on everything; no validation numbers).")] = 0.0,
+    folds: Annotated[int | None, typer.Option(
+        "--folds", min=2, help="K-fold cross-validation first (accuracy and macro-F1 mean ± sd "
+        "over folds, stored in the model), then the model is fitted on all data.")] = None,
+    abstain_below: Annotated[float | None, typer.Option(
+        "--abstain-below", min=0.0, max=1.0, help="Store a threshold in the model: results "
+        "whose top probability is below it get the label 'uncertain'.")] = None,
 ) -> None:
     """Train a text model (hashed word+character n-grams, linear, calibrated) on any label set."""
     from emolens.train.data import read_labelled
-    from emolens.train.text import train_text
+    from emolens.train.text import cross_validate_text, split_holdout, train_text
 
-    train_data = read_labelled(data, text_col, label_col, language_col)
+    train_data = read_labelled(data, text_col, label_col, language_col, group_col)
     dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
+    label_set = [x.strip() for x in labels.split(",")] if labels else None
+    params = dict(c=c, class_weight="balanced" if balanced else None, seed=seed, min_df=min_df)
+    cv = None
+    if folds:
+        with console.status(f"{folds}-fold cross-validation on {len(train_data.texts):,} rows"):
+            cv = cross_validate_text(train_data, folds, label_set, **params)
+        _show_text_cv(cv)
+    elif dev_data is None and val_split > 0:
+        train_data, dev_data = split_holdout(train_data, val_split, seed)
     with console.status(f"training on {len(train_data.texts):,} rows of {data} ..."):
         model, metrics = train_text(
-            train_data, out, labels=labels.split(",") if labels else None, dev=dev_data,
-            name=name, version=version, c=c, class_weight="balanced" if balanced else None,
-            seed=seed, min_df=min_df,
+            train_data, out, labels=label_set, dev=dev_data, name=name, version=version,
+            abstain_below=abstain_below, extra={"cross_validation": cv}, **params,
         )
     console.print(f"saved [bold]{out}[/] (labels: {', '.join(model.labels)}; "
                   f"languages: {', '.join(sorted(model.heads_))})")
     if metrics is not None:
-        console.print("dev: " + metrics.to_markdown())
+        console.print(f"dev ({'hold-out' if dev is None else dev}; ECE "
+                      f"{metrics.extra['ece']:.3f}): " + metrics.to_markdown(), highlight=False)
+
+
+def _show_text_cv(cv: dict) -> None:
+    for row in cv["folds"]:
+        console.print(f"fold {row['fold']}: {row['n']:,} rows, accuracy {row['accuracy']:.3f}, "
+                      f"macro-F1 {row['macro_f1']:.3f}, ECE {row['ece']:.3f}", highlight=False)
+    console.print(f"{len(cv['folds'])}-fold{' by group' if cv['grouped'] else ''}: accuracy "
+                  f"{cv['accuracy_mean']:.3f} ± {cv['accuracy_sd']:.3f}, macro-F1 "
+                  f"{cv['macro_f1_mean']:.3f} ± {cv['macro_f1_sd']:.3f}, ECE "
+                  f"{cv['ece_mean']:.3f}", highlight=False)
 
 
 @app.command(
@@ -536,14 +582,25 @@ def evaluate_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     out: Annotated[str | None, typer.Option(
         help="Also write the short metrics JSON (+ .md) here, as before reports existed.")] = None,
+    path_col: Annotated[str, typer.Option(
+        "--path-col", help="For a model made by `emolens train audio|image`: the column with "
+        "file paths (--data may also be a folder tree LABEL/FILE).")] = "path",
 ) -> None:
     """Accuracy, F1 with confidence intervals, calibration and mistakes of a model."""
+    from emolens.io.model_files import media_modality
     from emolens.pipeline import build_analyzer
     from emolens.train.data import read_labelled
     from emolens.train.text import evaluate_report, metrics_from_report, write_metrics
     from emolens.viz.evaluation import write_evaluation
 
     settings = load_settings(model=model)
+    if media_modality(settings.model) is not None:  # audio or image files, not texts
+        from emolens.train.commands import evaluate_media_cmd
+
+        evaluate_media_cmd(settings, data, path_col=path_col, label_col=label_col,
+                           scheme=scheme, labels=labels, report_dir=report_dir,
+                           bootstrap=bootstrap, abstain_below=abstain_below, seed=seed, out=out)
+        return
     labelled = read_labelled(data, text_col, label_col, language_col)
     dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
     analyzer = build_analyzer(settings.model, batch_size=settings.batch_size,
@@ -684,6 +741,7 @@ def report_cmd(
 register_server_commands(app, friendly_errors)  # `emolens serve`, `emolens keys ...`
 register_llm_commands(app, friendly_errors)  # `emolens explain`, `emolens llm ...`
 register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`, `emolens purge`
+register_train_commands(train_app, friendly_errors)  # `emolens train audio|image`
 
 
 def main() -> None:

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     voice_model: str = Field(
         "default", description="Voice (prosody) emotion model: 'default' or a model directory."
     )
+    face_model: str = Field(
+        "default", description="Facial-expression model for images and video: 'default' or a "
+        "model directory (e.g. one made by `emolens train image`).",
+    )
     fusion_weights: dict[str, float] = Field(
         default_factory=lambda: {"voice": 0.5, "words": 0.5},
         description="Base weight of each modality when fusing (JSON in the env var, e.g. "

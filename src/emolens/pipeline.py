@@ -41,6 +41,9 @@ class Analyzer:
         self.max_chars = max_chars
         # Results whose top probability is below this get details["uncertain"] = True.
         self.uncertain_below = uncertain_below
+        # A trained model's own threshold (`emolens train --abstain-below`): below it the
+        # label becomes "uncertain"; the scores are kept as they are.
+        self.abstain_below: float | None = getattr(recognizer, "abstain_below", None)
         # A model whose labels all have canonical counterparts reports canonical scores;
         # a model trained on a user's own labels reports those labels as they are.
         mappable = recognizer.scheme != "custom" and (
@@ -125,9 +128,13 @@ class Analyzer:
             details = evidence[i]
             if self.uncertain_below is not None and probs[i].max() < self.uncertain_below:
                 details = {**details, "uncertain": True}  # a copy: evidence may share dicts
+            label = max(scores, key=scores.__getitem__)
+            if self.abstain_below is not None and scores[label] < self.abstain_below:
+                details = {**details, "uncertain": True, "top": label}
+                label = "uncertain"
             results.append(
                 EmotionResult(
-                    label=max(scores, key=scores.__getitem__),
+                    label=label,
                     scores=scores,
                     valence=None if va is None else float(va[i, 0]),
                     arousal=None if va is None else float(va[i, 1]),

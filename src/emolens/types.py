@@ -34,8 +34,8 @@ class EmotionResult(BaseModel):
 
     @property
     def confidence(self) -> float:
-        """Probability of the top label."""
-        return self.scores[self.label]
+        """Probability of the top label (of the top score when the label is "uncertain")."""
+        return self.scores.get(self.label, max(self.scores.values(), default=0.0))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary of every field."""

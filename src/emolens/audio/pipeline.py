@@ -252,9 +252,13 @@ class SpeechAnalyzer:
                 },
                 "fusion_weights": {k: round(v, 4) for k, v in shares.items()},
             }
+            label = max(scores, key=scores.__getitem__)
+            below = getattr(self.voice, "abstain_below", None)  # set by `emolens train audio`
+            if below is not None and i not in words and scores[label] < below:
+                label, details["uncertain"] = "uncertain", True  # the voice alone, unsure
             results.append(
                 EmotionResult(
-                    label=max(scores, key=scores.__getitem__),
+                    label=label,
                     scores=scores,
                     valence=float(va[0]),
                     arousal=float(va[1]),

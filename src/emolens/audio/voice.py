@@ -33,7 +33,7 @@ from emolens.errors import (
     ModelFileError,
     UnknownComponentError,
 )
-from emolens.io.model_files import read_model_meta
+from emolens.io.model_files import peek_model, read_model_meta
 
 VOICE_DIR = Path(__file__).resolve().parent.parent / "models" / "voice"
 VOICE_MODELS: dict[str, Path] = {"default": VOICE_DIR}
@@ -282,6 +282,10 @@ def load_voice_model(
     """
     if name_or_dir in VOICE_MODELS:
         return WhisperVoiceRecognizer.load(VOICE_MODELS[name_or_dir], whisper, cpu_threads)
+    if (peek_model(name_or_dir) or {}).get("type") == "media-head":  # `emolens train audio`
+        from emolens.train.audio import load_voice_head
+
+        return load_voice_head(name_or_dir, whisper, cpu_threads)  # type: ignore[return-value]
     if Path(name_or_dir).is_dir():
         return WhisperVoiceRecognizer.load(name_or_dir, whisper, cpu_threads)
     raise UnknownComponentError(

@@ -13,6 +13,22 @@ from emolens.labels import SCHEMES
 MODEL_FILE = "emolens-model.json"
 
 
+def peek_model(directory: str | Path) -> dict[str, Any] | None:
+    """The ``emolens-model.json`` of ``directory`` as a dict, or None when there is none (or
+    it is not a JSON object); for dispatching on its ``type`` before a loader checks it."""
+    try:
+        meta = json.loads((Path(directory) / MODEL_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def media_modality(directory: str | Path) -> str | None:
+    """'audio' or 'image' for a model made by `emolens train audio|image`, else None."""
+    meta = peek_model(directory) or {}
+    return meta.get("modality") if meta.get("type") == "media-head" else None
+
+
 def read_model_meta(
     directory: Path, what: str, model_type: str, required: Sequence[str]
 ) -> dict[str, Any]:

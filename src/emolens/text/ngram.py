@@ -66,6 +66,7 @@ class NgramRecognizer:
         min_df: int = 2,
         class_weight: str | None = None,
         seed: int = 0,
+        abstain_below: float | None = None,
     ) -> None:
         self.labels = tuple(labels) if labels is not None else ()
         self.scheme = scheme
@@ -76,6 +77,8 @@ class NgramRecognizer:
         self.min_df = min_df
         self.class_weight = class_weight
         self.seed = seed
+        # Results below this top probability are labelled "uncertain" by the Analyzer.
+        self.abstain_below = abstain_below
         self.heads_: dict[str, _Head] = {}
         self._featurizers: dict[str, NgramFeaturizer] = {}
 
@@ -215,6 +218,7 @@ class NgramRecognizer:
             "labels": list(self.labels),
             "scheme": self.scheme,
             "languages": sorted(self.heads_),
+            "abstain_below": self.abstain_below,
             "params": {
                 "n_features": self.n_features,
                 "c": self.c,
@@ -247,6 +251,7 @@ class NgramRecognizer:
             min_df=params.get("min_df", 2),
             class_weight=params.get("class_weight"),
             seed=params.get("seed", 0),
+            abstain_below=meta.get("abstain_below"),
         )
         for language in meta["languages"]:
             model.heads_[language] = _Head(

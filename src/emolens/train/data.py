@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +15,21 @@ from emolens.io.encoding import detect_encoding
 
 @dataclass
 class LabelledData:
-    """Texts with gold labels (and, optionally, each text's language)."""
+    """Texts with gold labels (and, optionally, each text's language and group)."""
 
     texts: list[str]
     labels: list[str]
     languages: list[str] | None
     path: Path
+    groups: list[str] | None = None  # speaker, author, ...: kept on one side of a split
+
+    def subset(self, index: Sequence[int]) -> LabelledData:
+        """The rows at ``index``, in that order."""
+        def pick(values: list[str] | None) -> list[str] | None:
+            return None if values is None else [values[i] for i in index]
+
+        return LabelledData([self.texts[i] for i in index], [self.labels[i] for i in index],
+                            pick(self.languages), self.path, pick(self.groups))
 
     def label_sets(self, known: Collection[str] = ()) -> list[tuple[str, ...]]:
         """Each item's gold labels: one, or several separated by ',' or '|' (GoEmotions)."""
@@ -39,7 +48,8 @@ def split_labels(value: str, known: Collection[str] = ()) -> tuple[str, ...]:
     return tuple(dict.fromkeys(part for part in parts if part)) or (value,)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV/TSV (encoding detected, all columns as text), JSONL, JSON or Parquet table."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(path)
@@ -65,13 +75,14 @@ def read_labelled(
     text_col: str = "text",
     label_col: str = "label",
     language_col: str | None = None,
+    group_col: str | None = None,
 ) -> LabelledData:
     """Rows with a non-empty text and label; other rows are dropped (and counted by the caller)."""
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such file")
-    frame = _read_table(path)
-    for column in (text_col, label_col, language_col):
+    frame = read_table(path)
+    for column in (text_col, label_col, language_col, group_col):
         if column is not None and column not in frame.columns:
             raise InvalidInputError(
                 f"{path}: no column {column!r}; columns are {list(frame.columns)}"
@@ -86,4 +97,5 @@ def read_labelled(
         labels=frame[label_col].str.strip().tolist(),
         languages=frame[language_col].tolist() if language_col else None,
         path=path,
+        groups=frame[group_col].astype(str).tolist() if group_col else None,
     )

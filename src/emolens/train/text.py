@@ -22,7 +22,12 @@ from emolens import labels as L
 from emolens.errors import InvalidInputError
 from emolens.pipeline import Analyzer
 from emolens.text.ngram import NgramRecognizer
-from emolens.train.calibration import fit_temperature, log_probabilities
+from emolens.train import splits
+from emolens.train.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    log_probabilities,
+)
 from emolens.train.data import LabelledData
 from emolens.train.multilabel import fit_thresholds
 from emolens.train.report import EvaluationReport, build_report
@@ -101,31 +106,18 @@ def train_text(
     class_weight: str | None = None,
     seed: int = 0,
     min_df: int = 2,
+    abstain_below: float | None = None,
+    extra: dict | None = None,
 ) -> tuple[NgramRecognizer, Metrics | None]:
     """Fit an n-gram model on ``train``, calibrate on ``dev`` (or a hold-out), save to ``out_dir``.
 
     Labels that all have canonical counterparts make a model that reports canonical scores;
-    any other label set is kept as the user's own ("custom" scheme).
+    any other label set is kept as the user's own ("custom" scheme). ``abstain_below`` is
+    stored in the model: its results below that confidence get the label "uncertain".
     """
-    label_set = tuple(labels) if labels else tuple(sorted(set(train.labels)))
-    unknown = sorted(set(train.labels) - set(label_set))
-    if unknown:
-        raise InvalidInputError(f"{train.path}: labels {unknown} are not in --labels {label_set}")
-    scheme = (
-        "canonical"
-        if set(label_set) <= set(L.CANONICAL)
-        else (None if L.is_mappable(label_set) else "custom")
-    )
-    model = NgramRecognizer(
-        labels=label_set,
-        scheme=scheme,
-        name=name,
-        version=version,
-        c=c,
-        class_weight=class_weight,
-        seed=seed,
-        min_df=min_df,
-    )
+    model = _new_model(train, labels, name=name, version=version, c=c, min_df=min_df,
+                       class_weight=class_weight, seed=seed, abstain_below=abstain_below)
+    label_set = model.labels
     started = time.perf_counter()
     calibration = None
     if dev is not None:
@@ -133,9 +125,7 @@ def train_text(
         calibration = ([dev.texts[i] for i in known], [dev.labels[i] for i in known])
     model.fit(train.texts, train.labels, train.languages, calibration=calibration)
     seconds = time.perf_counter() - started
-    dev_metrics = (
-        evaluate(Analyzer(model, map_to_canonical=False), dev) if dev is not None else None
-    )
+    dev_metrics = validate(model, dev) if dev is not None else None
     model.save(
         out_dir,
         extra={
@@ -152,9 +142,77 @@ def train_text(
                 },
             },
             "dev_metrics": dev_metrics.to_dict() if dev_metrics else None,
+            **(extra or {}),
         },
     )
     return model, dev_metrics
+
+
+def _new_model(train: LabelledData, labels: Sequence[str] | None, **params) -> NgramRecognizer:
+    """An untrained n-gram model for ``train``'s (or the given) label set."""
+    label_set = tuple(labels) if labels else tuple(sorted(set(train.labels)))
+    unknown = sorted(set(train.labels) - set(label_set))
+    if unknown:
+        raise InvalidInputError(f"{train.path}: labels {unknown} are not in --labels {label_set}")
+    scheme = (
+        "canonical"
+        if set(label_set) <= set(L.CANONICAL)
+        else (None if L.is_mappable(label_set) else "custom")
+    )
+    return NgramRecognizer(labels=label_set, scheme=scheme, **params)
+
+
+def validate(model: NgramRecognizer, dev: LabelledData) -> Metrics:
+    """Metrics of ``model`` on ``dev`` from its probabilities on its own labels (an abstained
+    result counts by its top label), with the calibration error as ``extra["ece"]``."""
+    known = [i for i, label in enumerate(dev.labels) if label in model.labels]
+    if not known:
+        raise InvalidInputError(f"{dev.path}: no rows with a label of the model {model.labels}")
+    dev = dev.subset(known)
+    started = time.perf_counter()
+    probs = model.predict_proba(dev.texts, dev.languages)
+    seconds = time.perf_counter() - started
+    predicted = [model.labels[j] for j in probs.argmax(axis=1)]
+    metrics = compute_metrics(dev.labels, predicted, list(model.labels))
+    metrics.texts_per_second = len(dev.texts) / seconds if seconds > 0 else 0.0
+    correct = np.array(predicted) == np.array(dev.labels)
+    metrics.extra["ece"] = expected_calibration_error(probs.max(axis=1), correct)
+    if model.abstain_below is not None:
+        covered = probs.max(axis=1) >= model.abstain_below
+        metrics.extra["coverage"] = float(covered.mean())
+        metrics.extra["accuracy_covered"] = float(correct[covered].mean()) if covered.any() \
+            else float("nan")
+    return metrics
+
+
+def split_holdout(data: LabelledData, val_split: float, seed: int = 0
+                  ) -> tuple[LabelledData, LabelledData]:
+    """Train and validation parts (no group on both sides when ``data.groups`` is set)."""
+    train, val = splits.holdout(data.labels, data.groups, val_split, seed)
+    return data.subset(train), data.subset(val)
+
+
+def cross_validate_text(
+    data: LabelledData, folds: int, labels: Sequence[str] | None = None, *, c: float = 0.5,
+    class_weight: str | None = None, seed: int = 0, min_df: int = 2,
+) -> dict:
+    """K-fold cross-validation of the n-gram model (group-aware with ``data.groups``):
+    accuracy and macro-F1 per fold, their mean and sd, and the out-of-fold ECE. Each fold's
+    model calibrates itself on a hold-out of its training part, as the final model does."""
+    rows = []
+    for k, (train, val) in enumerate(splits.kfold(data.labels, folds, data.groups, seed)):
+        part = data.subset(train)
+        model = _new_model(part, labels or sorted(set(data.labels)), c=c, min_df=min_df,
+                           class_weight=class_weight, seed=seed)
+        model.fit(part.texts, part.labels, part.languages)
+        metrics = validate(model, data.subset(val))
+        rows.append({"fold": k + 1, "n": metrics.n, "accuracy": metrics.accuracy,
+                     "macro_f1": metrics.macro_f1, "ece": metrics.extra["ece"]})
+    out: dict = {"folds": rows, "grouped": data.groups is not None}
+    for key in ("accuracy", "macro_f1", "ece"):
+        values = [r[key] for r in rows]
+        out[f"{key}_mean"], out[f"{key}_sd"] = float(np.mean(values)), float(np.std(values))
+    return out
 
 
 def evaluate(analyzer: Analyzer, data: LabelledData, scheme: str | None = None) -> Metrics:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from emolens.errors import InvalidInputError, ModelFileError, UnknownComponentError
-from emolens.io.model_files import read_model_meta
+from emolens.io.model_files import peek_model, read_model_meta
 
 FACE_DIR = Path(__file__).resolve().parent.parent / "models" / "face"
 EXPRESSION_MODELS: dict[str, Path] = {"default": FACE_DIR}
@@ -152,6 +152,10 @@ def load_expression_model(name_or_dir: str | Path = "default",
                 f"directory, or use a later release. Looked in {directory}."
             )
         return FaceExpressionRecognizer.load(directory, cpu_threads)
+    if (peek_model(name_or_dir) or {}).get("type") == "media-head":  # `emolens train image`
+        from emolens.train.image import load_face_head
+
+        return load_face_head(name_or_dir, cpu_threads)  # type: ignore[return-value]
     if Path(name_or_dir).is_dir():
         return FaceExpressionRecognizer.load(name_or_dir, cpu_threads)
     raise UnknownComponentError(

@@ -158,8 +158,12 @@ class VisualAnalyzer:
                      ) -> EmotionResult:
         scores = {k: float(v) for k, v in zip(L.CANONICAL, probs, strict=True)}
         va = L.valence_arousal(probs[None])[0]
+        label = max(scores, key=scores.__getitem__)
+        below = getattr(self.expression, "abstain_below", None)  # set by `emolens train image`
+        if below is not None and scores[label] < below:
+            label, details = "uncertain", {**details, "uncertain": True, "top": label}
         return EmotionResult(
-            label=max(scores, key=scores.__getitem__), scores=scores, valence=float(va[0]),
+            label=label, scores=scores, valence=float(va[0]),
             arousal=float(va[1]), modality="face", model=self.model_id, t_start=t0, t_end=t1,
             group=f"person {details['track']}" if "track" in details else None,
             details=details,

@@ -1,0 +1,105 @@
+"""MODEL_CARD.md of a model trained by `emolens train`, generated from its metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_WHAT = {
+    "audio": "how something is said in a speech clip (voice), scored by",
+    "image": "the expression a face shows in an image, scored by",
+    "text": "the emotion (or category) a text expresses, scored by",
+}
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _validation_rows(v: dict[str, Any]) -> list[str]:
+    rows = [f"| method | {v['method']} ({v['n']:,} items) |"]
+    if v.get("folds"):
+        for key, name in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+            rows.append(f"| {name}, mean ± sd over {len(v['folds'])} folds | "
+                        f"{_f(v[f'{key}_folds_mean'])} ± {_f(v[f'{key}_folds_sd'])} |")
+    rows += [f"| accuracy (all validation items) | {_f(v['accuracy'])} |",
+             f"| macro-F1 | {_f(v['macro_f1'])} |",
+             f"| balanced accuracy (mean recall) | {_f(v['balanced_accuracy'])} |",
+             f"| ECE before temperature scaling (15 bins) | {_f(v['ece'])} |",
+             f"| ECE after scaling (temperature fitted on other validation items) | "
+             f"{_f(v['ece_scaled'])} |",
+             f"| temperature shipped | {_f(v['temperature'], 2)} |"]
+    ab = v.get("abstention")
+    if ab:
+        rows += [f"| coverage at confidence ≥ {ab['threshold']:g} | {ab['coverage']:.1%} |",
+                 f"| accuracy of covered items | {_f(ab['accuracy_covered'])} |"]
+    return rows
+
+
+def model_card(meta: dict[str, Any]) -> str:
+    """The card's Markdown: what the model is, its data, validation numbers, use and limits."""
+    modality = meta.get("modality", "text")
+    trained, v = meta.get("trained", {}), meta.get("validation") or {}
+    encoder = meta.get("encoder", {})
+    head = meta.get("head", {})
+    counts = trained.get("label_counts", {})
+    out = [f"# {meta['name']} {meta['version']} ({modality})", "",
+           f"Trained with `emolens train {modality}` on {trained.get('at', '?')}. It scores "
+           f"{_WHAT.get(modality, '')} a light head on a frozen encoder.", "",
+           "## Labels", "",
+           f"{', '.join(meta['labels'])} (scheme `{meta['scheme']}`" +
+           ("; the model's own labels, reported as they are, with no valence/arousal)"
+            if meta["scheme"] == "custom" else "; mapped to emolens' canonical labels)"),
+           ""]
+    if meta.get("abstain_below") is not None:
+        out += [f"Results whose top probability is below {meta['abstain_below']:g} get the "
+                "label `uncertain` (scores unchanged).", ""]
+    bad = trained.get("bad_files") or []
+    out += ["## Data", "", f"`{meta.get('config', {}).get('data', '?')}`: "
+            f"{trained.get('items', 0):,} items"
+            + (f" from {trained['groups']} groups" if trained.get("groups") else "")
+            + (f", {len(bad)} unreadable files skipped" if bad else "") + ".", "",
+            "| label | items |", "|---|---|"]
+    out += [f"| {label} | {n:,} |" for label, n in counts.items()]
+    for key, n in (trained.get("notes") or {}).items():
+        out.append(f"\n{n:,} files: {key.replace('_', ' ')}.")
+    out += ["", "## Encoder and head", ""]
+    out += [f"- {k}: {val}" for k, val in encoder.items()]
+    out += [f"- head: {head.get('kind', '?')}, C = {head.get('C')}, class weight "
+            f"{head.get('class_weight') or 'none'}, temperature {_f(head.get('temperature'), 2)}"]
+    if trained.get("views_per_item", 1) > 1:
+        out.append(f"- each item trained in {trained['views_per_item']} views "
+                   "(as recorded, and trimmed to its speech)")
+    out += ["", "## Validation", ""]
+    if not v or v.get("method") == "none":
+        out += ["Not validated (`--val-split 0`): no numbers to trust yet.", ""]
+    else:
+        out += ["| metric | value |", "|---|---|", *_validation_rows(v), ""]
+        if v.get("folds"):
+            out += ["| fold | items | groups | C | accuracy | macro-F1 |",
+                    "|---|---|---|---|---|---|"]
+            out += [f"| {f['fold']} | {f['n']} | {f['groups'] or '—'} | {f['C']} | "
+                    f"{f['accuracy']:.3f} | {f['macro_f1']:.3f} |" for f in v["folds"]]
+            out.append("")
+        if v.get("per_class_f1"):
+            out += ["| label | F1 |", "|---|---|"]
+            out += [f"| {k} | {val:.3f} |" for k, val in v["per_class_f1"].items()]
+            out.append("")
+    config = meta.get("config", {})
+    out += ["## Use", "", "```bash",
+            f"emolens analyze {'audio' if modality == 'audio' else 'image'} FILES "
+            f"--model {meta['name']}-DIR" if modality != "text" else
+            "emolens analyze text '...' --model THIS-DIR", "```", "",
+            "```python", "import emolens",
+            "model = emolens.load('THIS-DIR')" + (
+                "\nmodel.analyze_files(['a.wav'])" if modality == "audio" else
+                "\nmodel.analyze_files(['face.jpg'])" if modality == "image" else
+                "\nmodel.analyze_batch(['...'])"), "```", "",
+            "## Limits", "",
+            "It describes the emotion *expressed* in the data it was trained on, not what anyone "
+            "feels; it is not a diagnostic, screening or hiring tool. Its numbers hold for data "
+            "like its training data only"
+            + (", and groups were kept apart in validation" if config.get("folds") or
+               trained.get("groups") else "; no grouping was given, so the same speaker or "
+               "person may sit on both sides of the validation split and flatter the numbers")
+            + ". The data's licence applies to the weights.", ""]
+    return "\n".join(out)

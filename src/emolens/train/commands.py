@@ -1,0 +1,275 @@
+"""`emolens train audio|image` and the evaluation of media models (CLI layer only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from emolens.display import console, err_console
+
+EXIT_PARTIAL = 3
+
+DataOpt = Annotated[str, typer.Option(
+    "--data", help="Labelled table (CSV/TSV/JSONL/JSON/Parquet: a file-path column and a label "
+    "column; paths relative to the table's folder) or a folder tree LABEL/FILE.")]
+OutOpt = Annotated[str, typer.Option("--out", help="Directory to write the model to.")]
+PathColOpt = Annotated[str, typer.Option("--path-col", help="Column with the file path.")]
+LabelColOpt = Annotated[str, typer.Option("--label-col", help="Column with the gold label.")]
+GroupColOpt = Annotated[str | None, typer.Option(
+    "--group-col", help="Column with each item's group (speaker, person): no group is ever "
+    "in both training and validation.")]
+GroupRegexOpt = Annotated[str | None, typer.Option(
+    "--group-regex", help="Take the group from each file name by this regex (its first "
+    r"capture group), e.g. '-(\d+)\.\w+$' for the RAVDESS actor.")]
+LabelsOpt = Annotated[str | None, typer.Option(
+    "--labels", help="Comma-separated label set (default: the labels in the data).")]
+SchemeOpt = Annotated[str | None, typer.Option(
+    "--scheme", help="Label scheme of emolens.labels the labels belong to (default: found; "
+    "'custom' keeps them as your own labels, without mapping to canonical).")]
+DevOpt = Annotated[str | None, typer.Option(
+    "--dev", help="Labelled validation data (same form as --data) instead of a hold-out.")]
+ValSplitOpt = Annotated[float, typer.Option(
+    "--val-split", min=0.0, max=0.9, help="Share held out for validation when there is no "
+    "--dev and no --folds (0: no validation, no calibration).")]
+FoldsOpt = Annotated[int | None, typer.Option(
+    "--folds", min=2, help="K-fold cross-validation (mean ± sd over folds), then a fit on "
+    "all data with the temperature fitted on the out-of-fold predictions.")]
+COpt = Annotated[float | None, typer.Option(
+    "--c", min=1e-6, help="Inverse regularisation strength (default: chosen from 0.01, 0.1, "
+    "1 by 3-fold cross-validation inside the training part).")]
+BalancedOpt = Annotated[bool, typer.Option(
+    "--balanced", help="Weight classes inversely to their frequency.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of splits and the learner.")]
+AbstainOpt = Annotated[float | None, typer.Option(
+    "--abstain-below", min=0.0, max=1.0, help="Store a threshold in the model: results whose "
+    "top probability is below it get the label 'uncertain' (scores unchanged).")]
+NameOpt = Annotated[str, typer.Option("--name", help="Model name stored with every result.")]
+VersionOpt = Annotated[str, typer.Option("--version", help="Model version.")]
+CacheOpt = Annotated[Path | None, typer.Option(
+    "--cache-dir", help="Feature cache, by file content (default: <EMOLENS_CACHE_DIR or "
+    "~/.cache/emolens>/features); re-training with other options reuses it.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the "
+                                                               "feature cache.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+def register(train_app: typer.Typer, friendly_errors: Callable) -> None:
+    """Add `train audio` and `train image` to the `emolens train` group."""
+    train_app.command("audio")(friendly_errors(train_audio_cmd))
+    train_app.command("image")(friendly_errors(train_image_cmd))
+
+
+def train_audio_cmd(
+    data: DataOpt, out: OutOpt, path_col: PathColOpt = "path", label_col: LabelColOpt = "label",
+    group_col: GroupColOpt = None, group_regex: GroupRegexOpt = None, labels: LabelsOpt = None,
+    scheme: SchemeOpt = None, dev: DevOpt = None, val_split: ValSplitOpt = 0.2,
+    folds: FoldsOpt = None, c: COpt = None, balanced: BalancedOpt = False, seed: SeedOpt = 0,
+    abstain_below: AbstainOpt = None, name: NameOpt = "custom", version: VersionOpt = "1",
+    whisper: Annotated[str, typer.Option(
+        "--whisper", help="Whisper encoder of the features ('base', as the shipped voice "
+        "model, or a CTranslate2 folder).")] = "base",
+    no_trim_view: Annotated[bool, typer.Option(
+        "--no-trim-view", help="Train on the clips as given only, not also trimmed to their "
+        "speech (the speech pipeline hands the model utterances cut by voice activity).")]
+    = False,
+    cache_dir: CacheOpt = None, no_cache: NoCacheOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Train a voice-emotion head (Whisper encoder + acoustic statistics, logistic regression)
+    on labelled audio files; use it with `emolens analyze audio --model DIR`."""
+    _train("audio", locals(), {"whisper_name": whisper, "trim_view": not no_trim_view})
+
+
+def train_image_cmd(
+    data: DataOpt, out: OutOpt, path_col: PathColOpt = "path", label_col: LabelColOpt = "label",
+    group_col: GroupColOpt = None, group_regex: GroupRegexOpt = None, labels: LabelsOpt = None,
+    scheme: SchemeOpt = None, dev: DevOpt = None, val_split: ValSplitOpt = 0.2,
+    folds: FoldsOpt = None, c: COpt = None, balanced: BalancedOpt = False, seed: SeedOpt = 0,
+    abstain_below: AbstainOpt = None, name: NameOpt = "custom", version: VersionOpt = "1",
+    face_model: Annotated[str, typer.Option(
+        "--face-model", help="Face-expression CNN whose features are used ('default' or a "
+        "model folder with a features output).")] = "default",
+    no_detect: Annotated[bool, typer.Option(
+        "--no-detect", help="Use every image whole (they are face crops already).")] = False,
+    cache_dir: CacheOpt = None, no_cache: NoCacheOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Train a facial-expression head (the face CNN's features, logistic regression) on
+    labelled images; use it with `emolens analyze image|video --model DIR`."""
+    _train("image", locals(), {"face_model": face_model, "detect": not no_detect})
+
+
+def _train(modality: str, args: dict[str, Any], encoder_options: dict[str, Any]) -> None:
+    from emolens.train.heads import HeadOptions
+    from emolens.train.media import modality_module, read_media, train_media
+
+    encoder = modality_module(modality).Encoder(**encoder_options)
+    read = dict(extensions=encoder.extensions, path_col=args["path_col"],
+                label_col=args["label_col"], group_col=args["group_col"],
+                group_regex=args["group_regex"])
+    labelled = read_media(args["data"], **read)
+    dev = read_media(args["dev"], **{**read, "group_col": None, "group_regex": None}) \
+        if args["dev"] else None
+    options = HeadOptions(c=args["c"], class_weight="balanced" if args["balanced"] else None,
+                          seed=args["seed"], folds=args["folds"], val_split=args["val_split"],
+                          abstain_below=args["abstain_below"])
+    n = len(labelled.paths) + (len(dev.paths) if dev else 0)
+    with feature_progress(n, enabled=not args["quiet"]) as on_file:
+        trained = train_media(
+            modality, labelled, args["out"], options, encoder=encoder,
+            labels=[x.strip() for x in args["labels"].split(",")] if args["labels"] else None,
+            scheme=args["scheme"], dev=dev, name=args["name"], version=args["version"],
+            cache_dir=cache_dir(args["cache_dir"], args["no_cache"]), on_file=on_file,
+            say=None if args["quiet"] else lambda m: err_console.print(f"[dim]{m}[/]"),
+        )
+    show_trained(trained)
+    if trained.extracted.bad:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def cache_dir(given: Path | None, off: bool) -> Path | None:
+    """The feature cache folder in effect (None when turned off)."""
+    from emolens.config import cache_root
+
+    return None if off else (given or cache_root() / "features")
+
+
+@contextmanager
+def feature_progress(total: int, enabled: bool = True) -> Iterator[Callable[[Path, bool], None]]:
+    """A rich progress bar over files; yields the per-file callback (path, from cache)."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda path, cached: None
+        return
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("[dim]{task.fields[cached]} cached[/]"),
+                        TimeRemainingColumn(), TextColumn("[dim]{task.fields[file]}[/]"),
+                        console=err_console)
+    task = progress.add_task("features", total=total, cached=0, file="")
+    hits = 0
+
+    def on_file(path: Path, cached: bool) -> None:
+        nonlocal hits
+        hits += cached
+        progress.update(task, advance=1, cached=hits, file=path.name)
+
+    with progress:
+        yield on_file
+
+
+def show_trained(trained: Any) -> None:
+    """What was trained, the files skipped, and the validation numbers."""
+    found = trained.extracted
+    for path, why in found.bad[:50]:
+        err_console.print(f"[yellow]skipped[/] {path}: {why}", highlight=False, soft_wrap=True)
+    if len(found.bad) > 50:
+        err_console.print(f"... and {len(found.bad) - 50} more unreadable files")
+    notes = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in trained.notes.items())
+    console.print(
+        f"features of {len(found.kept):,} files in {trained.seconds['features']:.1f} s "
+        f"({found.cached:,} from the cache){'; ' + notes if notes else ''}"
+        f"{f'; {len(found.bad)} unreadable, skipped' if found.bad else ''}; head fitted in "
+        f"{trained.seconds['head']:.1f} s", highlight=False)
+    console.print(validation_table(trained.validation.to_dict()))
+    console.print(f"saved [bold]{trained.directory}[/] (labels: {', '.join(trained.labels)}; "
+                  f"scheme {trained.scheme}); see its MODEL_CARD.md", highlight=False)
+
+
+def validation_table(v: dict[str, Any]) -> Table:
+    """Validation numbers as a table (fold mean ± sd where there are folds)."""
+    table = Table(title=f"validation: {v['method']} ({v['n']:,} items)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    if v["method"] == "none":
+        table.add_row("not validated", "—")
+        return table
+    for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1")):
+        if f"{key}_folds_mean" in v:
+            table.add_row(f"{label} (mean ± sd, {len(v['folds'])} folds)",
+                          f"{v[f'{key}_folds_mean']:.3f} ± {v[f'{key}_folds_sd']:.3f}")
+        else:
+            table.add_row(label, f"{v[key]:.3f}")
+    table.add_row("balanced accuracy", f"{v['balanced_accuracy']:.3f}")
+    table.add_row("ECE before → after temperature", f"{v['ece']:.3f} → {v['ece_scaled']:.3f} "
+                  f"(T = {v['temperature']:.2f})")
+    if v.get("abstention"):
+        ab = v["abstention"]
+        table.add_row(f"coverage / accuracy at ≥ {ab['threshold']:g}",
+                      f"{ab['coverage']:.1%} / {ab['accuracy_covered']:.3f}")
+    return table
+
+
+def evaluate_media(model: str, data: str, *, path_col: str, label_col: str,
+                   scheme: str | None, labels: list[str] | None, n_bootstrap: int,
+                   abstain_below: float | None, seed: int) -> tuple[Any, list]:
+    """Evaluation report of a media model on labelled files, and the unreadable files."""
+    import numpy as np
+
+    from emolens import labels as L
+    from emolens.train.data import LabelledData
+    from emolens.train.media import extract, load_media_model, read_media
+    from emolens.train.report import build_report
+    from emolens.train.text import gold_label_sets
+
+    media = load_media_model(model)
+    labelled = read_media(data, media.encoder.extensions, path_col, label_col)
+    with feature_progress(len(labelled.paths)) as on_file:
+        found = extract(media.encoder, labelled.paths, cache_dir(None, False), on_file)
+    if not found.kept:
+        from emolens.errors import InvalidInputError
+
+        raise InvalidInputError(f"{data}: none of the {len(labelled.paths)} files is readable")
+    probs = media.head.predict_proba(np.stack([r[0] for r in found.rows]))
+    output = list(media.labels)
+    if scheme is not None:
+        probs, output = probs @ L.mapping_matrix(media.labels, media.scheme), list(L.CANONICAL)
+    names = [labelled.paths[i].name for i in found.kept]
+    kept = LabelledData(names, [labelled.labels[i] for i in found.kept], None, labelled.source)
+    gold = gold_label_sets(kept, scheme, output)
+    meta = {"model": f"{media.name}@{media.version}", "data": str(labelled.source),
+            "scheme": scheme, "modality": media.modality, "unreadable": len(found.bad)}
+    report = build_report(gold, probs, output, texts=names,
+                          average_over=labels, n_bootstrap=n_bootstrap, seed=seed,
+                          abstain_below=abstain_below, meta=meta)
+    return report, found.bad
+
+
+def evaluate_media_cmd(settings: Any, data: str, *, path_col: str, label_col: str,
+                       scheme: str | None, labels: str | None, report_dir: str | None,
+                       bootstrap: int, abstain_below: float | None, seed: int,
+                       out: str | None) -> None:
+    """`emolens evaluate` of a media model: the same report, over files; exit 3 if some
+    files could not be read."""
+    from datetime import UTC, datetime
+
+    from emolens.display import evaluation_tables
+    from emolens.train.text import metrics_from_report, write_metrics
+    from emolens.viz.evaluation import write_evaluation
+
+    report, bad = evaluate_media(
+        settings.model, data, path_col=path_col, label_col=label_col, scheme=scheme,
+        labels=[x.strip() for x in labels.split(",")] if labels else None,
+        n_bootstrap=bootstrap, abstain_below=abstain_below, seed=seed)
+    name = Path(settings.model).name or "model"
+    folder = Path(report_dir) if report_dir else (
+        Path(settings.out_dir) / f"eval-{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}")
+    paths = write_evaluation(report, folder)
+    console.print(evaluation_tables(report.to_dict(), title=f"{report.meta['model']} on {data}"))
+    for path in paths.files():
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
+    if out:
+        write_metrics(metrics_from_report(report), out)
+        console.print(f"metrics written to {out}", highlight=False)
+    for path, why in bad:
+        err_console.print(f"[yellow]skipped[/] {path}: {why}", highlight=False, soft_wrap=True)
+    if bad:
+        raise typer.Exit(EXIT_PARTIAL)
