@@ -29,6 +29,7 @@ from emolens.display import (
 )
 from emolens.errors import EmolensError
 from emolens.llm.commands import register as register_llm_commands
+from emolens.models.commands import register as register_models_commands
 from emolens.server.commands import register as register_server_commands
 from emolens.store.commands import register as register_db_commands
 from emolens.train.commands import register as register_train_commands
@@ -631,44 +632,6 @@ def _eval_dir(out_dir: str, analyzer: Any) -> Path:
     return Path(out_dir) / f"eval-{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-@app.command("models")
-def list_models() -> None:
-    """List the registered text recognizers and the speech models."""
-    from emolens.registry import recognizers
-
-    table = Table(title="Text recognizers (--model, EMOLENS_MODEL)")
-    table.add_column("name")
-    table.add_column("what it is")
-    for name, description in recognizers.describe().items():
-        table.add_row(name, description)
-    console.print(table)
-    speech = Table(title="Speech models (needs the audio extra)")
-    for column in ("kind", "name", "what it is", "installed"):
-        speech.add_column(column)
-    for kind, name, what, installed in _speech_models():
-        speech.add_row(kind, name, what, installed)
-    console.print(speech)
-
-
-def _speech_models() -> list[tuple[str, str, str, str]]:
-    """(kind, name, description, installed?) of the packaged ASR and voice models."""
-    import importlib.util
-
-    from emolens.audio.whisper_models import PACKAGED
-
-    rows = []
-    for name, source in PACKAGED.items():
-        have = all(importlib.util.find_spec(p) is not None for p in source.packages)
-        what = "Whisper, English + Chinese" if source.multilingual else "Whisper, English only"
-        rows.append(("asr (--asr-model)", name, f"{what} ({source.pip_names})",
-                     "yes" if have else "no"))
-    rows.append(("voice (EMOLENS_VOICE_MODEL)", "default",
-                 "Whisper-base states + acoustic statistics, logistic regression on RAVDESS "
-                 "(8 classes, acted English; weights CC BY-NC-SA)",
-                 "yes" if importlib.util.find_spec("faster_whisper") else "no"))
-    return rows
-
-
 def _iso_time(value: str | None) -> str | None:
     """Checks an ISO date/time option early, so a typo is a usage error (exit 2)."""
     from datetime import datetime
@@ -742,6 +705,7 @@ register_server_commands(app, friendly_errors)  # `emolens serve`, `emolens keys
 register_llm_commands(app, friendly_errors)  # `emolens explain`, `emolens llm ...`
 register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`, `emolens purge`
 register_train_commands(train_app, friendly_errors)  # `emolens train audio|image`
+register_models_commands(app, friendly_errors)  # `emolens models [list|info|remove]`
 
 
 def main() -> None:

@@ -1,0 +1,61 @@
+"""`emolens models [list|info|remove]` through the real CLI."""
+
+import json
+
+from typer.testing import CliRunner
+
+from emolens.cli import app
+from emolens.models.catalog import SHIPPED_DIR
+from emolens.text.ngram import NgramRecognizer
+
+runner = CliRunner()
+
+
+def _user_model(path):
+    texts = ["so happy today", "glad and happy", "I hate this", "so angry now"] * 2
+    labels = ["joy", "joy", "anger", "anger"] * 2
+    NgramRecognizer(name="mine", min_df=1).fit(texts, labels).save(path)
+    (path / "MODEL_CARD.md").write_text("# mine\n\nTrained on **eight** texts.\n")
+    return path
+
+
+def test_models_alone_and_list_show_the_same_tables():
+    alone = runner.invoke(app, ["models"], terminal_width=200)
+    listed = runner.invoke(app, ["models", "list"], terminal_width=200)
+    assert alone.exit_code == listed.exit_code == 0, alone.output
+    assert alone.output == listed.output
+    for expected in ("tiny.en", "RAVDESS", "EMOLENS_FACE_MODEL", "face_model", "lexicon"):
+        assert expected in alone.output
+
+
+def test_info_prints_metadata_and_the_model_card(tmp_path):
+    result = runner.invoke(app, ["models", "info", "voice"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "voice-ravdess" in result.output and "Model card" in result.output
+    mine = _user_model(tmp_path / "mine")
+    result = runner.invoke(app, ["models", "info", str(mine)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "Trained on eight texts." in result.output  # Markdown rendered, not raw
+    data = json.loads(runner.invoke(app, ["models", "info", str(mine), "--json"]).output)
+    assert data["name"] == "mine" and data["labels"] == ["anger", "joy"]
+    assert data["shipped"] is False
+    assert runner.invoke(app, ["models", "info", "lexicon"]).exit_code == 0
+    missing = runner.invoke(app, ["models", "info", str(tmp_path / "nope")])
+    assert missing.exit_code == 1 and "Unknown model" in missing.output
+
+
+def test_remove_asks_first_and_refuses_shipped_models(tmp_path):
+    mine = _user_model(tmp_path / "mine")
+    kept = runner.invoke(app, ["models", "remove", str(mine)], input="n\n")
+    assert kept.exit_code == 1 and mine.is_dir()  # aborted at the confirmation
+    gone = runner.invoke(app, ["models", "remove", str(mine)], input="y\n")
+    assert gone.exit_code == 0, gone.output
+    assert not mine.exists()
+    for shipped in (str(SHIPPED_DIR / "default"), "default"):
+        refused = runner.invoke(app, ["models", "remove", shipped, "--yes"])
+        assert refused.exit_code == 1 and "shipped with emolens" in refused.output
+    assert (SHIPPED_DIR / "default" / "emolens-model.json").is_file()
+    plain = tmp_path / "photos"
+    plain.mkdir()
+    refused = runner.invoke(app, ["models", "remove", str(plain), "--yes"])
+    assert refused.exit_code == 1 and "not a model" in refused.output and plain.is_dir()
