@@ -59,7 +59,8 @@ class VisionService:
         shared = _SharedSpeech(speech) if speech is not None and speech.analyzer else None
         self.speech_served = shared is not None
         self.analyzer = VisualAnalyzer(
-            expression_model=s.face_model, text_model=s.model, fps=s.video_fps, weights=s.fusion_weights,
+            expression_model=s.face_model, text_model=s.model, fps=s.video_fps,
+            weights=s.fusion_weights,
             speech=shared, text_analyzer=text_analyzer,  # type: ignore[arg-type]
         )
         if self.analyzer.reader is not None:
