@@ -33,6 +33,7 @@ from emolens.models.commands import register as register_models_commands
 from emolens.server.commands import register as register_server_commands
 from emolens.store.commands import register as register_db_commands
 from emolens.train.commands import register as register_train_commands
+from emolens.train.commands import register_benchmark
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -706,6 +707,7 @@ register_llm_commands(app, friendly_errors)  # `emolens explain`, `emolens llm .
 register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`, `emolens purge`
 register_train_commands(train_app, friendly_errors)  # `emolens train audio|image`
 register_models_commands(app, friendly_errors)  # `emolens models [list|info|remove]`
+register_benchmark(app, friendly_errors)  # `emolens benchmark`
 
 
 def main() -> None:

@@ -273,3 +273,78 @@ def evaluate_media_cmd(settings: Any, data: str, *, path_col: str, label_col: st
         err_console.print(f"[yellow]skipped[/] {path}: {why}", highlight=False, soft_wrap=True)
     if bad:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def register_benchmark(app: typer.Typer, friendly_errors: Callable) -> None:
+    """Add `emolens benchmark`."""
+    app.command("benchmark")(friendly_errors(benchmark_cmd))
+
+
+def benchmark_cmd(
+    data_dir: Annotated[Path, typer.Option(
+        "--data-dir", help="The shared datasets (dair_emotion, goemotions, smp2020_ewect, "
+        "fer2013, ravdess_speech).")] = Path("../shared/data"),
+    eval_dir: Annotated[Path, typer.Option(
+        "--eval-dir", help="Evaluation-only data (meld), never trained on.")]
+    = Path("../shared/eval"),
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Subsample: 500 items per text set, ~500 FER crops, a quarter of "
+        "the RAVDESS clips (figures then differ from the cards' by sampling).")] = False,
+    only: Annotated[str, typer.Option(
+        "--only", help="Comma-separated suites: text, faces, voice.")] = "text,faces,voice",
+    text_models: Annotated[str, typer.Option(
+        "--text-models", help="Comma-separated text recognizers to score (references exist "
+        "for default, ngram, accurate, minilm-en, e5-zh).")] = "default",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the rows here.")]
+    = None,
+) -> None:
+    """Re-measure the shipped models' published numbers on the shared test splits and print
+    them beside the model cards' figures."""
+    import json
+
+    from emolens.errors import EmolensError
+    from emolens.train import benchmark as B
+
+    suites = [s.strip() for s in only.split(",") if s.strip()]
+    unknown = sorted(set(suites) - set(B.SUITES))
+    if unknown:
+        raise typer.BadParameter(f"unknown suites {unknown}; use {list(B.SUITES)}",
+                                 param_hint="--only")
+    if not data_dir.is_dir():
+        from emolens.errors import InvalidInputError
+
+        raise InvalidInputError(f"{data_dir}: no such folder; pass --data-dir")
+    runs = {
+        "text": lambda: B.text_rows(data_dir, eval_dir if eval_dir.is_dir() else None,
+                                    [m.strip() for m in text_models.split(",")], quick),
+        "faces": lambda: B.face_rows(data_dir, quick),
+        "voice": lambda: B.voice_rows(data_dir, quick, cache_dir(None, False)),
+    }
+    rows, skipped = [], []
+    for suite in suites:
+        try:
+            with console.status(f"benchmark: {suite} ..."):
+                rows += list(runs[suite]())
+        except (EmolensError, OSError) as exc:
+            skipped.append(f"{suite}: {exc}")
+    console.print(_benchmark_table(rows, quick))
+    for line in skipped:
+        err_console.print(f"[yellow]not run[/] {line}", highlight=False, soft_wrap=True)
+    if json_out is not None:
+        json_out.write_text(json.dumps({"quick": quick, "rows": [r.to_dict() for r in rows],
+                                        "not_run": skipped}, indent=1) + "\n")
+    if skipped:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _benchmark_table(rows: list, quick: bool) -> Table:
+    table = Table(title="emolens benchmark" + (" (--quick: subsampled)" if quick else ""))
+    for column in ("suite", "model", "test set", "metric", "ours", "card", "Δ", "n", "s"):
+        table.add_column(column, justify="right" if column in ("ours", "card", "Δ", "n", "s")
+                         else "left")
+    for r in rows:
+        delta = "" if r.reference is None else f"{r.ours - r.reference:+.3f}"
+        table.add_row(r.suite, r.model, r.dataset, r.metric, f"{r.ours:.3f}",
+                      "—" if r.reference is None else f"{r.reference:.3f}", delta, f"{r.n:,}",
+                      f"{r.seconds:.0f}")
+    return table
