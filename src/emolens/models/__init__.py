@@ -62,6 +62,10 @@ def load_model_dir(directory: str | Path) -> TextRecognizer:
             kind = json.loads(meta_file.read_text(encoding="utf-8"))["type"]
         except (ValueError, KeyError) as exc:
             raise ModelFileError(f"{meta_file} is not a valid emolens model file: {exc}") from exc
+        if kind == "media-head":  # made by `emolens train audio|image`
+            raise ModelFileError(
+                f"{directory} is a model for media files, not texts: use it with `emolens "
+                "analyze audio|image|video --model`, `emolens evaluate`, or emolens.load(DIR)")
         if kind not in MODEL_LOADERS:
             raise ModelFileError(
                 f"{directory} holds a model of type {kind!r}; "

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 _WHAT = {
-    "audio": "how something is said in a speech clip (voice), scored by",
-    "image": "the expression a face shows in an image, scored by",
-    "text": "the emotion (or category) a text expresses, scored by",
+    "audio": "how something is said in a speech clip (the voice, not the words)",
+    "image": "the expression a face shows in an image",
+    "text": "the emotion (or category) a text expresses",
 }
 
 
@@ -44,7 +44,7 @@ def model_card(meta: dict[str, Any]) -> str:
     counts = trained.get("label_counts", {})
     out = [f"# {meta['name']} {meta['version']} ({modality})", "",
            f"Trained with `emolens train {modality}` on {trained.get('at', '?')}. It scores "
-           f"{_WHAT.get(modality, '')} a light head on a frozen encoder.", "",
+           f"{_WHAT.get(modality, '')} with a light head on a frozen encoder.", "",
            "## Labels", "",
            f"{', '.join(meta['labels'])} (scheme `{meta['scheme']}`" +
            ("; the model's own labels, reported as they are, with no valence/arousal)"
@@ -85,10 +85,12 @@ def model_card(meta: dict[str, Any]) -> str:
             out += [f"| {k} | {val:.3f} |" for k, val in v["per_class_f1"].items()]
             out.append("")
     config = meta.get("config", {})
-    out += ["## Use", "", "```bash",
-            f"emolens analyze {'audio' if modality == 'audio' else 'image'} FILES "
-            f"--model {meta['name']}-DIR" if modality != "text" else
-            "emolens analyze text '...' --model THIS-DIR", "```", "",
+    command = {"audio": "emolens analyze audio FILES --model THIS-DIR",
+               "image": "emolens analyze image|video FILES --model THIS-DIR",
+               "text": "emolens analyze text '...' --model THIS-DIR"}[modality]
+    if meta["scheme"] == "custom" and modality != "text":
+        command = "emolens evaluate --model THIS-DIR --data LABELLED  # own labels: no fusion"
+    out += ["## Use", "", "```bash", command, "```", "",
             "```python", "import emolens",
             "model = emolens.load('THIS-DIR')" + (
                 "\nmodel.analyze_files(['a.wav'])" if modality == "audio" else

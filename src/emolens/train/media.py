@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from emolens import labels as L
-from emolens.errors import EmolensError, InvalidInputError, ModelFileError
+from emolens.errors import EmolensError, InvalidInputError, MissingExtraError, ModelFileError
 from emolens.io.fingerprint import file_fingerprint
 from emolens.io.model_files import media_modality
 from emolens.train.heads import HeadOptions, LinearHead, Validation, train_head
@@ -163,6 +163,8 @@ def extract(encoder: Encoder, paths: Sequence[Path], cache_dir: Path | None = No
                 _write_cached(where, *found)
             else:
                 cached = True
+        except (MissingExtraError, ModelFileError):
+            raise  # the encoder cannot run at all: not a problem of this file
         except FileNotFoundError:
             out.bad.append((path, "no such file"))
         except (EmolensError, OSError, ValueError, RuntimeError) as exc:
