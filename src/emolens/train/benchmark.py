@@ -58,6 +58,7 @@ class Row:
     reference: float | None
     n: int
     seconds: float
+    ece: float | None = None  # expected calibration error of the top-1 (15 bins)
 
     def to_dict(self) -> dict:
         """JSON-safe dictionary."""
@@ -119,13 +120,20 @@ def text_sets(data: Path, eval_dir: Path | None) -> dict[str, Callable[[], _Set]
     return sets
 
 
+def _ece(probs: np.ndarray, correct: np.ndarray) -> float:
+    from emolens.train.calibration import expected_calibration_error
+
+    return expected_calibration_error(probs.max(axis=1), correct)
+
+
 def _text_scores(probs: np.ndarray, items: _Set) -> dict[str, float]:
     """Top-1 against the gold label; for multi-label gold a top-1 in the gold set is right."""
     predicted = [L.CANONICAL[i] for i in probs.argmax(axis=1)]
     gold = [p if p in s else g for p, g, s in zip(predicted, items.gold, items.gold_sets,
                                                   strict=True)]
     present = sorted(set(gold))
-    return {"accuracy": accuracy_score(gold, predicted),
+    return {"ece": _ece(probs, np.array(gold) == np.array(predicted)),
+            "accuracy": accuracy_score(gold, predicted),
             "macro_f1": f1_score(gold, predicted, labels=present, average="macro",
                                  zero_division=0),
             "weighted_f1": f1_score(gold, predicted, labels=present, average="weighted",
@@ -145,9 +153,9 @@ def text_rows(data: Path, eval_dir: Path | None, models: list[str], quick: bool
             started = time.perf_counter()
             results = analyzer.analyze_batch(items.texts)
             probs = np.array([[r.scores[k] for k in L.CANONICAL] for r in results])
-            ours = _text_scores(probs, items)[metric]
-            yield Row("text", model, name, metric, float(ours), reference, len(items.texts),
-                      time.perf_counter() - started)
+            scores = _text_scores(probs, items)
+            yield Row("text", model, name, metric, float(scores[metric]), reference,
+                      len(items.texts), time.perf_counter() - started, scores["ece"])
 
 
 def face_rows(data: Path, quick: bool) -> Iterator[Row]:
@@ -164,14 +172,16 @@ def face_rows(data: Path, quick: bool) -> Iterator[Row]:
         raise InvalidInputError(f"no FER2013 PrivateTest images under {data / 'fer2013/test'}")
     started = time.perf_counter()
     crops = [np.asarray(Image.open(f).convert("L")) for f in files]
-    predicted = [model.labels[i] for i in model.predict_proba(crops).argmax(axis=1)]
+    probs = model.predict_proba(crops)
+    predicted = [model.labels[i] for i in probs.argmax(axis=1)]
     gold = [f.parent.name for f in files]
+    ece = _ece(probs, np.array(predicted) == np.array(gold))
     seconds = time.perf_counter() - started
     trained = json.loads((FACE_DIR / "emolens-model.json").read_text()).get("trained", {})
     name = f"{model.name}@{model.version}"
     yield Row("faces", name, "fer2013 PrivateTest", "accuracy",
               float(accuracy_score(gold, predicted)), trained.get("private_test_accuracy"),
-              len(files), seconds)
+              len(files), seconds, ece)
     yield Row("faces", name, "fer2013 PrivateTest", "macro_f1",
               float(f1_score(gold, predicted, average="macro")),
               trained.get("private_test_macro_f1"), len(files), seconds)
@@ -207,19 +217,22 @@ def voice_rows(data: Path, quick: bool, cache_dir: Path | None,
         return LinearHead(c).fit(x, labels, len(RAVDESS_EMOTIONS))
 
     def cv(items: np.ndarray, c: float | None) -> np.ndarray:
-        pred = np.empty(len(items), dtype=np.int64)
+        logits = np.empty((len(items), len(RAVDESS_EMOTIONS)))
         for k in sorted(set(((actor[items] - 1) % 5).tolist())):
             test = (actor[items] - 1) % 5 == k
             chosen = c if c is not None else max(
                 VOICE_C_GRID, key=lambda g: balanced_accuracy_score(
-                    y[items[~test]], cv(items[~test], g)))
-            pred[test] = fit(items[~test], chosen).logits(full[items[test]]).argmax(axis=1)
-        return pred
+                    y[items[~test]], cv(items[~test], g).argmax(axis=1)))
+            logits[test] = fit(items[~test], chosen).logits(full[items[test]])
+        return logits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        pred = cv(np.arange(len(y)), None)
+        logits = cv(np.arange(len(y)), None)
+    pred = logits.argmax(axis=1)
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
     meta = json.loads((VOICE_DIR / "emolens-model.json").read_text())
     reference = (meta.get("trained") or {}).get("cv_unweighted_accuracy", {}).get("full_clips")
     yield Row("voice", f"{meta['name']}@{meta['version']}", "ravdess 5 folds by actor",
               "unweighted_accuracy", float(balanced_accuracy_score(y, pred)), reference, len(y),
-              time.perf_counter() - started)
+              time.perf_counter() - started, _ece(probs, pred == y))

@@ -339,12 +339,12 @@ def benchmark_cmd(
 
 def _benchmark_table(rows: list, quick: bool) -> Table:
     table = Table(title="emolens benchmark" + (" (--quick: subsampled)" if quick else ""))
-    for column in ("suite", "model", "test set", "metric", "ours", "card", "Δ", "n", "s"):
-        table.add_column(column, justify="right" if column in ("ours", "card", "Δ", "n", "s")
-                         else "left")
+    numbers = ("ours", "card", "Δ", "ECE", "n", "s")
+    for column in ("suite", "model", "test set", "metric", *numbers):
+        table.add_column(column, justify="right" if column in numbers else "left")
     for r in rows:
         delta = "" if r.reference is None else f"{r.ours - r.reference:+.3f}"
         table.add_row(r.suite, r.model, r.dataset, r.metric, f"{r.ours:.3f}",
-                      "—" if r.reference is None else f"{r.reference:.3f}", delta, f"{r.n:,}",
-                      f"{r.seconds:.0f}")
+                      "—" if r.reference is None else f"{r.reference:.3f}", delta,
+                      "" if r.ece is None else f"{r.ece:.3f}", f"{r.n:,}", f"{r.seconds:.0f}")
     return table
