@@ -110,7 +110,8 @@ class Encoder:
             patch = crop(image, face, margin=MARGIN)
         else:
             patch = image
-        return self.crop_features([patch]), {"no_face": not faces}
+        # Counted only when a face was looked for: with --no-detect every image is used whole.
+        return self.crop_features([patch]), {"no_face": self.detect and not faces}
 
     def check_arrays(self) -> dict[str, np.ndarray]:
         """Nothing beyond the ONNX file's sha256 (in the identity) is needed."""
