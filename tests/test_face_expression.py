@@ -54,11 +54,12 @@ def test_shapes_and_probabilities(model):
 
 
 @needs_fer
-@pytest.mark.parametrize("label", ["happy", "surprise"])
+@pytest.mark.parametrize("label", ["happy", "surprise", "neutral"])
 def test_clear_expressions(model, label):
-    probs = model.predict_proba(crops(label, 10))
+    # 60 crops: the card's PrivateTest recall is 0.88 / 0.73 / 0.73; chance is 1/7.
+    probs = model.predict_proba(crops(label, 60))
     hits = (probs.argmax(axis=1) == model.labels.index(label)).sum()
-    assert hits >= 7, f"{hits}/10 {label} crops recognised"
+    assert hits >= 36, f"{hits}/60 {label} crops recognised"
 
 
 @needs_fer
@@ -126,3 +127,21 @@ def test_missing_shipped_model_says_so(tmp_path, monkeypatch):
     monkeypatch.setitem(expression.EXPRESSION_MODELS, "default", tmp_path / "face")
     with pytest.raises(ModelFileError, match="ships no face-expression model"):
         load_expression_model()
+
+
+@needs_fer
+def test_features_separate_expressions(model):
+    """The pooled features carry the expression: a linear head on 40 crops per class tells
+    held-out happy and sad crops apart."""
+    from sklearn.linear_model import LogisticRegression
+
+    assert model.has_features
+    happy, sad = crops("happy", 60), crops("sad", 60)
+    feats = model.embed(happy + sad)
+    assert feats.shape[0] == 120 and feats.shape[1] >= 64 and np.isfinite(feats).all()
+    y = np.array([1] * 60 + [0] * 60)
+    train = np.r_[0:40, 60:100]
+    held = np.r_[40:60, 100:120]
+    head = LogisticRegression(max_iter=2000).fit(feats[train], y[train])
+    assert head.score(feats[held], y[held]) >= 0.8
+    assert model.embed([]).shape == (0, feats.shape[1])
