@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         "full", description="Keep each item's text in the store, the text with emails, phone "
         "and ID numbers, URLs and @handles replaced (redacted), only its SHA-256, or nothing.",
     )
+    hash_authors: bool = Field(
+        False, description="Store each collected item's author as a salted SHA-256 "
+        "(author_salt) instead of the name; `emolens purge --author` hashes the same way.",
+    )
+    author_salt: str | None = Field(
+        None, description="Salt of the author hashes; keep it secret and unchanged (a new salt "
+        "makes earlier hashes unmatchable). Required by hash_authors.",
+    )
     out_dir: str = Field("emolens-out", description="Where reports and charts are written.")
     max_text_chars: int = Field(
         100_000, ge=1, description="Longer texts are truncated (with a warning) before analysis."

@@ -1,4 +1,5 @@
-"""Personal data redaction: emails, phone numbers, ID numbers, URLs and @handles.
+"""Personal data redaction: emails, phone numbers, ID numbers, URLs and @handles; and
+salted hashes of authors.
 
 Used before any text leaves the machine (the LLM recognizer) and, later, before storing.
 Each match becomes a placeholder such as ``[EMAIL]``; ``Redacted`` keeps where every
@@ -11,6 +12,7 @@ amounts with a decimal point or thousands separators.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
@@ -198,3 +200,12 @@ def is_loopback_url(url: str) -> bool:
 def redaction_default(url: str, forced: bool | None = None) -> bool:
     """Whether to redact text sent to ``url``: ``forced`` if given, else on unless loopback."""
     return forced if forced is not None else not is_loopback_url(url)
+
+
+def hash_author(author: str, salt: str) -> str:
+    """Salted SHA-256 of an author's name or handle (hex), so that authors can be counted and
+    deleted on request without being stored; the same salt gives the same hash."""
+    if not salt:
+        raise ValueError("hashing authors needs a salt (the author_salt setting)")
+    data = f"{salt}\x1f{author.strip()}".encode("utf-8", errors="surrogatepass")
+    return hashlib.sha256(data).hexdigest()

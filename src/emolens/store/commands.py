@@ -102,29 +102,37 @@ def purge_cmd(
     source: Annotated[str | None, typer.Option(
         "--source", help="Delete the results of this source (a file as given to analyze, or "
         "the source as stored).")] = None,
+    author: Annotated[str | None, typer.Option(
+        "--author", help="Delete the results of this author (a name or handle as collected; "
+        "matched also as its salted hash when author_salt is set).")] = None,
     db: DbOpt = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Only say how many results would be deleted.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting.")]
     = False,
 ) -> None:
-    """Delete stored results by age and/or source (retention, data-subject requests)."""
+    """Delete stored results by age, source and/or author (retention, data-subject
+    requests)."""
     from emolens.config import load_settings
     from emolens.display import console
     from emolens.errors import InvalidInputError
     from emolens.store import ResultStore
 
-    if older_than is None and source is None:
-        raise typer.BadParameter("give --older-than, --source, or both")
+    if older_than is None and source is None and author is None:
+        raise typer.BadParameter("give --older-than, --source, --author, or several")
     before = datetime.now(UTC) - parse_age(older_than) if older_than is not None else None
-    url = load_settings(db=db).db
+    settings = load_settings(db=db)
+    url = settings.db
+    authors = None if author is None else _author_forms(author, settings.author_salt)
     if "://" not in url and not Path(url).expanduser().exists():
         raise InvalidInputError(f"No result store at {url}: nothing to delete.")
     with ResultStore(url) as store:
         source = _stored_source(store, source)
-        matched = store.delete(source=source, stored_before=before, dry_run=True)
+        matched = store.delete(source=source, stored_before=before, authors=authors,
+                               dry_run=True)
         what = " and ".join(filter(None, (
             source and f"from {source}", before and f"stored before {before:%Y-%m-%d %H:%M} UTC",
+            author and f"by {author}",
         )))
         if dry_run or not matched:
             console.print(f"{matched:,} results {what} in {store.where}"
@@ -133,8 +141,15 @@ def purge_cmd(
             return
         if not yes:
             typer.confirm(f"Delete {matched:,} results {what}?", abort=True)
-        deleted = store.delete(source=source, stored_before=before)
+        deleted = store.delete(source=source, stored_before=before, authors=authors)
     console.print(f"deleted {deleted:,} results {what}", highlight=False, soft_wrap=True)
+
+
+def _author_forms(author: str, salt: str | None) -> list[str]:
+    """An author as results may hold it: the name, and its salted hash when there is a salt."""
+    from emolens.privacy import hash_author
+
+    return [author.strip()] + ([hash_author(author, salt)] if salt else [])
 
 
 def _stored_source(store: Any, source: str | None) -> str | None:

@@ -98,10 +98,41 @@ results_table = Table(
     Column("t_start", Float),
     Column("t_end", Float),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("author", String),  # migration 0003: a name, or its salted hash (hash_authors)
+    Column("url", String),  # migration 0003: where a collected item can be seen
     UniqueConstraint("item_key", "model", name="uq_results_item_model"),
     Index("ix_results_source", "source"),
     Index("ix_results_group_name", "group_name"),
     Index("ix_results_timestamp", "timestamp"),
     Index("ix_results_label", "label"),
     Index("ix_results_created_at", "created_at"),  # migration 0002
+    Index("ix_results_author", "author"),  # migration 0003
+)
+
+# Migration 0003: what a connector remembers between runs of one source for one model (an
+# ETag, a cursor), so that `emolens ingest` and `emolens watch` fetch only what is new.
+ingest_state_table = Table(
+    "ingest_state",
+    metadata,
+    Column("source", String, primary_key=True),
+    Column("model", String, primary_key=True),
+    Column("state", JsonDict, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Migration 0004: alerts fired by `emolens watch`, for the log of what was sent and the
+# dashboard.
+alerts_table = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("label", String, nullable=False),
+    Column("share", Float, nullable=False),
+    Column("baseline", Float),
+    Column("items", Integer, nullable=False),
+    Column("message", String, nullable=False),
+    Column("details", JsonDict, nullable=False),
+    Index("ix_alerts_rule_created_at", "rule", "created_at"),
 )

@@ -39,6 +39,7 @@ _IN_CHUNK = 500
 FRAME_COLUMNS: tuple[str, ...] = (
     "id", "item_key", "model", "source", "row", "group", "timestamp", "text", "text_hash",
     "language", "modality", "label", "valence", "arousal", "t_start", "t_end", "created_at",
+    "author", "url",
 )
 
 
@@ -146,17 +147,23 @@ class ResultStore:
         source: str | None = None,
         stored_before: datetime | None = None,
         dry_run: bool = False,
+        authors: Sequence[str] | None = None,
     ) -> int:
-        """Delete the results of ``source`` and/or stored before ``stored_before`` (retention,
-        data-subject requests); returns how many matched. At least one filter is required."""
+        """Delete the results of ``source``, stored before ``stored_before`` and/or by one of
+        ``authors`` (as stored: names or their hashes) (retention, data-subject requests);
+        returns how many matched. At least one filter is required."""
         col = results_table.c
         where = []
         if source is not None:
             where.append(col.source == source)
+        if authors is not None:
+            where.append(col.author.in_(list(authors)))
         if stored_before is not None:
             where.append(col.created_at < stored_before)  # UTC; a naive time is taken as UTC
         if not where:
-            raise InvalidInputError("Say which results to delete: a source, a time, or both.")
+            raise InvalidInputError(
+                "Say which results to delete: a source, a time, an author, or several."
+            )
         count = select(func.count()).select_from(results_table).where(*where)
         with self._guard("delete from"), self._engine.begin() as conn:
             if dry_run:
@@ -186,6 +193,11 @@ class ResultStore:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for the tables beside results (``emolens.store.tables``)."""
+        return self._engine
 
     @property
     def where(self) -> str:
@@ -328,7 +340,14 @@ def _to_row(result: EmotionResult, store_text: str, now: datetime) -> dict[str, 
         "t_start": result.t_start,
         "t_end": result.t_end,
         "created_at": now,
+        "author": _text_detail(result.details.get("author")),
+        "url": _text_detail(result.details.get("url")),
     }
+
+
+def _text_detail(value: Any) -> str | None:
+    """A detail stored in its own column: text, or None."""
+    return value if isinstance(value, str) and value else None
 
 
 def _kept_text(text: str | None, store_text: str) -> str | None:

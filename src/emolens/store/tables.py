@@ -1,0 +1,98 @@
+"""The tables beside ``results``: connector state (``ingest_state``) and fired alerts
+(``alerts``), and the counts that alert rules are evaluated on.
+
+Functions take the store's engine (``ResultStore.engine``); times are naive UTC, as in
+``results``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, delete, false, func, insert, or_, select
+from sqlalchemy.engine import Engine
+
+from emolens.store.schema import alerts_table, ingest_state_table, results_table
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def load_state(engine: Engine, source: str, model: str) -> dict[str, Any]:
+    """What the connector of ``source`` kept after its last complete run for ``model``."""
+    col = ingest_state_table.c
+    stmt = select(col.state).where(col.source == source, col.model == model)
+    with engine.connect() as conn:
+        found = conn.execute(stmt).scalar_one_or_none()
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def save_state(engine: Engine, source: str, model: str, state: dict[str, Any]) -> None:
+    """Replace the state of ``source`` for ``model`` (one transaction)."""
+    col = ingest_state_table.c
+    with engine.begin() as conn:
+        conn.execute(delete(ingest_state_table).where(col.source == source, col.model == model))
+        conn.execute(insert(ingest_state_table).values(
+            source=source, model=model, state=state, updated_at=_now()))
+
+
+def add_alert(engine: Engine, **values: Any) -> int:
+    """Store a fired alert (rule, label, share, baseline, items, message, details); its id."""
+    values.setdefault("created_at", _now())
+    values.setdefault("details", {})
+    with engine.begin() as conn:
+        done = conn.execute(insert(alerts_table).values(**values))
+        return int(done.inserted_primary_key[0])
+
+
+def last_alert(engine: Engine, rule: str) -> datetime | None:
+    """When ``rule`` last fired, or None."""
+    col = alerts_table.c
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(col.created_at)).where(col.rule == rule)).scalar()
+
+
+def list_alerts(engine: Engine, since: datetime | None = None, limit: int = 100) -> list[dict]:
+    """The newest alerts first (at most ``limit``), as dicts."""
+    col = alerts_table.c
+    stmt = select(alerts_table).order_by(col.created_at.desc(), col.id.desc()).limit(limit)
+    if since is not None:
+        stmt = stmt.where(col.created_at >= since)
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def label_share(
+    engine: Engine,
+    label: str,
+    since: datetime,
+    until: datetime,
+    model: str | None = None,
+    sources: Sequence[str] | None = None,
+) -> tuple[int, int]:
+    """(items, items labelled ``label``) with ``since <= time < until``, of ``model`` and
+    ``sources`` when given; an item's time is its own timestamp, or when it has none, when
+    it was stored."""
+    col = results_table.c
+    when = func.coalesce(col.timestamp, col.created_at)
+    where = [when >= since, when < until]
+    if model is not None:
+        where.append(col.model == model)
+    if sources is not None:  # a folder's path also covers the files under it
+        where.append(or_(*(
+            or_(col.source == s, col.source.like(_like_prefix(s.rstrip("/")), escape="\\"))
+            for s in sources
+        )) if sources else false())
+    stmt = select(func.count(), func.coalesce(func.sum(case((col.label == label, 1), else_=0)), 0))
+    with engine.connect() as conn:
+        total, hits = conn.execute(stmt.where(and_(*where))).one()
+    return int(total), int(hits)
+
+
+def _like_prefix(path: str) -> str:
+    """A LIKE pattern for everything under the folder ``path``."""
+    escaped = path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
