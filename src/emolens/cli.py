@@ -28,6 +28,7 @@ from emolens.display import (
     show_problems,
 )
 from emolens.errors import EmolensError
+from emolens.ingest.commands import register as register_ingest_commands
 from emolens.llm.commands import register as register_llm_commands
 from emolens.models.commands import register as register_models_commands
 from emolens.server.commands import register as register_server_commands
@@ -708,6 +709,7 @@ register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`, `emo
 register_train_commands(train_app, friendly_errors)  # `emolens train audio|image`
 register_models_commands(app, friendly_errors)  # `emolens models [list|info|remove]`
 register_benchmark(app, friendly_errors)  # `emolens benchmark`
+register_ingest_commands(app, friendly_errors)  # `emolens ingest`, `emolens watch`
 
 
 def main() -> None:

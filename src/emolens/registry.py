@@ -49,14 +49,18 @@ class Registry:
         self._load_plugins()
         return {name: self._descriptions[name] for name in sorted(self._factories)}
 
-    def create(self, name: str, **kwargs: Any) -> Any:
-        """Build the component registered as ``name``."""
+    def factory(self, name: str) -> Callable[..., Any]:
+        """The factory registered as ``name``."""
         self._load_plugins()
         if name not in self._factories:
             raise UnknownComponentError(
                 f"Unknown {self.kind} {name!r}; available: {sorted(self._factories)}"
             )
-        return self._factories[name](**kwargs)
+        return self._factories[name]
+
+    def create(self, name: str, **kwargs: Any) -> Any:
+        """Build the component registered as ``name``."""
+        return self.factory(name)(**kwargs)
 
 
 recognizers = Registry("recognizer", builtins="emolens.models")
