@@ -1,4 +1,4 @@
-"""`emolens ingest`, added to the main CLI by ``register``.
+"""`emolens ingest` and `emolens watch`, added to the main CLI by ``register``.
 
 Only typer is imported at the top, so the CLI starts without loading the connectors.
 """
@@ -6,6 +6,9 @@ Only typer is imported at the top, so the CLI starts without loading the connect
 from __future__ import annotations
 
 import json
+import logging
+import os
+import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -36,8 +39,9 @@ NoMediaOpt = Annotated[bool, typer.Option(
 
 
 def register(app: typer.Typer, guard: Callable[[Any], Any]) -> None:
-    """Add `ingest` to ``app``; ``guard`` turns errors into messages."""
+    """Add `ingest` and `watch` to ``app``; ``guard`` turns errors into messages."""
     app.command("ingest", help=INGEST_HELP)(guard(ingest_cmd))
+    app.command("watch", help=WATCH_HELP)(guard(watch_cmd))
 
 
 INGEST_HELP = (
@@ -47,6 +51,12 @@ INGEST_HELP = (
     "The connector is guessed from the URL or the file (--kind names it). Runs are "
     "incremental: items seen before are not analysed again. Entries that cannot be read are "
     "listed by name and the rest goes on (exit status 3)."
+)
+WATCH_HELP = (
+    "Poll the sources of a TOML config on a schedule, analyse new items, evaluate alert rules "
+    "(share of a label over a window, against a baseline) and send alerts to the log, a "
+    "webhook or email; alerts are stored.\n\n"
+    "--once polls every source once, evaluates the rules and exits (for cron and tests)."
 )
 
 
@@ -242,3 +252,110 @@ def _show_lines(out: Any, kind: str, lines: list[str], count: int) -> None:
     if count > _SHOWN:
         out.print(f"... and {count - _SHOWN:,} more {kind}s (--json lists up to 1,000)",
                   highlight=False)
+
+
+def watch_cmd(
+    config: Annotated[Path, typer.Argument(help="The watch config (TOML): sources, rules, "
+                                           "notify; see `emolens.ingest.watch`.")],
+    once: Annotated[bool, typer.Option("--once", help="Poll every source once, evaluate the "
+                                       "rules, and exit.")] = False,
+    db: DbOpt = None, model: ModelOpt = None, no_media: NoMediaOpt = False,
+    as_json: JsonOpt = False, quiet: QuietOpt = False,
+) -> None:
+    """Poll sources on a schedule and send alerts when rules fire."""
+    from emolens.ingest.settings import WatchSettings
+    from emolens.ingest.sources import open_source
+    from emolens.ingest.watch import Watcher, load_config
+    from emolens.store import ResultStore
+
+    cfg = load_config(config)
+    overrides = {"db": db or cfg.db, "model": model or cfg.model, "store_text": cfg.store_text,
+                 "hash_authors": cfg.hash_authors}
+    settings = WatchSettings(**{k: v for k, v in overrides.items() if v is not None})
+    _log_to_stderr(logging.WARNING if quiet else logging.INFO)
+    sources = {s.name: open_source(s.source, s.kind, **s.options) for s in cfg.sources}
+    notifiers = {n.name: _notifier(n, settings) for n in cfg.notify}
+    options = _run_options(settings, cfg.language, 200, False, no_media)
+    with ResultStore(settings.db) as store:
+        watcher = Watcher(cfg, sources, _analyzer(settings), store, notifiers, options)
+        if once:
+            cycle = watcher.cycle()
+            _show_cycle(cycle, as_json)
+            raise typer.Exit(EXIT_OK if cycle.status == "ok" else EXIT_PARTIAL)
+        try:
+            watcher.run(lambda cycle: _show_cycle(cycle, as_json), should_stop=lambda: False)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (it may be replaced, as in tests)."""
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _log_to_stderr(level: int) -> None:
+    """Show the 'emolens.watch' log (polls, rules, alerts) on stderr."""
+    log = logging.getLogger("emolens.watch")
+    log.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+
+
+def _notifier(config: Any, settings: Any) -> Any:
+    from emolens.errors import InvalidInputError
+    from emolens.ingest.http import auth_header
+    from emolens.ingest.notify import EmailNotifier, LogNotifier, WebhookNotifier
+
+    if config.type == "log":
+        return LogNotifier(config.name)
+    if config.type == "webhook":
+        headers = auth_header(config.auth_env, config.auth_header, config.auth_prefix)
+        return WebhookNotifier(config.name, config.url, headers, config.timeout)
+    if not settings.smtp_host:
+        raise InvalidInputError(f"The email notifier {config.name!r} needs an SMTP server: set "
+                                "smtp_host (EMOLENS_SMTP_HOST) and, if needed, smtp_port, "
+                                "smtp_user and the password in EMOLENS_SMTP_PASSWORD")
+    return EmailNotifier(
+        config.name, config.to, settings.smtp_host, settings.smtp_port, settings.smtp_user,
+        os.environ.get(settings.smtp_password_env), settings.smtp_sender,
+        settings.smtp_starttls, settings.smtp_ssl, config.timeout, config.subject_prefix,
+    )
+
+
+def _show_cycle(cycle: Any, as_json: bool) -> None:
+    """One line per source, rule and alert: JSON lines, or the log."""
+    log = logging.getLogger("emolens.watch")
+    if as_json:
+        for report in cycle.reports:
+            typer.echo(json.dumps({"type": "source", **report.to_dict()}, ensure_ascii=False))
+        for found in cycle.evaluations:
+            typer.echo(json.dumps({
+                "type": "rule", "rule": found.rule.name, "items": found.items,
+                "share": found.share, "baseline_share": found.baseline_share,
+                "fires": found.fires, "why": found.why}, ensure_ascii=False))
+        for alert in cycle.alerts:
+            typer.echo(json.dumps({"type": "alert", **alert.to_dict()}, ensure_ascii=False))
+        for failure in cycle.failures:
+            typer.echo(json.dumps({"type": "delivery_failed", "message": failure},
+                                  ensure_ascii=False))
+        return
+    for r in cycle.reports:
+        log.info("%s (%s): %s, %d read, %d new, %d seen before, %d errors", r.source, r.kind,
+                 r.status, r.read, r.analysed, r.skipped_existing, r.error_count)
+        for line in r.errors[:_SHOWN]:
+            log.error("%s", line)
+    for found in cycle.evaluations:
+        log.info("rule %s: %d items, share %.0f%%: %s", found.rule.name, found.items,
+                 100 * found.share, found.why)
+    for failure in cycle.failures:
+        log.error("alert not delivered: %s", failure)
