@@ -1,4 +1,4 @@
-"""`emolens explain` and `emolens llm ...`, added to the main CLI by ``register``.
+"""`emolens explain`, `emolens distill` and `emolens llm ...`, added to the CLI by ``register``.
 
 Only typer and the standard library are imported at module level, so the CLI starts as fast
 as before; the LLM parts load when a command runs.
@@ -22,13 +22,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tab
 
 
 def register(app: typer.Typer, guard: Callable[[Any], Any]) -> None:
-    """Add `explain` and the `llm` sub-app to ``app``; ``guard`` turns errors into messages."""
+    """Add `explain`, `distill` and the `llm` sub-app to ``app``; ``guard`` words errors."""
     llm_app = typer.Typer(
         help="Analyse texts with a large language model over any OpenAI-compatible endpoint "
         "(settings EMOLENS_LLM_*; see `emolens llm settings`).", no_args_is_help=True,
     )
     app.add_typer(llm_app, name="llm")
     app.command("explain")(guard(explain_cmd))
+    app.command("distill")(guard(distill_cmd))
     llm_app.command("analyze")(guard(llm_analyze_cmd))
     llm_app.command("settings")(guard(llm_settings_cmd))
     llm_app.command("redact")(guard(redact_cmd))
@@ -169,3 +170,102 @@ def redact_cmd(
                                   ensure_ascii=False))
         else:
             typer.echo(redacted.text)
+
+
+def distill_cmd(
+    data: Annotated[str, typer.Option(
+        "--data", help="Table of unlabelled texts (CSV/TSV/JSONL/JSON/Parquet).")],
+    out: Annotated[str, typer.Option(
+        "--out", help="Directory for llm-labels.jsonl, distill.json and the model (OUT/model); "
+        "run again with the same --out to go on where a run stopped.")],
+    text_col: Annotated[str, typer.Option("--text-col", help="Column with the text.")] = "text",
+    language_col: Annotated[str | None, typer.Option(
+        "--language-col", help="Column with 'en'/'zh' (else detected).")] = None,
+    labels: Annotated[str | None, typer.Option(
+        "--labels", help="Comma-separated label set the LLM chooses from (default: the "
+        "canonical labels).")] = None,
+    holdout: Annotated[float, typer.Option(
+        "--holdout", min=0.0, max=0.9, help="Share of the LLM's labels held out to measure the "
+        "model's agreement with the LLM (0: train on all, no agreement).")] = 0.2,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1, help="Only the first N rows with a text.")] = None,
+    route_below: Annotated[float | None, typer.Option(
+        "--route-below", min=0.0, max=1.0, help="The fast model (EMOLENS_LLM_FAST_MODEL) "
+        "keeps its own label where its top probability reaches this; only the rest go to the "
+        "LLM (canonical labels only).")] = None,
+    name: Annotated[str, typer.Option("--name", help="Model name.")] = "distilled",
+    version: Annotated[str, typer.Option("--version", help="Model version.")] = "1",
+    c: Annotated[float, typer.Option("--c", min=1e-6, help="Inverse regularisation "
+                                     "strength of the n-gram model.")] = 0.5,
+    min_df: Annotated[int, typer.Option(
+        "--min-df", min=1, help="Keep n-grams seen in at least this many texts.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the hold-out split.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Label a corpus with the LLM and train the fast n-gram model on its labels.
+
+    Every distinct text without a label in OUT/llm-labels.jsonl goes to the LLM (through the
+    answer cache, redaction and the concurrency limit of EMOLENS_LLM_*); answers are stored
+    as they come, so a second run sends only what is missing. Texts without a valid answer
+    are listed and left out (exit 3). Prints the tokens used, cache hits, and the trained
+    model's agreement with the LLM on held-out texts (accuracy, macro-F1, Cohen's kappa,
+    per class); OUT/model/MODEL_CARD.md says which endpoint, model and prompt made the labels.
+    """
+    from emolens.errors import InvalidInputError
+    from emolens.llm.distill import distill, read_corpus
+    from emolens.llm.errors import LLMNotConfiguredError
+    from emolens.llm.factory import build_llm_recognizer, describe_endpoint
+    from emolens.llm.settings import load_llm_settings
+    from emolens.models import resolve_recognizer
+
+    label_set = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
+    if route_below is not None and label_set:
+        raise InvalidInputError("--labels cannot be combined with --route-below: the fast "
+                                "model scores the canonical labels only.")
+    settings = load_llm_settings(llm_labels=label_set)
+    if not settings.configured():
+        raise LLMNotConfiguredError()
+    corpus = read_corpus(data, text_col, language_col, limit)
+    fast = resolve_recognizer(settings.llm_fast_model) if route_below is not None else None
+    llm = build_llm_recognizer(settings)
+    try:
+        with _progress(not as_json) as on_progress:
+            result = distill(
+                llm, corpus, out, endpoint=describe_endpoint(settings), holdout=holdout,
+                fast=fast, route_below=route_below, name=name, version=version, seed=seed,
+                c=c, min_df=min_df, on_progress=on_progress)
+    finally:
+        llm.close()
+    _show_distilled(result, as_json)
+    if result.failures:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _progress(enabled: bool) -> Any:
+    """A progress bar over the texts sent to the LLM, on a terminal only."""
+    from contextlib import nullcontext
+
+    from emolens.display import err_console
+
+    if not enabled or not err_console.is_terminal:
+        return nullcontext(None)
+    from rich.progress import Progress
+
+    from emolens.llm.views import progress_callback
+
+    return progress_callback(Progress(console=err_console, transient=True))
+
+
+def _show_distilled(result: Any, as_json: bool) -> None:
+    from rich.markup import escape
+
+    from emolens.display import console, err_console
+
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        from emolens.llm.views import distill_view
+
+        console.print(distill_view(result))
+    for failure in result.failures:
+        err_console.print(f"[red]error:[/] {escape(failure)}", soft_wrap=True, highlight=False)

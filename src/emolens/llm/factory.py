@@ -7,6 +7,7 @@ themselves take every value as an argument.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from emolens.llm.cache import AnswerCache, default_cache_path
 from emolens.llm.client import ChatClient
@@ -37,6 +38,19 @@ def build_client(settings: LLMSettings) -> ChatClient:
         backoff=settings.llm_backoff, concurrency=settings.llm_concurrency,
         max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
     )
+
+
+def describe_endpoint(settings: LLMSettings) -> str:
+    """Where the LLM runs, fit to print and store: the URL without credentials or query, or
+    the GGUF file."""
+    if settings.llm_gguf:
+        return f"gguf:{settings.llm_gguf}"
+    parts = urlsplit(settings.llm_base_url or "")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def redaction_on(settings: LLMSettings) -> bool:

@@ -1,7 +1,10 @@
-"""How `emolens explain` and `emolens llm settings` look: rich tables and a few lines."""
+"""How `emolens explain`, `emolens distill` and `emolens llm settings` look: rich tables and a
+few lines."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Group
@@ -104,6 +107,53 @@ def settings_view(settings: LLMSettings) -> Table:
     if not settings.configured():
         table.caption = f"No LLM configured: {HOW_TO_CONFIGURE}."
     return table
+
+
+def distill_view(result: Any) -> Group:
+    """A distillation (``DistillResult``): labels, tokens, agreement with the LLM, the model."""
+    r, stats = result, result.stats
+    parts: list[Any] = [Text(
+        f"LLM labels: {r.labelled:,} of {r.texts:,} distinct texts ({r.from_file:,} kept from "
+        f"earlier runs, {r.asked:,} asked now, {stats.cache_hits:,} of them answered by the "
+        f"cache); {len(r.failures):,} without a valid answer, left out")]
+    if r.origin.get("route_below") is not None:
+        parts.append(Text(f"the fast model ({r.origin['fast_model']}) kept its own label for "
+                          f"{r.fast_kept:,} texts (top probability ≥ {r.origin['route_below']:g})"))
+    parts.append(Text(f"this run: {stats.summary()}", style="dim"))
+    parts.append(Text(f"tokens all {r.labelled:,} LLM labels cost (earlier runs included): "
+                      f"{r.tokens_all_labels:,}", style="dim"))
+    held = len(r.holdout_rows)
+    parts.append(Text(f"trained on {r.train_items:,} texts; {held:,} LLM labels held out"))
+    if r.agreement is None:
+        parts.append(Text("no hold-out: agreement with the LLM not measured"))
+    else:
+        a = r.agreement
+        kappa = "—" if r.cohen_kappa is None else f"{r.cohen_kappa:.3f}"
+        parts.append(Text.from_markup(
+            f"[bold]agreement with the LLM[/] on {a.n:,} held-out texts: accuracy "
+            f"{a.accuracy:.3f}, macro-F1 {a.macro_f1:.3f}, Cohen's kappa {kappa}"))
+        table = Table("label", "precision", "recall", "F1", "support")
+        for label, row in a.per_class.items():
+            table.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+                          f"{row['f1']:.3f}", f"{int(row['support'])}")
+        parts.append(table)
+    labels = escape(", ".join(r.origin["labels"]))
+    parts.append(Text.from_markup(
+        f"saved [bold]{escape(str(r.model_dir))}[/] (labels: {labels}); its MODEL_CARD.md "
+        "names the LLM, endpoint and prompt version"))
+    return Group(*parts)
+
+
+@contextmanager
+def progress_callback(progress: Any) -> Iterator[Callable[[int, int], None]]:
+    """A rich ``Progress`` over the texts sent to the LLM; yields ``on_progress(done, total)``."""
+    task = progress.add_task("asking the LLM", total=None)
+
+    def on_progress(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield on_progress
 
 
 def _p(value: float | None) -> str:
