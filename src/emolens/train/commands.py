@@ -166,6 +166,57 @@ def feature_progress(total: int, enabled: bool = True) -> Iterator[Callable[[Pat
         yield on_file
 
 
+@contextmanager
+def text_progress(enabled: bool = True) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
+    """Rich progress bars for embedding texts; yields (description, total) -> advance(k)."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda description, total: lambda k: None
+        return
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=err_console)
+
+    def start(description: str, total: int) -> Callable[[int], None]:
+        task = progress.add_task(description, total=total)
+        return lambda k: progress.update(task, advance=k)
+
+    with progress:
+        yield start
+
+
+def train_text_encoder_cmd(train: Any, dev: Any, out: str, encoder_name: str, encoder: Any,
+                           labels: list[str] | None, *, name: str, version: str,
+                           c: float | None, balanced: bool, seed: int, val_split: float,
+                           folds: int | None, abstain_below: float | None, cache: bool) -> None:
+    """`emolens train text --encoder NAME`: embed, fit and validate a head, save, report."""
+    import time
+
+    from emolens.config import cache_root
+    from emolens.train.heads import HeadOptions
+    from emolens.train.text_encoder import ENCODER_NOTES, train_text_encoder
+
+    started = time.perf_counter()
+    # Without --dev or --folds, a hold-out (group-aware with --group-col) fits the temperature
+    # and gives validation numbers: --val-split, or 10 % when it is 0.
+    options = HeadOptions(c=c, class_weight="balanced" if balanced else None, seed=seed,
+                          folds=folds, val_split=val_split or 0.1, abstain_below=abstain_below)
+    with text_progress() as progress:
+        trained = train_text_encoder(
+            train, out, encoder_name, options, labels=labels, dev=dev, name=name,
+            version=version, cache_dir=cache_root() / "embeddings" if cache else None,
+            progress=progress, say=lambda m: console.print(m, highlight=False),
+            encoder=encoder)
+    s = trained.seconds
+    console.print(f"embedded with {encoder_name} in {s['embedding']:.1f} s "
+                  f"({trained.cached:,} from the cache); head fitted in {s['head']:.1f} s; "
+                  f"{time.perf_counter() - started:.1f} s in all", highlight=False)
+    console.print(validation_table(trained.validation.to_dict()))
+    model = trained.recognizer
+    console.print(f"saved [bold]{trained.directory}[/] (encoder {encoder_name}; labels: "
+                  f"{', '.join(model.labels)}); see its MODEL_CARD.md", highlight=False)
+    if encoder_name in ENCODER_NOTES:
+        console.print(f"[dim]note: {ENCODER_NOTES[encoder_name]}[/]", highlight=False)
+
+
 def show_trained(trained: Any) -> None:
     """What was trained, the files skipped, and the validation numbers."""
     found = trained.extracted
