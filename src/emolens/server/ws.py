@@ -9,6 +9,9 @@ a code and a reason, after the results of every earlier message have been sent:
 
 - 1003: a binary frame;  1007: not JSON, or not a valid request (the reason says which field);
 - 1009: a message over max_body_bytes;  4401: API key missing or not valid.
+
+Browsers cannot set headers on a WebSocket, so a stream also takes its key as the subprotocol
+``emolens.key.<key>`` offered beside ``emolens`` (the one the server agrees to).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from emolens.errors import EmolensError
-from emolens.server.auth import AuthError
+from emolens.server.auth import AuthError, token_from
 from emolens.server.schemas import StreamMessage, StreamReply
 from emolens.server.service import Service
 from emolens.server.speech import AudioFeed, SpeechService, StreamAborted
@@ -36,6 +39,7 @@ stream = APIRouter(prefix="/v1")
 
 UNSUPPORTED, INVALID, TOO_BIG, UNAUTHORIZED = 1003, 1007, 1009, 4401
 INTERNAL, TRY_LATER, NOT_SERVED = 1011, 1013, 4404
+PROTOCOL, KEY_PROTOCOL = "emolens", "emolens.key."
 RATES = (8_000, 192_000)  # sample rates a stream may declare, in Hz
 
 
@@ -53,7 +57,7 @@ _END_OK = _Close(1000, "")  # the stream is done: close normally
 async def stream_text(websocket: WebSocket) -> None:
     """Analyse each JSON message ({"text": ...} or {"texts": [...]}) and reply with results."""
     service: Service = websocket.app.state.service
-    await websocket.accept()
+    await accept(websocket)
     caller = await _caller(websocket, service)
     if caller is None:
         return
@@ -69,11 +73,22 @@ async def stream_text(websocket: WebSocket) -> None:
         reader.cancel()
 
 
+async def accept(websocket: WebSocket) -> None:
+    """Accept the socket, agreeing to the ``emolens`` subprotocol when the client offers it."""
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+
+
 async def _caller(websocket: WebSocket, service: Service) -> str | None:
     """The caller, or None after closing with 4401 (the socket is accepted)."""
     client = websocket.client.host if websocket.client else None
+    headers: Mapping[str, str] = websocket.headers
+    offered = [p for p in websocket.scope.get("subprotocols") or []
+               if p.startswith(KEY_PROTOCOL)]
+    if offered and token_from(headers) is None:  # a browser: the key is a subprotocol
+        headers = {"authorization": f"Bearer {offered[0][len(KEY_PROTOCOL):]}"}
     try:
-        return await run_in_threadpool(service.auth.identify, websocket.headers, client)
+        return await run_in_threadpool(service.auth.identify, headers, client)
     except AuthError as exc:
         await websocket.close(UNAUTHORIZED, _short(exc.message))
         return None
@@ -166,7 +181,7 @@ async def stream_audio(websocket: WebSocket) -> None:
     no valid key, 4404 audio not served.
     """
     service: Service = websocket.app.state.service
-    await websocket.accept()
+    await accept(websocket)
     caller = await _caller(websocket, service)
     if caller is None:
         return

@@ -32,6 +32,7 @@ from emolens.server.ws import (
     _caller,
     _Close,
     _short,
+    accept,
 )
 from emolens.types import EmotionResult
 
@@ -89,7 +90,7 @@ async def stream_video(websocket: WebSocket) -> None:
     open, 4401 no valid key, 4404 vision not served.
     """
     service: Service = websocket.app.state.service
-    await websocket.accept()
+    await accept(websocket)
     caller = await _caller(websocket, service)
     if caller is None:
         return
