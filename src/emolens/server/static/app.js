@@ -47,6 +47,7 @@ function applyStrings() {
   if (state.stats) renderStats(state.stats);
   if (state.drill) renderDrill(state.drill);
   if (typeof redrawMedia === "function") redrawMedia();  // media.js, when loaded
+  if (typeof redrawLive === "function") redrawLive();  // live.js, when loaded
 }
 
 // -- API ---------------------------------------------------------------------------------------
@@ -389,6 +390,7 @@ async function start() {
   $("f-apply").addEventListener("click", loadStats);
   $("export-csv").addEventListener("click", exportCsv);
   if (typeof startMedia === "function") startMedia();
+  if (typeof startLive === "function") startLive();
   try {
     const health = await (await fetch("/healthz")).json();
     state.authOff = health.auth === false;
