@@ -40,9 +40,8 @@ def _find(names: tuple[str, ...]) -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium, or a skip that says what to install."""
+def chromium(*flags: str):
+    """Headless Chromium with ``flags`` added, or a skip that says what to install."""
     binary, driver = _find(BROWSERS), _find(DRIVERS)
     if binary is None:
         pytest.skip(f"no Chromium browser found (looked for {', '.join(BROWSERS)}); "
@@ -53,10 +52,16 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1300,1700", "--lang=en-US"):
+                "--window-size=1300,1700", "--lang=en-US", *flags):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    chrome = webdriver.Chrome(service=webdriver.ChromeService(driver), options=options)
+    return webdriver.Chrome(service=webdriver.ChromeService(driver), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, or a skip that says what to install."""
+    chrome = chromium()
     yield chrome
     chrome.quit()
 
