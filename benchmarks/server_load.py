@@ -179,16 +179,19 @@ async def run_ws(url: str, headers: dict, streams: int, seconds: float) -> Phase
     return phase
 
 
-def start_server(model: str) -> tuple[subprocess.Popen, str, tempfile.TemporaryDirectory]:
-    """`emolens serve` on a free loopback port with a fresh database, once it is ready."""
+def start_server(model: str, flags: tuple[str, ...] = (), env: dict[str, str] | None = None
+                 ) -> tuple[subprocess.Popen, str, tempfile.TemporaryDirectory]:
+    """`emolens serve` (with ``flags``, and ``env`` added to the environment) on a free
+    loopback port with a fresh database, once it is ready."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     folder = tempfile.TemporaryDirectory(prefix="emolens-load-")
     command = [sys.executable, "-m", "emolens.cli", "serve", "--host", "127.0.0.1",
                "--port", str(port), "--db", str(Path(folder.name) / "load.db"), "--no-auth",
-               "--rate-limit", "0", "--model", model, "--log-level", "warning"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+               "--rate-limit", "0", "--model", model, "--log-level", "warning", *flags]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
