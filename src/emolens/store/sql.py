@@ -305,9 +305,22 @@ def _open_engine(sa_url: URL, where: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    import sqlite3
+    import time
+
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")  # in-memory databases answer 'memory'; fine
+        # Switching a new file to WAL needs the database to itself, and SQLite answers "locked"
+        # at once (no busy wait) while another connection is writing: wait for it here. Once
+        # set, WAL stays with the file. In-memory databases answer 'memory'; fine.
+        for attempt in range(300):
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 299:
+                    raise
+                time.sleep(0.1)
     finally:
         cursor.close()
 
