@@ -513,8 +513,24 @@ def train_text_cmd(
     abstain_below: Annotated[float | None, typer.Option(
         "--abstain-below", min=0.0, max=1.0, help="Store a threshold in the model: results "
         "whose top probability is below it get the label 'uncertain'.")] = None,
+    finetune: Annotated[Literal["lora", "full"] | None, typer.Option(
+        "--finetune", help="With --encoder minilm-en|e5-zh: fine-tune the encoder itself "
+        "(needs the train extra, torch; uses a GPU if there is one). lora: adapters, small "
+        "output; full: every layer's weights. The model runs without torch.")] = None,
+    epochs: Annotated[float, typer.Option(help="--finetune: passes over the data.")] = 3.0,
+    lr: Annotated[float | None, typer.Option(
+        "--lr", help="--finetune: peak learning rate (lora 3e-4, full 5e-5).")] = None,
+    batch_size: Annotated[int, typer.Option(help="--finetune: texts per step.")] = 32,
+    patience: Annotated[int, typer.Option(
+        help="--finetune: stop after this many dev evaluations (two per epoch) without a "
+        "better macro-F1.")] = 3,
+    from_base: Annotated[bool, typer.Option(
+        "--from-base", help="--finetune: start from the pretrained encoder, not the shipped "
+        "emotion adapter.")] = False,
+    device: Annotated[str, typer.Option(help="--finetune: auto, cpu or cuda.")] = "auto",
 ) -> None:
-    """Train a text model (n-grams, or a head on a frozen encoder), calibrated, on any label set."""
+    """Train a text model (n-grams, a head on a frozen encoder, or a fine-tuned encoder),
+    calibrated, on any label set."""
     from emolens.train.data import read_labelled
     from emolens.train.text import cross_validate_text, split_holdout, train_text
 
@@ -525,6 +541,19 @@ def train_text_cmd(
     train_data = read_labelled(data, text_col, label_col, language_col, group_col)
     dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
     label_set = [x.strip() for x in labels.split(",")] if labels else None
+    if finetune is not None:
+        from emolens.errors import InvalidInputError
+        from emolens.train.commands import train_text_finetune_cmd
+        from emolens.train.finetune import FinetuneOptions
+
+        if encoder == "ngram" or folds or abstain_below is not None:
+            raise InvalidInputError("--finetune needs --encoder minilm-en or e5-zh, and does "
+                                    "not take --folds or --abstain-below")
+        options = FinetuneOptions(mode=finetune, epochs=epochs, lr=lr, batch_size=batch_size,
+                                  class_weight="balanced" if balanced else None, seed=seed,
+                                  patience=patience, from_base=from_base, device=device)
+        return train_text_finetune_cmd(train_data, dev_data, out, encoder, label_set, options,
+                                       name=name, version=version, val_split=val_split)
     if encoder != "ngram":
         from emolens.train.commands import train_text_encoder_cmd
 
@@ -539,8 +568,9 @@ def train_text_cmd(
         with console.status(f"{folds}-fold cross-validation on {len(train_data.texts):,} rows"):
             cv = cross_validate_text(train_data, folds, label_set, **params)
         _show_text_cv(cv)
-    elif dev_data is None and val_split > 0:
-        train_data, dev_data = split_holdout(train_data, val_split, seed)
+    elif dev_data is None and (val_split > 0 or train_data.is_multilabel(label_set or ())):
+        # multi-label data needs validation items to fit each label's threshold on
+        train_data, dev_data = split_holdout(train_data, val_split or 0.1, seed)
     with console.status(f"training on {len(train_data.texts):,} rows of {data} ..."):
         model, metrics = train_text(
             train_data, out, labels=label_set, dev=dev_data, name=name, version=version,
@@ -548,6 +578,11 @@ def train_text_cmd(
         )
     console.print(f"saved [bold]{out}[/] (labels: {', '.join(model.labels)}; "
                   f"languages: {', '.join(sorted(model.heads_))})")
+    if model.label_thresholds:
+        console.print("multi-label: per-label thresholds fitted on the validation items "
+                      "(results list their labels in details.labels): " + ", ".join(
+                          f"{k} {v:.2f}" for k, v in model.label_thresholds.items()),
+                      highlight=False)
     if metrics is not None:
         console.print(f"dev ({'hold-out' if dev is None else dev}; ECE "
                       f"{metrics.extra['ece']:.3f}): " + metrics.to_markdown(), highlight=False)

@@ -44,6 +44,10 @@ class Analyzer:
         # A trained model's own threshold (`emolens train --abstain-below`): below it the
         # label becomes "uncertain"; the scores are kept as they are.
         self.abstain_below: float | None = getattr(recognizer, "abstain_below", None)
+        # A multi-label model's per-label thresholds (fitted on validation data when it was
+        # trained): results list, in details["labels"], every own label at or above its own.
+        self.label_thresholds: dict[str, float] | None = getattr(
+            recognizer, "label_thresholds", None)
         # A model whose labels all have canonical counterparts reports canonical scores;
         # a model trained on a user's own labels reports those labels as they are.
         mappable = recognizer.scheme != "custom" and (
@@ -73,9 +77,20 @@ class Analyzer:
 
     def probabilities(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
         """Output-label probabilities for one batch (rows sum to 1)."""
-        native = self.recognizer.predict_proba(texts, languages)
+        return self._output(self.recognizer.predict_proba(texts, languages))
+
+    def _output(self, native: np.ndarray) -> np.ndarray:
         probs = native @ self._matrix if self._matrix is not None else native
         return normalise_rows(probs)
+
+    def _labels_over_thresholds(self, native: np.ndarray) -> list[str]:
+        """The model's own labels at or above their thresholds, likeliest first; at least the
+        top one."""
+        assert self.label_thresholds is not None
+        own = self.recognizer.labels
+        order = np.argsort(-native, kind="stable")
+        chosen = [own[j] for j in order if native[j] >= self.label_thresholds.get(own[j], 0.5)]
+        return chosen or [own[int(order[0])]]
 
     def analyze_batch(
         self,
@@ -113,7 +128,8 @@ class Analyzer:
                 progress(len(batch))
 
     def _results(self, batch: list[str], langs: list[str]) -> list[EmotionResult]:
-        probs = self.probabilities(batch, langs)
+        native = self.recognizer.predict_proba(batch, langs)
+        probs = self._output(native)
         va = L.valence_arousal(probs) if self.map_to_canonical else None
         evidence = (
             self.recognizer.explain(batch, langs)
@@ -128,6 +144,8 @@ class Analyzer:
             details = evidence[i]
             if self.uncertain_below is not None and probs[i].max() < self.uncertain_below:
                 details = {**details, "uncertain": True}  # a copy: evidence may share dicts
+            if self.label_thresholds:
+                details = {**details, "labels": self._labels_over_thresholds(native[i])}
             label = max(scores, key=scores.__getitem__)
             if self.abstain_below is not None and scores[label] < self.abstain_below:
                 details = {**details, "uncertain": True, "top": label}

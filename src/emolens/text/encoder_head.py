@@ -57,6 +57,7 @@ class EncoderHeadRecognizer:
         self.name: str = meta["name"]
         self.version: str = str(meta["version"])
         self.abstain_below: float | None = meta.get("abstain_below")
+        self.label_thresholds: dict[str, float] | None = meta.get("label_thresholds")
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None
               ) -> np.ndarray:

@@ -79,6 +79,9 @@ class NgramRecognizer:
         self.seed = seed
         # Results below this top probability are labelled "uncertain" by the Analyzer.
         self.abstain_below = abstain_below
+        # Multi-label models (trained on items with several labels): each label's threshold,
+        # fitted on validation data; the Analyzer lists the labels at or above theirs.
+        self.label_thresholds: dict[str, float] | None = None
         self.heads_: dict[str, _Head] = {}
         self._featurizers: dict[str, NgramFeaturizer] = {}
 
@@ -219,6 +222,7 @@ class NgramRecognizer:
             "scheme": self.scheme,
             "languages": sorted(self.heads_),
             "abstain_below": self.abstain_below,
+            "label_thresholds": self.label_thresholds,
             "params": {
                 "n_features": self.n_features,
                 "c": self.c,
@@ -253,6 +257,7 @@ class NgramRecognizer:
             seed=params.get("seed", 0),
             abstain_below=meta.get("abstain_below"),
         )
+        model.label_thresholds = meta.get("label_thresholds")
         for language in meta["languages"]:
             model.heads_[language] = _Head(
                 columns=weights[f"{language}.columns"],

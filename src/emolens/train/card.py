@@ -44,7 +44,9 @@ def model_card(meta: dict[str, Any]) -> str:
     counts = trained.get("label_counts", {})
     out = [f"# {meta['name']} {meta['version']} ({modality})", "",
            f"Trained with `emolens train {modality}` on {trained.get('at', '?')}. It scores "
-           f"{_WHAT.get(modality, '')} with a light head on a frozen encoder.", "",
+           f"{_WHAT.get(modality, '')} with "
+           + (f"a shipped encoder fine-tuned ({meta['finetune']['mode']}) with its head."
+              if meta.get("finetune") else "a light head on a frozen encoder."), "",
            "## Labels", "",
            f"{', '.join(meta['labels'])} (scheme `{meta['scheme']}`" +
            ("; the model's own labels, reported as they are, with no valence/arousal)"
@@ -64,7 +66,8 @@ def model_card(meta: dict[str, Any]) -> str:
         out.append(f"\n{n:,} files: {key.replace('_', ' ')}.")
     out += ["", "## Encoder and head", ""]
     out += [f"- {k}: {val}" for k, val in encoder.items()]
-    out += [f"- head: {head.get('kind', '?')}, C = {head.get('C')}, class weight "
+    out += [f"- head: {head.get('kind', '?')}"
+            + (f", C = {head['C']}" if head.get("C") is not None else "") + ", class weight "
             f"{head.get('class_weight') or 'none'}, temperature {_f(head.get('temperature'), 2)}"]
     if trained.get("views_per_item", 1) > 1:
         out.append(f"- each item trained in {trained['views_per_item']} views "

@@ -195,6 +195,11 @@ def train_text_encoder_cmd(train: Any, dev: Any, out: str, encoder_name: str, en
     from emolens.train.text_encoder import ENCODER_NOTES, train_text_encoder
 
     started = time.perf_counter()
+    if dev is None and not folds and train.is_multilabel(labels or ()):
+        from emolens.train.text import split_holdout
+
+        # multi-label data needs validation items to fit each label's threshold on
+        train, dev = split_holdout(train, val_split or 0.1, seed)
     # Without --dev or --folds, a hold-out (group-aware with --group-col) fits the temperature
     # and gives validation numbers: --val-split, or 10 % when it is 0.
     options = HeadOptions(c=c, class_weight="balanced" if balanced else None, seed=seed,
@@ -215,6 +220,29 @@ def train_text_encoder_cmd(train: Any, dev: Any, out: str, encoder_name: str, en
                   f"{', '.join(model.labels)}); see its MODEL_CARD.md", highlight=False)
     if encoder_name in ENCODER_NOTES:
         console.print(f"[dim]note: {ENCODER_NOTES[encoder_name]}[/]", highlight=False)
+
+
+def train_text_finetune_cmd(train: Any, dev: Any, out: str, encoder_name: str,
+                            labels: list[str] | None, options: Any, *, name: str,
+                            version: str, val_split: float) -> None:
+    """`emolens train text --finetune lora|full`: fine-tune the encoder, validate, save."""
+    from emolens.train.finetune import finetune_text
+    from emolens.train.text import split_holdout
+
+    options.extra["dev_given"] = dev is not None
+    if dev is None:  # a hold-out (group-aware with --group-col) picks the step and calibrates
+        train, dev = split_holdout(train, val_split or 0.1, options.seed)
+    with text_progress() as progress:
+        result = finetune_text(train, dev, out, encoder_name, options, labels=labels,
+                               name=name, version=version, progress=progress,
+                               say=lambda m: console.print(m, highlight=False))
+    done = "stopped early" if result.stopped_early else f"{result.steps:,} steps"
+    console.print(f"fine-tuned {encoder_name} ({options.mode}) on {result.device} in "
+                  f"{result.seconds:.0f} s ({done}; best dev step {result.best_step:,})",
+                  highlight=False)
+    console.print(validation_table(result.validation))
+    console.print(f"saved [bold]{result.directory}[/] (labels: {', '.join(result.labels)}); "
+                  "runs without torch; see its MODEL_CARD.md", highlight=False)
 
 
 def show_trained(trained: Any) -> None:

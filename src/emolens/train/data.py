@@ -35,6 +35,19 @@ class LabelledData:
         """Each item's gold labels: one, or several separated by ',' or '|' (GoEmotions)."""
         return [split_labels(label, known) for label in self.labels]
 
+    def is_multilabel(self, known: Collection[str] = ()) -> bool:
+        """Whether any item has several gold labels."""
+        return any(len(labels) > 1 for labels in self.label_sets(known))
+
+    def explode(self, known: Collection[str] = ()) -> LabelledData:
+        """One row per (item, gold label): how single-label trainers learn multi-label data
+        (an item with two labels teaches both, each at half the confidence)."""
+        rows = [(i, label) for i, labels in enumerate(self.label_sets(known))
+                for label in labels]
+        out = self.subset([i for i, _ in rows])
+        out.labels = [label for _, label in rows]
+        return out
+
 
 _SEPARATOR = re.compile(r"[,|]")
 

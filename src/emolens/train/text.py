@@ -115,6 +115,11 @@ def train_text(
     any other label set is kept as the user's own ("custom" scheme). ``abstain_below`` is
     stored in the model: its results below that confidence get the label "uncertain".
     """
+    # Items with several labels (GoEmotions-style "joy,surprise") train one row per label;
+    # per-label thresholds fitted on the validation data then decide which labels a text has.
+    multi = train.is_multilabel(labels or ())
+    if multi:
+        train = train.explode(labels or ())
     model = _new_model(train, labels, name=name, version=version, c=c, min_df=min_df,
                        class_weight=class_weight, seed=seed, abstain_below=abstain_below)
     label_set = model.labels
@@ -126,6 +131,8 @@ def train_text(
     model.fit(train.texts, train.labels, train.languages, calibration=calibration)
     seconds = time.perf_counter() - started
     dev_metrics = validate(model, dev) if dev is not None else None
+    if multi and dev is not None:
+        model.label_thresholds = fit_label_thresholds(model, dev)
     model.save(
         out_dir,
         extra={
@@ -146,6 +153,18 @@ def train_text(
         },
     )
     return model, dev_metrics
+
+
+def fit_label_thresholds(model: NgramRecognizer, dev: LabelledData) -> dict[str, float]:
+    """Each label's probability threshold maximising its F1 on ``dev`` (items with several
+    gold labels count for each; labels the model does not know are ignored)."""
+    probs = model.predict_proba(dev.texts, dev.languages)
+    index = {label: j for j, label in enumerate(model.labels)}
+    gold = np.zeros(probs.shape, dtype=bool)
+    for i, labels in enumerate(dev.label_sets(model.labels)):
+        gold[i, [index[x] for x in labels if x in index]] = True
+    return {label: round(float(t), 2)
+            for label, t in zip(model.labels, fit_thresholds(probs, gold), strict=True)}
 
 
 def _new_model(train: LabelledData, labels: Sequence[str] | None, **params) -> NgramRecognizer:

@@ -155,6 +155,10 @@ def train_text_encoder(
     """Embed (cached), fit and validate a head, save the model directory."""
     from emolens.train.media import save_model
 
+    multi = train.is_multilabel(labels or ())
+    if multi:  # one row per label; per-label thresholds are fitted on the dev items below
+        train = train.explode(labels or ())
+    dev_all = dev
     label_set = tuple(labels) if labels else tuple(sorted(set(train.labels)))
     unknown = sorted(set(train.labels) - set(label_set))
     if unknown:
@@ -177,6 +181,17 @@ def train_text_encoder(
     index = {label: k for k, label in enumerate(label_set)}
     y = np.array([index[label] for label in train.labels])
     head, validation = train_head(x, y, label_set, options, train.groups, (), dev_xy, say)
+    thresholds = None
+    if multi and dev_all is not None:
+        from emolens.train.multilabel import fit_thresholds
+
+        x_all, _ = embed_texts(encoder, encoder_name, dev_all.texts, cache_dir, None, "dev")
+        gold = np.zeros((len(dev_all.texts), len(label_set)), dtype=bool)
+        for i, item in enumerate(dev_all.label_sets(label_set)):
+            gold[i, [label_set.index(x) for x in item if x in label_set]] = True
+        fitted = fit_thresholds(head.predict_proba(x_all), gold)
+        thresholds = {label: round(float(t), 2) for label, t in zip(label_set, fitted,
+                                                                     strict=True)}
     seconds = {"embedding": round(embedded - started, 1),
                "head": round(time.perf_counter() - embedded, 1)}
     identity = {**encoder_identity(encoder, encoder_name), "dim": int(x.shape[1]),
@@ -189,6 +204,7 @@ def train_text_encoder(
         "head": {"kind": "logistic-regression (standardised features)", "C": head.c,
                  "class_weight": options.class_weight, "temperature": head.temperature_},
         "abstain_below": options.abstain_below,
+        "label_thresholds": thresholds,
         "config": {**options.to_dict(), "data": str(train.path),
                    "dev": None if dev is None else str(dev.path)},
         "trained": {
