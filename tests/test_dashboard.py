@@ -124,3 +124,47 @@ def test_paste_texts_see_results_and_charts_update(browser, tmp_path):
 
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []
+
+
+def test_alerts_panel_lists_stored_alerts_newest_first(browser, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from emolens.store.tables import add_alert
+
+    db = str(tmp_path / "alerts.db")
+    with ResultStore(db) as store:
+        key = KeyStore(store).create("browser")[1]
+    wait = WebDriverWait(browser, 60)
+    rows = "#alerts-table tbody tr"
+    with LiveServer(create_app(ServerSettings(db=db, rate_limit=0))) as server:
+        browser.get(server.url + "/")
+        wait.until(lambda d: d.find_element(By.ID, "key-panel").is_displayed())
+        browser.find_element(By.ID, "key-input").send_keys(key)
+        browser.find_element(By.ID, "key-save").click()
+        wait.until(lambda d: d.find_element(By.ID, "alerts-empty").is_displayed())
+        assert "emolens watch" in browser.find_element(By.ID, "alerts-empty").text
+
+        # `emolens watch` fires two alerts while the page is open: the panel checks again.
+        now = datetime.now(UTC)
+        with ResultStore(db) as store:
+            for rule, ago, failed in (("anger spike", 0, {"ops": "HTTP 500"}),
+                                      ("fear spike", 60, {})):
+                add_alert(store.engine, rule=rule, label=rule.split()[0], share=0.42,
+                          baseline=0.1, items=57, message=f"{rule}: fired",
+                          created_at=now - timedelta(minutes=ago),
+                          details={"delivered": ["log"], "failed": failed})
+        # Read in one script: a refresh redraws the rows.
+        shown = "return [...document.querySelectorAll(arguments[0])].map(r => [r.dataset.rule, " \
+            "r.innerText])"
+        found = wait.until(lambda d: len(got := d.execute_script(shown, rows)) == 2 and got)
+        assert [rule for rule, _ in found] == ["anger spike", "fear spike"]
+        assert "anger: 42% of 57 items (baseline 10%)" in found[0][1]
+        assert "anger spike: fired" in found[0][1] and "not sent: ops" in found[0][1]
+        assert not browser.find_element(By.ID, "alerts-empty").is_displayed()
+
+        browser.find_element(By.ID, "lang-toggle").click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#alerts h2").text == "告警")
+        assert "愤怒：占 57 条中的 42%" in browser.execute_script(shown, rows)[0][1]
+
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []

@@ -83,6 +83,12 @@ class KeyStore:
             return None
         return ApiKey(row.id, row.name, row.created_at, row.revoked_at)
 
+    def get(self, key_id: str) -> ApiKey | None:
+        """The key with this id (active or revoked), or None; for names in logs."""
+        with self._guard(), self._engine.connect() as conn:
+            row = conn.execute(select(keys_table).where(keys_table.c.id == key_id)).first()
+        return None if row is None else ApiKey(row.id, row.name, row.created_at, row.revoked_at)
+
     def list(self) -> list[ApiKey]:
         """Every key, oldest first."""
         with self._guard(), self._engine.connect() as conn:

@@ -1,19 +1,33 @@
-"""Reading stored results for the API: filtered pages, CSV export, and the report's numbers."""
+"""Reading stored results for the API: filtered pages, CSV export, and the report's numbers;
+pages of fired alerts, and the audit log of exports (written by ``log_export``)."""
 
 from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Select, func, select
 
-from emolens.server.schemas import Distribution, Heatmap, ResultsPage, Stats, StoredResult, Trend
+from emolens.server.keys import KeyStore
+from emolens.server.schemas import (
+    AlertsPage,
+    AuditEntry,
+    AuditPage,
+    Distribution,
+    Heatmap,
+    ResultsPage,
+    Stats,
+    StoredAlert,
+    StoredResult,
+    Trend,
+)
 from emolens.store import ResultStore
 from emolens.store.sql import results_table
+from emolens.store.tables import add_audit, count_alerts, count_audit, list_alerts, list_audit
 from emolens.viz.charts import (
     BUCKETS,
     choose_bucket,
@@ -25,6 +39,7 @@ from emolens.viz.charts import (
 )
 
 _COL = results_table.c
+NO_AUTH = "loopback-no-auth"  # the key name logged for exports while auth is off
 MAX_BUCKETS = 2_000  # time buckets in one trend
 # Cells a spreadsheet would run as a formula; such text gets a leading quote in CSV exports.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -86,6 +101,60 @@ def results_csv(items: list[StoredResult]) -> str:
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
     return buffer.getvalue()
+
+
+def alerts_page(store: ResultStore, since: datetime | None, rule: str | None, limit: int,
+                offset: int) -> AlertsPage:
+    """One page of the alerts `emolens watch` fired, newest first, with the total."""
+    since = None if since is None else _utc_naive(since)
+    with store._guard("read"):
+        total = count_alerts(store.engine, since, rule)
+        rows = list_alerts(store.engine, since, limit, rule, offset)
+    return AlertsPage(total=total, limit=limit, offset=offset, items=[_alert(r) for r in rows])
+
+
+def _alert(row: dict[str, Any]) -> StoredAlert:
+    details = dict(row["details"] or {})
+    return StoredAlert(
+        id=row["id"], rule=row["rule"], created_at=_utc(row["created_at"]), label=row["label"],
+        share=row["share"], baseline=row["baseline"], items=row["items"],
+        message=row["message"], delivered=list(details.get("delivered") or []),
+        failed=dict(details.get("failed") or {}), details=details,
+    )
+
+
+def log_export(store: ResultStore, keys: KeyStore, caller: str, route: str,
+               filters: dict[str, Any], rows: int, client: str | None) -> None:
+    """Write one row of the audit log: the caller's key id and name (never the key itself),
+    the route, the filters used, the rows returned and the client's address.
+
+    ``caller`` is what ``require_key`` returned (``key:<id>``, or ``client:<host>`` when auth
+    is off). Raises StoreError when it cannot be written, so that no export goes unlogged.
+    """
+    key_id = caller.removeprefix("key:") if caller.startswith("key:") else None
+    key = keys.get(key_id) if key_id is not None else None
+    name = NO_AUTH if key_id is None else key.name if key is not None else ""
+    used = {k: v.isoformat() if isinstance(v, datetime) else v
+            for k, v in filters.items() if v is not None}
+    with store._guard("write the audit log to"):
+        add_audit(store.engine, key_id=key_id, key_name=name, route=route, filters=used,
+                  rows_returned=rows, client=client)
+
+
+def audit_page(store: ResultStore, since: datetime | None, key_id: str | None, limit: int,
+               offset: int) -> AuditPage:
+    """One page of the audit log, newest first, with the total."""
+    since = None if since is None else _utc_naive(since)
+    with store._guard("read"):
+        total = count_audit(store.engine, since, key_id)
+        rows = list_audit(store.engine, since, limit, key_id, offset)
+    items = [AuditEntry(**{**r, "created_at": _utc(r["created_at"])}) for r in rows]
+    return AuditPage(total=total, limit=limit, offset=offset, items=items)
+
+
+def filters_used(filters: Filters, **more: Any) -> dict[str, Any]:
+    """The filters of a request and ``more`` (limit, offset, format), for the audit log."""
+    return {**asdict(filters), **more}
 
 
 def stats(store: ResultStore, filters: Filters, bucket: str | None = None) -> Stats:

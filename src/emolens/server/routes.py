@@ -1,4 +1,5 @@
-"""HTTP routes: /v1 (analysis, stored results, statistics, models) and health.
+"""HTTP routes: /v1 (analysis, stored results, statistics, models, alerts, the audit log of
+exports) and health.
 
 Reading routes are plain ``def``: FastAPI runs them in its threadpool. Analysis goes through
 the service's micro-batcher, which runs the model in a worker thread. Either way the event
@@ -17,11 +18,22 @@ from starlette.requests import ClientDisconnect
 from emolens.errors import InvalidInputError
 from emolens.registry import recognizers
 from emolens.server.auth import require_key
-from emolens.server.queries import Filters, results_csv, results_page, stats
+from emolens.server.queries import (
+    Filters,
+    alerts_page,
+    audit_page,
+    filters_used,
+    log_export,
+    results_csv,
+    results_page,
+    stats,
+)
 from emolens.server.schemas import (
+    AlertsPage,
     AnalyzeRequest,
     AnalyzeResponse,
     AudioAnalyzeResponse,
+    AuditPage,
     ErrorBody,
     Health,
     IsoTime,
@@ -151,6 +163,7 @@ def _speech(service: Service) -> SpeechService:
                           "description": "A page of results (JSON), or all of them as CSV"}})
 def list_results(
     request: Request,
+    caller: Annotated[str, Depends(require_key)],
     filters: Annotated[Filters, Depends(_filters)],
     limit: Annotated[int | None, Query(
         ge=1, description="Page size (default 100); at most max_page (1000) for JSON and "
@@ -159,13 +172,17 @@ def list_results(
     format: Annotated[Literal["json", "csv"], Query(description="csv: a file to download.")]
     = "json",
 ) -> ResultsPage | Response:
-    """Stored results, newest first, filtered and paginated; ``format=csv`` exports them."""
+    """Stored results, newest first, filtered and paginated; ``format=csv`` exports them (and
+    each export is written to the audit log: GET /v1/audit)."""
     service = _service(request)
     most = service.settings.max_export_rows if format == "csv" else service.settings.max_page
     limit = min(limit or (most if format == "csv" else 100), most)
     page = results_page(service.store, filters, limit, offset)
     if format == "json":
         return page
+    log_export(service.store, service.auth.keys, caller, "GET /v1/results",
+               filters_used(filters, limit=limit, offset=offset, format=format), len(page.items),
+               request.client.host if request.client else None)
     return Response(results_csv(page.items), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="emolens-results.csv"',
                              "X-Total-Count": str(page.total)})
@@ -181,6 +198,46 @@ def get_stats(
 ) -> Stats:
     """Distribution, trend per time bucket and emotion x group heatmap of stored results."""
     return stats(_service(request).store, filters, bucket)
+
+
+_LIMIT = "Page size (default 100, at most max_page: 1000)."
+
+
+@api.get("/alerts", response_model=AlertsPage, tags=["alerts"])
+def get_alerts(
+    request: Request,
+    since: Annotated[IsoTime | None, Query(description="Fired at or after this time (ISO "
+                                           "8601; without a zone, UTC).")] = None,
+    rule: Annotated[str | None, Query(description="Only alerts of this rule (its name).")]
+    = None,
+    limit: Annotated[int | None, Query(ge=1, description=_LIMIT)] = None,
+    offset: Annotated[int, Query(ge=0, le=2**53, description="Alerts to skip.")] = 0,
+) -> AlertsPage:
+    """Alerts fired by `emolens watch` on this store, newest first: the rule, the figures that
+    fired it, the message and where it was sent."""
+    service = _service(request)
+    limit = min(limit or 100, service.settings.max_page)
+    return alerts_page(service.store, since, rule, limit, offset)
+
+
+@api.get("/audit", response_model=AuditPage, tags=["audit"])
+def get_audit(
+    request: Request,
+    since: Annotated[IsoTime | None, Query(description="At or after this time (ISO 8601).")]
+    = None,
+    key: Annotated[str | None, Query(max_length=16, description="Only exports with this API "
+                                     "key id.")] = None,
+    limit: Annotated[int | None, Query(ge=1, description=_LIMIT)] = None,
+    offset: Annotated[int, Query(ge=0, le=2**53, description="Entries to skip.")] = 0,
+) -> AuditPage:
+    """The audit log: every export through the service (CSV of /v1/results), newest first,
+    with the key's id and name (never the key), route, filters, rows and client address.
+
+    Keys have no roles, and any key may export every stored result, so any valid key may read
+    it; `emolens audit` reads it from the database."""
+    service = _service(request)
+    limit = min(limit or 100, service.settings.max_page)
+    return audit_page(service.store, since, key, limit, offset)
 
 
 @api.get("/models", response_model=ModelsResponse, tags=["models"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,7 +30,17 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
-IsoTime = Annotated[datetime, BeforeValidator(_iso_only)]
+def _in_utc_range(value: datetime) -> datetime:
+    """Refuse a time that has no UTC equivalent (0001-01-01T00:00+14:00): times go to UTC."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the time is out of range once converted to UTC") from None
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc_range)]
 
 
 class AnalyzeRequest(BaseModel):
@@ -202,6 +213,56 @@ class ResultsPage(BaseModel):
     limit: int
     offset: int
     items: list[StoredResult]
+
+
+class StoredAlert(BaseModel):
+    """An alert fired by `emolens watch`, as stored."""
+
+    id: int
+    rule: str = Field(description="The rule's name in the watch config.")
+    created_at: datetime = Field(description="When it fired (UTC).")
+    label: str
+    share: float = Field(description="Share (0..1) of the label in the rule's window.")
+    baseline: float | None = Field(None, description="Share over the baseline period, if any.")
+    items: int = Field(description="Items in the window.")
+    message: str = Field(description="The text that was sent.")
+    delivered: list[str] = Field(default_factory=list,
+                                 description="Notifiers it was sent to (log, webhook, email).")
+    failed: dict[str, str] = Field(default_factory=dict,
+                                   description="Notifiers that failed, and why.")
+    details: dict[str, Any] = Field(default_factory=dict,
+                                    description="window, threshold, model, sources, ...")
+
+
+class AlertsPage(BaseModel):
+    """One page of stored alerts, newest first."""
+
+    total: int = Field(description="Alerts matching the filters, over all pages.")
+    limit: int
+    offset: int
+    items: list[StoredAlert]
+
+
+class AuditEntry(BaseModel):
+    """One export through the service: who, what, how many rows, from where."""
+
+    id: int
+    created_at: datetime
+    key_id: str | None = Field(description="The API key's id; None when auth is off.")
+    key_name: str = Field(description="The key's name ('loopback-no-auth' when auth is off).")
+    route: str = Field(description="e.g. 'GET /v1/results' (format=csv is in filters).")
+    filters: dict[str, Any] = Field(description="The filters and limits the export used.")
+    rows_returned: int
+    client: str | None = Field(description="The client's address.")
+
+
+class AuditPage(BaseModel):
+    """One page of the audit log, newest first."""
+
+    total: int
+    limit: int
+    offset: int
+    items: list[AuditEntry]
 
 
 class Distribution(BaseModel):

@@ -1,4 +1,5 @@
-"""`emolens db upgrade|current` and `emolens purge`, added to the main CLI by ``register``.
+"""`emolens db upgrade|current`, `emolens purge` and `emolens audit`, added to the main CLI by
+``register``.
 
 Only typer is imported here, so the CLI starts without loading SQLAlchemy or alembic.
 """
@@ -19,13 +20,15 @@ DbOpt = Annotated[
 
 
 def register(app: typer.Typer, guard: Callable[[Any], Any]) -> None:
-    """Add the `db` sub-app and `purge` to ``app``; ``guard`` turns errors into messages."""
+    """Add the `db` sub-app, `purge` and `audit` to ``app``; ``guard`` turns errors into
+    messages."""
     db_app = typer.Typer(help="The result store's schema: migrations (SQLite and PostgreSQL).",
                          no_args_is_help=True)
     app.add_typer(db_app, name="db")
     db_app.command("upgrade")(guard(db_upgrade))
     db_app.command("current")(guard(db_current))
     app.command("purge")(guard(purge_cmd))
+    app.command("audit")(guard(audit_cmd))
 
 
 def db_upgrade(db: DbOpt = None) -> None:
@@ -158,3 +161,68 @@ def _stored_source(store: Any, source: str | None) -> str | None:
         return source
     resolved = str(Path(source).expanduser().resolve())
     return resolved if resolved in store.sources() else source
+
+
+def parse_since(value: str) -> datetime:
+    """An age (30m, 12h, 7d, 4w: that long ago) or an ISO 8601 time (UTC without a zone), as
+    naive UTC."""
+    if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*[mhdw]\s*", value.lower()):
+        return (datetime.now(UTC) - parse_age(value)).replace(tzinfo=None)
+    try:
+        when = datetime.fromisoformat(value.strip())
+        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+    except (ValueError, OverflowError):
+        raise typer.BadParameter(
+            f"{value!r} is neither an age (30m, 12h, 7d, 4w) nor an ISO 8601 time "
+            "(2025-01-31 or 2025-01-31T12:00:00Z)", param_hint="--since") from None
+
+
+def audit_cmd(
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only exports from then on: an age (30m, 12h, 7d, 4w) or an ISO 8601 "
+        "time (UTC without a zone).")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Only exports with this key id.")]
+    = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Most entries shown.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of a "
+                                          "table.")] = False,
+    db: DbOpt = None,
+) -> None:
+    """Who exported what through the service (`emolens serve`), newest first: time, API key
+    id and name (never the key), route, filters, rows and client address."""
+    import json
+
+    from emolens.config import load_settings
+    from emolens.errors import InvalidInputError
+    from emolens.store import ResultStore
+    from emolens.store.tables import list_audit
+
+    start = None if since is None else parse_since(since)
+    url = load_settings(db=db).db
+    if "://" not in url and url != ":memory:" and not Path(url).expanduser().exists():
+        raise InvalidInputError(f"No result store at {url}: nothing to show.")
+    with ResultStore(url) as store, store._guard("read the audit log of"):
+        rows = list_audit(store.engine, start, limit, key)
+    for row in rows:
+        row["created_at"] = row["created_at"].replace(tzinfo=UTC).isoformat()
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    from emolens.display import console
+
+    if not rows:
+        console.print("no exports logged" + (f" since {since}" if since else ""),
+                      highlight=False)
+        return
+    table = Table(title="Exports through the service (newest first)")
+    for column in ("time (UTC)", "key", "route", "filters", "rows", "client"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        who = row["key_name"] if row["key_id"] is None else \
+            f"{row['key_id']} ({row['key_name']})" if row["key_name"] else row["key_id"]
+        table.add_row(row["created_at"][:19].replace("T", " "), who, row["route"],
+                      json.dumps(row["filters"], ensure_ascii=False), str(row["rows_returned"]),
+                      row["client"] or "")
+    console.print(table)

@@ -136,3 +136,20 @@ alerts_table = Table(
     Column("details", JsonDict, nullable=False),
     Index("ix_alerts_rule_created_at", "rule", "created_at"),
 )
+
+# Migration 0005: one row per export through the service (GET /v1/results?format=csv): who
+# (the API key's id and name, never the key), which route and filters, how many rows, from
+# which client address.
+audit_table = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("key_id", String(16)),  # None when auth is off
+    Column("key_name", String, nullable=False),
+    Column("route", String, nullable=False),
+    Column("filters", JsonDict, nullable=False),
+    Column("rows_returned", Integer, nullable=False),
+    Column("client", String),
+    Index("ix_audit_log_created_at", "created_at"),
+)

@@ -1,5 +1,6 @@
-"""The tables beside ``results``: connector state (``ingest_state``) and fired alerts
-(``alerts``), and the counts that alert rules are evaluated on.
+"""The tables beside ``results``: connector state (``ingest_state``), fired alerts
+(``alerts``), the service's export log (``audit_log``), and the counts that alert rules are
+evaluated on.
 
 Functions take the store's engine (``ResultStore.engine``); times are naive UTC, as in
 ``results``.
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, false, func, insert, or_, select
 from sqlalchemy.engine import Engine
 
-from emolens.store.schema import alerts_table, ingest_state_table, results_table
+from emolens.store.schema import alerts_table, audit_table, ingest_state_table, results_table
 
 
 def _now() -> datetime:
@@ -55,14 +56,61 @@ def last_alert(engine: Engine, rule: str) -> datetime | None:
         return conn.execute(select(func.max(col.created_at)).where(col.rule == rule)).scalar()
 
 
-def list_alerts(engine: Engine, since: datetime | None = None, limit: int = 100) -> list[dict]:
-    """The newest alerts first (at most ``limit``), as dicts."""
+def _alerts_where(since: datetime | None, rule: str | None) -> list[Any]:
     col = alerts_table.c
-    stmt = select(alerts_table).order_by(col.created_at.desc(), col.id.desc()).limit(limit)
-    if since is not None:
-        stmt = stmt.where(col.created_at >= since)
+    return [c for c in (None if since is None else col.created_at >= since,
+                        None if rule is None else col.rule == rule) if c is not None]
+
+
+def list_alerts(engine: Engine, since: datetime | None = None, limit: int = 100,
+                rule: str | None = None, offset: int = 0) -> list[dict]:
+    """The newest alerts first (at most ``limit``, after ``offset``), as dicts; only those
+    stored at or after ``since`` and of ``rule`` when given."""
+    col = alerts_table.c
+    stmt = (select(alerts_table).where(*_alerts_where(since, rule))
+            .order_by(col.created_at.desc(), col.id.desc()).limit(limit).offset(offset))
     with engine.connect() as conn:
         return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def count_alerts(engine: Engine, since: datetime | None = None, rule: str | None = None) -> int:
+    """How many alerts ``list_alerts`` would list without a limit."""
+    stmt = select(func.count()).select_from(alerts_table).where(*_alerts_where(since, rule))
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def add_audit(engine: Engine, **values: Any) -> int:
+    """Log one export (key_id, key_name, route, filters, rows_returned, client); its id."""
+    values.setdefault("created_at", _now())
+    values.setdefault("filters", {})
+    with engine.begin() as conn:
+        done = conn.execute(insert(audit_table).values(**values))
+        return int(done.inserted_primary_key[0])
+
+
+def _audit_where(since: datetime | None, key_id: str | None) -> list[Any]:
+    col = audit_table.c
+    return [c for c in (None if since is None else col.created_at >= since,
+                        None if key_id is None else col.key_id == key_id) if c is not None]
+
+
+def list_audit(engine: Engine, since: datetime | None = None, limit: int = 100,
+               key_id: str | None = None, offset: int = 0) -> list[dict]:
+    """The newest exports first (at most ``limit``, after ``offset``), as dicts; only those
+    at or after ``since`` and with the key ``key_id`` when given."""
+    col = audit_table.c
+    stmt = (select(audit_table).where(*_audit_where(since, key_id))
+            .order_by(col.created_at.desc(), col.id.desc()).limit(limit).offset(offset))
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def count_audit(engine: Engine, since: datetime | None = None, key_id: str | None = None) -> int:
+    """How many exports ``list_audit`` would list without a limit."""
+    stmt = select(func.count()).select_from(audit_table).where(*_audit_where(since, key_id))
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
 
 
 def label_share(

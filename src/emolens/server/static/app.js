@@ -48,6 +48,7 @@ function applyStrings() {
   if (state.drill) renderDrill(state.drill);
   if (typeof redrawMedia === "function") redrawMedia();  // media.js, when loaded
   if (typeof redrawLive === "function") redrawLive();  // live.js, when loaded
+  if (typeof redrawAlerts === "function") redrawAlerts();  // alerts.js, when loaded
 }
 
 // -- API ---------------------------------------------------------------------------------------
@@ -102,6 +103,7 @@ async function saveKey() {
     $("key-panel").hidden = true;
     showKeyState();
     await loadStats();
+    if (typeof loadAlerts === "function") await loadAlerts();
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 401)) showError(err);
   }
@@ -391,12 +393,14 @@ async function start() {
   $("export-csv").addEventListener("click", exportCsv);
   if (typeof startMedia === "function") startMedia();
   if (typeof startLive === "function") startLive();
+  if (typeof startAlerts === "function") startAlerts();
   try {
     const health = await (await fetch("/healthz")).json();
     state.authOff = health.auth === false;
     showKeyState();
     if (!state.authOff && !state.key) { askForKey(t("key_missing")); return; }
     await loadStats();  // a stale key is refused here, and the key panel shown
+    if (typeof loadAlerts === "function") await loadAlerts();
   } catch (err) {
     showError(err);
   }
