@@ -97,3 +97,20 @@ def test_without_llama_cpp_a_packaged_model_says_what_to_install(tiny, tmp_path)
     with pytest.raises(MissingExtraError, match="pip install llama-cpp-python"):
         build_client(settings)
     assert not (tmp_path / "cache" / "gguf").exists()  # nothing joined before it can run
+
+
+def test_grammar_schema_bounds_arrays_and_strings():
+    """A tiny model under llama.cpp's grammar repeated emotion entries until max_tokens cut the
+    JSON off; the schema handed to the grammar bounds every array and free string."""
+    from emolens.labels import CANONICAL
+    from emolens.llm.llamacpp import MAX_EVIDENCE, bounded_for_grammar
+    from emolens.llm.schema import json_schema
+
+    schema = json_schema(CANONICAL)
+    bounded = bounded_for_grammar(schema)
+    props = bounded["properties"]
+    assert props["emotions"]["maxItems"] == len(CANONICAL) and props["emotions"]["minItems"] == 1
+    assert props["evidence"]["maxItems"] == MAX_EVIDENCE
+    assert props["evidence"]["items"]["maxLength"] > 0 and props["rationale"]["maxLength"] > 0
+    assert "maxItems" not in schema["properties"]["emotions"], "the cloud schema is unchanged"
+    assert bounded_for_grammar(None) is None

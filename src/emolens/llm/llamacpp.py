@@ -7,6 +7,7 @@ model is a .gguf file or ``package:NAME``, a file shipped in PyPI packages (``gg
 
 from __future__ import annotations
 
+import copy
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,30 @@ class MissingLlamaCppError(MissingExtraError):
             self, "A local GGUF model (EMOLENS_LLM_GGUF) needs llama-cpp-python: "
             "pip install llama-cpp-python (it compiles llama.cpp, several minutes)"
         )
+
+
+# Bounds llama.cpp's grammar can enforce and strict cloud endpoints may refuse: without them
+# a small model can repeat array items until max_tokens cuts the JSON off unfinished.
+MAX_EVIDENCE, MAX_PHRASE_CHARS, MAX_RATIONALE_CHARS = 5, 160, 400
+
+
+def bounded_for_grammar(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The answer schema with item counts and string lengths bounded: at most one entry per
+    label (``uniqueItems`` is not enforceable by the grammar, so the count is the bound)."""
+    if schema is None:
+        return None
+    out = copy.deepcopy(schema)
+    props = out.get("properties", {})
+    emotions = props.get("emotions", {})
+    labels = emotions.get("items", {}).get("properties", {}).get("label", {}).get("enum")
+    if labels:
+        emotions["minItems"], emotions["maxItems"] = 1, len(labels)
+    if "evidence" in props:
+        props["evidence"]["maxItems"] = MAX_EVIDENCE
+        props["evidence"].setdefault("items", {})["maxLength"] = MAX_PHRASE_CHARS
+    if "rationale" in props:
+        props["rationale"]["maxLength"] = MAX_RATIONALE_CHARS
+    return out
 
 
 class LlamaCppClient:
@@ -57,7 +82,8 @@ class LlamaCppClient:
         kwargs: dict[str, Any] = {}
         if response_format is not None:
             schema = response_format.get("json_schema", {}).get("schema")
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            kwargs["response_format"] = {"type": "json_object",
+                                         "schema": bounded_for_grammar(schema)}
         with self._lock:
             out = self._llm.create_chat_completion(
                 messages=messages, temperature=self.temperature, max_tokens=self.max_tokens,
