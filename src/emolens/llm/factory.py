@@ -69,7 +69,9 @@ def build_llm_recognizer(settings: LLMSettings) -> LLMRecognizer:
         labels=settings.llm_labels or CANONICAL,
         redact=redaction_on(settings),
         cache=AnswerCache(default_cache_path()) if settings.llm_cache else None,
-        json_schema=settings.llm_json_schema,
+        # llama.cpp always has grammar-constrained JSON; without it a small local model
+        # rambles. Endpoints get it only when asked (not all of them accept it).
+        json_schema=settings.llm_json_schema or bool(settings.llm_gguf),
         max_repairs=settings.llm_max_repairs,
         max_chars=settings.llm_max_chars,
         concurrency=settings.llm_concurrency,
