@@ -14,9 +14,10 @@ fixtures in turn, between pauses); latency runs from sending the chunk that hold
 end to receiving that segment. Video: each stream sends a 640x360 JPEG of two FER2013 faces at
 5 fps without waiting; latency runs from sending a frame to its reply, and frames the server
 replaced by newer ones are counted as dropped. After --seconds each stream sends {"end": true}
-and waits up to --grace seconds for its summary; later results are not counted. The clients
-send no keepalive pings: a server behind on a stream stops reading it (back-pressure through
-TCP), so it would not answer them either.
+and waits up to --grace seconds for its summary; later results are not counted. An audio
+stream whose analysis falls more than audio_max_lag_seconds behind has audio skipped by the
+server ({"type": "skipped"}): the seconds skipped are counted (skipped_s, over all streams).
+The clients send no keepalive pings of their own; the server's are answered.
 
 CPU is read from /proc (Linux): the server's process (when started here), this client, and the
 whole machine, as a share of one core and of all cores over each phase.
@@ -63,6 +64,7 @@ class Phase:
     sent: int = 0  # chunks or frames
     answered: int = 0  # segments or frames
     dropped: int = 0  # frames the server replaced by newer ones
+    skipped: float = 0.0  # seconds of audio the server skipped to catch up (all streams)
     unfinished: int = 0  # streams whose summary did not come within the grace period
     errors: int = 0
     first_error: str = ""
@@ -80,6 +82,7 @@ class Phase:
 
         return {"phase": self.name, "streams": self.streams, "seconds": round(self.seconds, 1),
                 "sent": self.sent, "answered": self.answered, "dropped": self.dropped,
+                "skipped_s": round(self.skipped, 1),
                 "p50_ms": pct(50), "p99_ms": pct(99), "max_ms": pct(100),
                 "unfinished": self.unfinished, "errors": self.errors, **self.cpu}
 
@@ -153,6 +156,8 @@ async def audio_stream(i: int, url: str, headers: dict, pcm: bytes, until: float
             k = min(len(sent_at) - 1, int(msg["result"]["t_end"] * RATE) // CHUNK)
             phase.latencies.append(time.perf_counter() - sent_at[k])
             phase.answered += 1
+        elif msg["type"] == "skipped":
+            phase.skipped += msg["seconds"]
         return msg["type"]
 
     try:
@@ -303,18 +308,19 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def report(phases: list[Phase]) -> None:
-    print(f"{'phase':<34} {'sent':>6} {'answered':>8} {'dropped':>7} {'p50 ms':>8} "
+    print(f"{'phase':<34} {'sent':>6} {'answered':>8} {'dropped':>7} {'skip s':>7} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8} {'unfin.':>6} {'errors':>6} {'server%':>8} "
           f"{'client%':>8} {'machine%':>8}")
     for p in phases:
         r = p.row()
         print(f"{r['phase']:<34} {r['sent']:>6} {r['answered']:>8} {r['dropped']:>7} "
+              f"{r['skipped_s']:>7} "
               f"{r['p50_ms']!s:>8} {r['p99_ms']!s:>8} {r['max_ms']!s:>8} {r['unfinished']:>6} "
               f"{r['errors']:>6} {r['server_cpu_pct']!s:>8} {r['client_cpu_pct']!s:>8} "
               f"{r['machine_busy_pct']!s:>8}")
     print(f"CPU: server% and client% are shares of one core (100 = one core busy), machine% "
           f"of all {os.cpu_count()} cores; sent/answered: audio chunks (100 ms) and segments, "
-          f"video frames")
+          f"video frames; skip s: seconds of audio the server skipped, all streams")
     for p in phases:
         if p.first_error:
             print(f"first error in {p.name}: {p.first_error}")

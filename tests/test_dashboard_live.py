@@ -3,8 +3,11 @@ fake capture devices play a .y4m of FER2013 faces as the camera and a .wav of th
 complaint as the microphone, through getUserMedia as a real device would; the page streams
 them over /v1/stream/video and /v1/stream/audio and shows boxed faces and the transcript.
 
-Skipped without Chromium (see test_dashboard.py), the speech or video extras, the shipped
-face-expression model or the FER2013 crops.
+The fake microphone loops its file, so the speech comes round again however late the page
+starts listening (played once, it was missed when the page started late on a busy machine);
+every wait is bounded and a time out says what the page showed. Skipped without Chromium (see
+test_dashboard.py), the speech or video extras, the shipped face-expression model or the
+FER2013 crops.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ pytest.importorskip("faster_whisper", reason="needs the audio extra")
 sf = pytest.importorskip("soundfile", reason="needs the audio extra")
 
 from live_server import LiveServer  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 from test_dashboard import browser, chromium  # noqa: E402, F401  (browser: a fixture)
@@ -67,8 +71,9 @@ def make_y4m(path: Path, frames: int = 20, fps: int = 10) -> Path:
 
 
 def make_wav(path: Path) -> Path:
-    """The flight complaint between 1 s and 2 s of silence, 16-bit mono at 16 kHz (played
-    once, then silence: a loop would pile speech up behind the camera's frames on 2 cores)."""
+    """The flight complaint between 1 s and 2 s of silence, 16-bit mono at 16 kHz: an 8.7 s
+    loop for the fake microphone (a server that cannot keep up skips audio rather than piling
+    it up: ws.py)."""
     speech = load_audio(SPEECH)
     audio = np.concatenate([np.zeros(RATE, np.float32), speech, np.zeros(2 * RATE, np.float32)])
     sf.write(path, audio, RATE, subtype="PCM_16")
@@ -108,28 +113,52 @@ def transcripts(driver) -> str:
     return " ".join(texts(driver, "#utterances li"))
 
 
-@pytest.mark.skipif(
-    os.environ.get("EMOLENS_LIVE_BROWSER_TEST") != "1",
-    reason="opt-in (EMOLENS_LIVE_BROWSER_TEST=1): passes alone in about a minute, but timed out "
-    "waiting for the transcript in a full clean-clone CI run (the fake microphone plays its file "
-    "once; under investigation)")
+def shown(driver) -> str:
+    """What the live panel shows, for a failure message."""
+    try:
+        said = texts(driver, "#utterances li")
+        errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        return (f"mic status {status(driver, 'mic')!r}; cam status {status(driver, 'cam')!r}; "
+                f"{len(said)} utterances {said[:3]}; face labels {face_labels(driver)[:4]}; "
+                f"browser errors {errors[:3]}")
+    except Exception as exc:  # noqa: BLE001  (the browser itself is stuck: say so)
+        return f"(the page could not be read: {type(exc).__name__}: {exc})"
+
+
+def until(driver, what: str, condition, seconds: float):
+    """condition(driver) once it is true; else fail after ``seconds`` naming what was awaited
+    and what the page showed."""
+    try:
+        return WebDriverWait(driver, seconds, poll_frequency=0.25).until(condition)
+    except TimeoutException:
+        pytest.fail(f"{what}: not within {seconds:g} s; {shown(driver)}", pytrace=False)
+
+
 def test_camera_and_microphone_stream_and_show_faces_and_what_was_said(server, tmp_path):
     video, audio = make_y4m(tmp_path / "faces.y4m"), make_wav(tmp_path / "speech.wav")
     driver = chromium("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                       f"--use-file-for-fake-video-capture={video}",
-                      f"--use-file-for-fake-audio-capture={audio}%noloop",
+                      f"--use-file-for-fake-audio-capture={audio}",  # looped
                       "--autoplay-policy=no-user-gesture-required")
     try:
-        wait = WebDriverWait(driver, 240)
+        driver.set_page_load_timeout(60)
+        driver.set_script_timeout(30)
         driver.get(server.url + "/")
-        wait.until(lambda d: d.execute_script("return live.served.speech && live.served.vision"))
+        until(driver, "/readyz says speech and vision are served", lambda d: d.execute_script(
+            "return live.served.speech && live.served.vision"), 60)
         driver.execute_script("document.getElementById('live').scrollIntoView()")
         Select(driver.find_element(By.ID, "mic-lang")).select_by_value("en")
-        driver.find_element(By.ID, "cam-start").click()
+        # The microphone first, the camera once it streams: the camera's frames take most of
+        # the CPU, and speech the page misses while starting comes round again in the loop.
         driver.find_element(By.ID, "mic-start").click()
+        until(driver, "the microphone streaming (status 'listening:')",
+              lambda d: status(d, "mic").startswith("listening:"), 60)
+        driver.find_element(By.ID, "cam-start").click()
 
-        wait.until(lambda d: any(FACE.match(x) for x in face_labels(d)))
-        wait.until(lambda d: "flight" in transcripts(d).lower())
+        until(driver, "a boxed face labelled 'person N: label NN%'",
+              lambda d: any(FACE.match(x) for x in face_labels(d)), 120)
+        until(driver, "'flight' in the transcript (the fake microphone loops the flight "
+              "complaint every 8.7 s)", lambda d: "flight" in transcripts(d).lower(), 180)
         faces = [FACE.match(x) for x in face_labels(driver)]
         assert all(m and m[2] in CANONICAL for m in faces), faces
         assert texts(driver, "#cam-people .person-strip")
@@ -148,24 +177,32 @@ def test_camera_and_microphone_stream_and_show_faces_and_what_was_said(server, t
 
         driver.find_element(By.ID, "lang-toggle").click()
         title = "实时：麦克风与摄像头"
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#live h2").text == title)
-        wait.until(lambda d: any(x.startswith("第 ") for x in face_labels(d)))
+        until(driver, "the live panel in Chinese",
+              lambda d: d.find_element(By.CSS_SELECTOR, "#live h2").text == title, 30)
+        until(driver, "a face labelled in Chinese ('第 N 人')",
+              lambda d: any(x.startswith("第 ") for x in face_labels(d)), 60)
         driver.find_element(By.ID, "lang-toggle").click()
 
+        # The camera first: its frames would hold the CPU the speech needs to finish the audio
+        # it was sent (the page waits up to 120 s for that).
         driver.find_element(By.ID, "cam-stop").click()
-        driver.find_element(By.ID, "mic-stop").click()
-        wait.until(lambda d: status(d, "cam").startswith("stopped:"))
-        wait.until(lambda d: status(d, "mic").startswith("stopped:"))
+        until(driver, "the camera stopped (status 'stopped:')",
+              lambda d: status(d, "cam").startswith("stopped:"), 60)
         assert face_labels(driver) == []
+        driver.find_element(By.ID, "mic-stop").click()
+        until(driver, "the microphone stopped (status 'stopped:')",
+              lambda d: status(d, "mic").startswith("stopped:"), 150)
 
         # The one video slot is taken: the page says the server is busy, in both languages.
         with connect(f"{server.ws_url}/v1/stream/video") as holder:
             assert json.loads(holder.recv(timeout=30))["type"] == "start"
             driver.find_element(By.ID, "cam-start").click()
-            wait.until(lambda d: "code 1013" in status(d, "cam"))
+            until(driver, "the camera refused with code 1013",
+                  lambda d: "code 1013" in status(d, "cam"), 30)
             assert "busy" in status(driver, "cam") and "try again later" in status(driver, "cam")
             driver.find_element(By.ID, "lang-toggle").click()
-            wait.until(lambda d: "服务器繁忙" in status(d, "cam"))
+            until(driver, "the busy close explained in Chinese",
+                  lambda d: "服务器繁忙" in status(d, "cam"), 30)
             driver.find_element(By.ID, "lang-toggle").click()
         assert not driver.find_element(By.ID, "cam-start").get_attribute("disabled")
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]

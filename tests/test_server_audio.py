@@ -241,6 +241,7 @@ def test_websocket_sends_each_segment_as_it_ends_then_a_summary(live, recording)
     assert summary["model"].startswith("speech[")
     assert summary["summary"]["segments"] == len(segments)
     assert summary["summary"]["duration"] == pytest.approx(len(audio) / rate, abs=0.01)
+    assert summary["skipped_seconds"] == 0  # 8 s sent at once: within audio_max_lag_seconds
 
 
 @pytest.mark.parametrize(
@@ -279,6 +280,63 @@ def test_a_stream_beyond_audio_streams_is_told_to_try_later(live):
         first.send(json.dumps({"end": True}))
         done = json.loads(first.recv(timeout=60))  # silence: no segment, only the summary
     assert done["type"] == "summary" and done["summary"]["segments"] == 0
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def test_a_stream_too_far_behind_skips_audio_says_so_and_keeps_answering_pings(live):
+    """The analysis is held (the test takes the speech CPU lock, as a busy service would) while
+    16.1 s of Chinese speech, then 7.4 s holding the English flight complaint, arrive at once;
+    the limit is 8 s. The server keeps reading (a ping is answered at once), skips 0-8 s and
+    8-16 s, tells the client each time, then analyses the rest: the flight complaint, with its
+    times on the stream's clock, outside the skipped spans. Before, it stopped reading at
+    ws_queue frames, and uvicorn closed such a stream with 1011 "keepalive ping timeout"."""
+    server, headers = live
+    service = server.server.config.app.state.service
+    frames = RATE // 10 * 2  # 100 ms
+    zh = load_audio(FIXTURES / "zh_gift.ogg")
+    filler = np.concatenate([zh, silence(1.0), zh])[: int(15.5 * RATE)]
+    skipped_part = pcm16(np.concatenate([filler, silence(16.1 - len(filler) / RATE)]))
+    kept_part = pcm16(np.concatenate([silence(0.6), load_audio(FIXTURES / "en_flight.ogg"),
+                                      silence(1.0)]))
+    assert len(skipped_part) == 161 * frames and len(kept_part) < 79 * frames
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(service.settings, "audio_max_lag_seconds", 8.0)
+        with connect(f"{server.ws_url}/v1/stream/audio?language=en",
+                     additional_headers=headers) as ws:
+            assert json.loads(ws.recv(timeout=30))["type"] == "start"
+            assert service.speech.cpu.acquire(timeout=120)  # the analysis cannot start
+            try:
+                for i in range(0, len(skipped_part), frames):
+                    ws.send(skipped_part[i : i + frames])
+                notes = [json.loads(ws.recv(timeout=30)) for _ in range(2)]
+                assert ws.ping().wait(10), "a stream behind its analysis must answer pings"
+                for i in range(0, len(kept_part), frames):
+                    ws.send(kept_part[i : i + frames])
+                ws.send(json.dumps({"end": True}))
+            finally:
+                service.speech.cpu.release()
+            messages = [json.loads(ws.recv(timeout=120))]
+            while messages[-1]["type"] != "summary":
+                messages.append(json.loads(ws.recv(timeout=120)))
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=30)
+    assert closed.value.rcvd.code == 1000
+    assert [(n["type"], n["t_start"], n["t_end"], n["seconds"], n["total_seconds"], n["behind"])
+            for n in notes] == [("skipped", 0.0, 8.0, 8.0, 8.0, 8.1),
+                                ("skipped", 8.0, 16.0, 8.0, 16.0, 8.1)]
+    assert "8.1 s behind" in notes[0]["reason"] and "audio_max_lag_seconds (8 s)" in \
+        notes[0]["reason"]
+    segments = [m["result"] for m in messages if m["type"] == "segment"]
+    assert "flight" in " ".join(s["text"] or "" for s in segments).lower()
+    for s in segments:  # on the stream's clock: after the skipped 16 s, within what was sent
+        assert 16.0 <= s["t_start"] < s["t_end"] <= (161 * frames + len(kept_part)) / 2 / RATE
+    summary = messages[-1]
+    assert summary["skipped_seconds"] == 16.0 and summary["summary"]["segments"] == len(segments)
+    assert summary["summary"]["duration"] == pytest.approx(
+        (len(skipped_part) + len(kept_part)) / 2 / RATE, abs=1e-3)
 
 
 # -- audio off -----------------------------------------------------------------------------

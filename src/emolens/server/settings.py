@@ -41,7 +41,8 @@ class ServerSettings(Settings):
         default_factory=list, description="Origins allowed to call the API from a browser."
     )
     ws_queue: int = Field(
-        16, ge=1, description="Messages a WebSocket may have waiting; beyond, it stops reading."
+        16, ge=1, description="Messages a /v1/stream/text socket may have waiting; beyond, it "
+        "stops reading (back-pressure)."
     )
     audio: bool = Field(
         False, description="Serve /v1/analyze/audio and /v1/stream/audio; loads Whisper and the "
@@ -80,6 +81,12 @@ class ServerSettings(Settings):
     audio_streams: int = Field(
         2, ge=1, description="Live audio streams open at once; one more is closed with 1013 "
         "(try again later). Their analysis takes turns on the CPU with uploads."
+    )
+    audio_max_lag_seconds: float = Field(
+        30.0, gt=0, le=600, description="How far a live audio stream's analysis may fall behind "
+        "the audio received (seconds of audio waiting); beyond, the waiting audio is skipped, "
+        "all but the newest frame, and the client is told with a {\"type\": \"skipped\"} "
+        "message."
     )
     max_page: int = Field(1000, ge=1, description="Most results one page of /v1/results holds.")
     max_export_rows: int = Field(100_000, ge=1, description="Most rows one CSV export holds.")

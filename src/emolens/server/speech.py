@@ -4,7 +4,8 @@ Speech analysis is CPU-bound (Whisper and the voice model use every core), so it
 worker threads and takes turns under one lock: an upload holds it for its whole recording;
 a live stream holds it only while it has audio to work on and lets go while it waits for
 the next chunk, so a few streams and uploads interleave. Nothing here runs on the event loop
-except ``AudioFeed.put`` and ``spool``, which only wait.
+except ``AudioFeed.put`` (which never waits: a stream too far behind skips audio instead) and
+``spool`` (which only waits).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import hashlib
 import json
 import logging
 import mimetypes
-import queue
 import re
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,68 +141,172 @@ class SpeechService:
         """
         with self.cpu:
             for result in self.analyzer.stream(feed.chunks(self.cpu), sample_rate, language):
-                emit(result)
+                emit(feed.restamp(result))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Audio a live stream left out because its analysis was too far behind (stream seconds)."""
+
+    t_start: float
+    t_end: float
+    behind: float  # seconds of audio that were waiting, the newest frame included
+    total: float  # seconds skipped in this stream so far
+
+    def message(self, limit: float) -> dict[str, object]:
+        seconds = round(self.t_end - self.t_start, 3)
+        return {"type": "skipped", "t_start": round(self.t_start, 3),
+                "t_end": round(self.t_end, 3), "seconds": seconds,
+                "total_seconds": round(self.total, 3), "behind": round(self.behind, 3),
+                "reason": f"the analysis was {self.behind:.1f} s behind the audio received, more "
+                          f"than audio_max_lag_seconds ({limit:g} s): {seconds:.1f} s of "
+                          "waiting audio were not analysed"}
+
+
+@dataclass
+class _Gap:
+    """Skipped audio, in bytes of the stream's PCM, as it waits in the feed."""
+
+    size: int
 
 
 class AudioFeed:
-    """PCM chunks from the event loop to a stream's analysis thread, at most ``size`` waiting.
+    """PCM frames from the event loop to a stream's analysis thread; the loop never waits.
 
-    ``put`` waits while the feed is full, so a client sending faster than the analysis is
-    slowed by TCP; ``end`` lets the analysis flush its last segment; ``abort`` stops it.
+    ``put`` queues a frame at once, so the socket is always read (and uvicorn's keepalive pings
+    answered) however far the analysis is behind. The audio waiting is bounded in seconds:
+    when more than ``max_lag`` seconds wait, all of it but the newest frame is skipped (the
+    stream jumps back to live, like a video stream keeping the newest frame) and ``put``
+    returns what was skipped, for the client. The analysis sees a skipped span as at most
+    ``GAP_SILENCE`` seconds of silence, which ends any utterance that was open, and
+    ``restamp`` puts its results back on the stream's clock, so their times count the
+    skipped audio too and never fall inside it.
     """
 
-    _END = object()
+    GAP_SILENCE = 1.0  # seconds: longer than the VAD's min_silence plus its pad
 
-    def __init__(self, size: int) -> None:
-        self._queue: queue.Queue[bytes | object] = queue.Queue(maxsize=size)
-        self._aborted = threading.Event()
-        self.bytes = 0
+    def __init__(self, sample_rate: int, max_lag: float) -> None:
+        self.rate = sample_rate
+        self.max_lag = max_lag
+        self._limit = max(2, 2 * round(max_lag * sample_rate))  # bytes of audio that may wait
+        self._items: deque[bytes | _Gap] = deque()
+        self._waiting = 0  # bytes of audio (not gaps) in _items
+        self._ended = self._aborted = False
+        self._ready = threading.Condition()
+        self.bytes = 0  # received: the stream's clock
+        self.skipped = 0  # bytes received but never analysed
+        self._given = 0  # bytes handed to the analysis, silence included (analysis thread)
+        self._gaps: list[tuple[float, float, float]] = []  # analysis seconds: start, silence,
+        # and how much longer the skipped audio was than that silence (analysis thread)
 
-    async def put(self, chunk: bytes) -> None:
-        """Queue a chunk (on the loop), waiting while the feed is full."""
-        await self._put(chunk)
-        self.bytes += len(chunk)
+    def _seconds(self, size: int) -> float:
+        return size / 2 / self.rate
 
-    async def end(self) -> None:
+    def put(self, chunk: bytes) -> Skipped | None:
+        """Queue a frame (on the loop, without waiting); what was skipped to make room, if
+        anything."""
+        with self._ready:
+            received = self.bytes
+            self.bytes += len(chunk)
+            skipped = None
+            if self._waiting and self._waiting + len(chunk) > self._limit:
+                behind = self._waiting + len(chunk)
+                gap = self._waiting + sum(i.size for i in self._items if isinstance(i, _Gap))
+                self.skipped += self._waiting
+                skipped = Skipped(self._seconds(received - self._waiting),
+                                  self._seconds(received), self._seconds(behind),
+                                  self._seconds(self.skipped))
+                self._items.clear()
+                self._items.append(_Gap(gap))  # one gap: audio only ever waits after it
+                self._waiting = 0
+            self._items.append(chunk)
+            self._waiting += len(chunk)
+            self._ready.notify()
+        return skipped
+
+    @property
+    def behind(self) -> float:
+        """Seconds of audio waiting for the analysis."""
+        return self._seconds(self._waiting)
+
+    def end(self) -> None:
         """No more audio: the analysis flushes what it holds and finishes."""
-        await self._put(self._END)
+        with self._ready:
+            self._ended = True
+            self._ready.notify()
 
     def abort(self) -> None:
         """Stop the analysis at its next chunk, without flushing (the client is gone)."""
-        self._aborted.set()
-
-    async def _put(self, item: bytes | object) -> None:
-        while not self._aborted.is_set():
-            try:
-                self._queue.put_nowait(item)
-                return
-            except queue.Full:
-                await asyncio.sleep(0.02)  # polling: no thread is held while the feed is full
+        with self._ready:
+            self._aborted = True
+            self._ready.notify()
 
     def chunks(self, cpu: threading.Lock) -> Iterator[bytes]:
-        """The chunks, in the analysis thread, letting go of ``cpu`` while none is waiting."""
+        """The audio, in the analysis thread, letting go of ``cpu`` while none is waiting."""
         while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                cpu.release()
-                try:
-                    item = self._wait()
-                finally:
-                    cpu.acquire()
-            if self._aborted.is_set():
-                raise StreamAborted
-            if item is self._END:
+            item = self._take(cpu)
+            if item is None:
                 return
-            yield item  # type: ignore[misc]
-
-    def _wait(self) -> bytes | object:
-        while not self._aborted.is_set():
-            try:
-                return self._queue.get(timeout=0.25)
-            except queue.Empty:
+            if isinstance(item, _Gap):
+                yield from self._silence(item.size)
                 continue
-        return self._END
+            self._given += len(item)
+            yield item
+
+    def _take(self, cpu: threading.Lock) -> bytes | _Gap | None:
+        """The next item (None: the end), waiting without ``cpu`` while there is none."""
+        while True:
+            with self._ready:
+                if self._aborted:
+                    raise StreamAborted
+                if self._items:
+                    item = self._items.popleft()
+                    if not isinstance(item, _Gap):
+                        self._waiting -= len(item)
+                    return item
+                if self._ended:
+                    return None
+            cpu.release()  # outside _ready: the loop's put must never wait for the CPU
+            try:
+                with self._ready:
+                    while not (self._items or self._ended or self._aborted):
+                        self._ready.wait(0.25)
+            finally:
+                cpu.acquire()
+
+    def _silence(self, size: int) -> Iterator[bytes]:
+        """A skipped span as up to GAP_SILENCE seconds of silence, noting the difference."""
+        cap = 2 * round(self.GAP_SILENCE * self.rate)
+        silence = size if size <= cap else cap + (size - cap) % 2  # whole samples left out
+        self._gaps.append((self._seconds(self._given), self._seconds(silence),
+                           self._seconds(size - silence)))
+        self._given += silence
+        step = 2 * (self.rate // 10)
+        for at in range(0, silence, step):
+            yield bytes(min(step, silence - at))
+
+    def stream_time(self, t: float) -> float:
+        """A time in the analysed audio as a time on the stream's clock (analysis thread).
+
+        A time inside the silence standing for a skipped span goes to the span's nearer edge.
+        """
+        shift = 0.0
+        for start, silence, extra in self._gaps:
+            if t < start:
+                break
+            if t < start + silence:
+                return start + shift + (silence + extra if t >= start + silence / 2 else 0.0)
+            shift += extra
+        return t + shift
+
+    def restamp(self, result: EmotionResult) -> EmotionResult:
+        """The result with its times on the stream's clock (analysis thread)."""
+        if self._gaps:
+            if result.t_start is not None:
+                result.t_start = round(self.stream_time(result.t_start), 3)
+            if result.t_end is not None:
+                result.t_end = round(self.stream_time(result.t_end), 3)
+        return result
 
 
 async def spool(body: AsyncIterator[bytes], suffix: str) -> Upload:

@@ -2,10 +2,22 @@
 ``/v1/stream/audio`` (PCM in, a result per utterance out as soon as it ends; see
 ``stream_audio``).
 
-A reader task parses messages into a bounded queue; when the queue is full it stops reading,
-so a client that sends faster than the model answers is slowed by TCP itself. Messages over
-the caller's rate wait for a token instead of being refused. Bad input closes the socket with
-a code and a reason, after the results of every earlier message have been sent:
+Text: a reader task parses messages into a bounded queue; when the queue is full it stops
+reading, so a client that sends faster than the model answers is slowed by TCP itself.
+Messages over the caller's rate wait for a token instead of being refused.
+
+Audio is live, so it is never slowed that way (a reader that stops reading also leaves
+uvicorn's keepalive pings unanswered, and uvicorn then closes the socket with 1011
+"keepalive ping timeout"): the reader always reads, into a feed bounded in seconds of audio.
+When the analysis is more than ``audio_max_lag_seconds`` (30) behind the audio received, the
+waiting audio is skipped, all but the newest frame, so the stream jumps back to live (as a
+video stream keeps only the newest frame), and the client gets ``{"type": "skipped",
+"t_start", "t_end", "seconds", "total_seconds", "behind", "reason"}``; the stream stays open.
+Results keep the stream's clock: their times count the skipped audio and never fall inside
+it, and the summary names ``skipped_seconds``.
+
+Bad input closes the socket with a code and a reason, after the results of every earlier
+message have been sent:
 
 - 1003: a binary frame;  1007: not JSON, or not a valid request (the reason says which field);
 - 1009: a message over max_body_bytes;  4401: API key missing or not valid.
@@ -30,7 +42,7 @@ from emolens.errors import EmolensError
 from emolens.server.auth import AuthError, token_from
 from emolens.server.schemas import StreamMessage, StreamReply
 from emolens.server.service import Service
-from emolens.server.speech import AudioFeed, SpeechService, StreamAborted
+from emolens.server.speech import AudioFeed, Skipped, SpeechService, StreamAborted
 from emolens.types import EmotionResult
 
 log = logging.getLogger("emolens.server")
@@ -176,9 +188,11 @@ async def stream_audio(websocket: WebSocket) -> None:
     server sends ``{"type": "start", "model", "sample_rate", "language"}`` once the stream is
     set up, then ``{"type": "segment", "seq", "result"}`` per utterance. The text frame
     ``{"end": true}`` ends the audio: the last segment is flushed, ``{"type": "summary",
-    "model", "summary"}`` follows and the server closes with 1000. Closes: 1007 bad query or
-    frame, 1009 frame over max_body_bytes, 1013 ``audio_streams`` streams already open, 4401
-    no valid key, 4404 audio not served.
+    "model", "summary", "skipped_seconds"}`` follows and the server closes with 1000. When
+    the analysis falls more than ``audio_max_lag_seconds`` behind, the waiting audio is
+    skipped and ``{"type": "skipped", ...}`` says which span (see the module docstring).
+    Closes: 1007 bad query or frame, 1009 frame over max_body_bytes, 1013 ``audio_streams``
+    streams already open, 4401 no valid key, 4404 audio not served.
     """
     service: Service = websocket.app.state.service
     await accept(websocket)
@@ -241,8 +255,9 @@ async def _run_audio(
     except WebSocketDisconnect:
         return None
     loop = asyncio.get_running_loop()
-    feed = AudioFeed(service.settings.ws_queue)
-    out: asyncio.Queue[EmotionResult | _Close | _Finished] = asyncio.Queue()
+    max_lag = service.settings.audio_max_lag_seconds
+    feed = AudioFeed(sample_rate, max_lag)
+    out: asyncio.Queue[EmotionResult | Skipped | _Close | _Finished] = asyncio.Queue()
 
     def emit(result: EmotionResult) -> None:  # called in the analysis thread
         loop.call_soon_threadsafe(out.put_nowait, result)
@@ -260,11 +275,12 @@ async def _run_audio(
                 segments.append(item)
                 await websocket.send_text(json.dumps(
                     {"type": "segment", "seq": len(segments), "result": item.to_dict()}))
+            elif isinstance(item, Skipped):
+                await websocket.send_text(json.dumps(item.message(max_lag)))
             elif isinstance(item, _Close):
                 return None if item is _END else item
             else:
-                return await _finish(websocket, worker, speech, segments,
-                                     feed.bytes / 2 / sample_rate)
+                return await _finish(websocket, worker, speech, segments, feed)
     except WebSocketDisconnect:
         return None
     finally:
@@ -278,7 +294,8 @@ async def _run_audio(
 async def _read_audio(
     websocket: WebSocket, feed: AudioFeed, out: asyncio.Queue, max_bytes: int
 ) -> None:
-    """Frames into the feed until the end frame; the client leaving or a bad frame go to out."""
+    """Frames into the feed until the end frame; the client leaving, a bad frame and skipped
+    audio go to out. It never waits for the analysis, so the socket is always read."""
     seq = 0
     while True:
         message = await websocket.receive()
@@ -291,10 +308,14 @@ async def _read_audio(
             if len(data) > max_bytes:
                 out.put_nowait(_Close(TOO_BIG, f"frame {seq}: over {max_bytes} bytes"))
                 return
-            await feed.put(data)  # waits while the analysis is behind: back-pressure
+            skipped = feed.put(data)  # never waits: too far behind, waiting audio is skipped
+            if skipped is not None:
+                log.warning("audio stream %.1f s behind: skipped %.1f s of audio",
+                            skipped.behind, skipped.t_end - skipped.t_start)
+                out.put_nowait(skipped)
             continue
         if _is_end(message.get("text") or ""):
-            await feed.end()
+            feed.end()
             return
         out.put_nowait(_Close(INVALID, f'frame {seq}: send binary 16-bit PCM frames, then the '
                                        'text {"end": true}'))
@@ -311,7 +332,7 @@ def _is_end(text: str) -> bool:
 
 async def _finish(
     websocket: WebSocket, worker: asyncio.Future, speech: SpeechService,
-    segments: list[EmotionResult], seconds: float,
+    segments: list[EmotionResult], feed: AudioFeed,
 ) -> _Close | None:
     """After the analysis thread ended: send the summary, or say why it failed."""
     from emolens.audio.pipeline import AudioTimeline
@@ -324,7 +345,8 @@ async def _finish(
     if error is not None:
         log.error("audio stream failed", exc_info=error)
         return _Close(INTERNAL, "internal error; the server log has the details")
-    summary = AudioTimeline("stream", seconds, segments).summary()
+    summary = AudioTimeline("stream", feed.bytes / 2 / feed.rate, segments).summary()
     await websocket.send_text(json.dumps(
-        {"type": "summary", "model": speech.model_id, "summary": summary}))
+        {"type": "summary", "model": speech.model_id, "summary": summary,
+         "skipped_seconds": round(feed.skipped / 2 / feed.rate, 3)}))
     return _END_OK

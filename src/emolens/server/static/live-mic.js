@@ -1,7 +1,8 @@
 // emolens dashboard, live mode: the microphone. An AudioWorklet (pcm-worklet.js; a
 // ScriptProcessor where there is none) taps it, this page downsamples to 16 kHz PCM16 and sends
 // it to /v1/stream/audio; each utterance's transcript and emotion are listed as the server
-// sends them, newest first, and the last ones drawn as a rolling chart. Uses live.js.
+// sends them, newest first, and the last ones drawn as a rolling chart. A server too far behind
+// skips audio and says so ({"type": "skipped"}): the status line counts it. Uses live.js.
 "use strict";
 
 const LIVE_RATE = 16000;                  // what the page sends, in Hz
@@ -55,7 +56,8 @@ async function startMic() {
     buttons("mic", false);
     return;
   }
-  const mic = { ws, stream, ctx: null, sent: 0, dropped: 0, segments: 0, stopping: false };
+  const mic = { ws, stream, ctx: null, sent: 0, dropped: 0, skipped: 0, segments: 0,
+    stopping: false };
   live.mic = mic;
   ws.onmessage = (ev) => onAudioMessage(mic, JSON.parse(ev.data));
   ws.onclose = (ev) => closed("mic", mic, ev);
@@ -98,8 +100,9 @@ function sendAudio(mic, samples, pcm) {
   for (let i = 0; i < samples.length; i++) peak = Math.max(peak, Math.abs(samples[i]));
   $("mic-level").value = Math.min(1, peak);
   if (mic.stopping || mic.ws.readyState !== WebSocket.OPEN || !pcm.length) return;
-  // The server stops reading while its analysis is behind (back-pressure through TCP): the
-  // audio then waits here, up to 30 s of it; beyond that it is dropped and counted.
+  // The server always reads (it skips audio itself when its analysis is too far behind); audio
+  // waits here only while the network is slow, up to 30 s of it; beyond, it is dropped and
+  // counted.
   if (mic.ws.bufferedAmount > MAX_AUDIO_QUEUED) { mic.dropped += pcm.length; return; }
   mic.ws.send(pcm);
   mic.sent += pcm.length;
@@ -115,6 +118,9 @@ function onAudioMessage(mic, msg) {
     if (live.utterances.length > 200) live.utterances.shift();
     renderUtterances();
     if (!mic.stopping) micProgress(mic);
+  } else if (msg.type === "skipped") {  // seconds the server left out to catch up, in all
+    mic.skipped = msg.total_seconds;
+    if (!mic.stopping) micProgress(mic);
   } else if (msg.type === "summary") {
     mic.done = true;
     clearInterval(mic.timer);
@@ -128,9 +134,9 @@ function micProgress(mic) {
   const waiting = mic.ws.bufferedAmount / 2 / LIVE_RATE;
   const values = { seconds: (mic.sent / LIVE_RATE).toFixed(1), n: mic.segments };
   let name = "live_listening";
-  if (mic.dropped) {
+  if (mic.dropped || mic.skipped) {  // left out here (slow network) or by the server (busy)
     name = "live_listening_dropped";
-    values.dropped = (mic.dropped / LIVE_RATE).toFixed(1);
+    values.dropped = (mic.dropped / LIVE_RATE + mic.skipped).toFixed(1);
   } else if (waiting > 1) {
     name = "live_listening_behind";
     values.behind = waiting.toFixed(1);
