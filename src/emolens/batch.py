@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -240,6 +240,27 @@ def analyze_paths(
     job = _Job(analyzer, store, language, store_text, chunk_size, progress, sink)
     started = time.perf_counter()
     report = BatchReport()
+    readers = open_readers(files, report, text_col, time_col, group_col, id_col,
+                           max_chars=analyzer.max_chars, on_file=on_file)
+    for reader in readers:
+        _run_file(reader, job, report)
+    report.elapsed = time.perf_counter() - started
+    return report
+
+
+def open_readers(
+    files: Iterable[Path],
+    report: BatchReport,
+    text_col: str | None = None,
+    time_col: str | None = None,
+    group_col: str | None = None,
+    id_col: str | None = None,
+    *,
+    max_chars: int,
+    on_file: Callable[[Path], None] | None = None,
+) -> Iterator[ItemReader]:
+    """A reader for each file in turn; a file that cannot be read at all is recorded in
+    ``report`` as a failed file and an error, and the next one is opened."""
     for path in files:
         if on_file is not None:
             on_file(path)
@@ -248,26 +269,41 @@ def analyze_paths(
                 raise InvalidInputError(
                     f"{path} holds no files of a supported type ({', '.join(SUPPORTED_EXTENSIONS)})"
                 )
-            reader = read_items(
-                path, text_col, time_col, group_col, id_col, max_chars=analyzer.max_chars
-            )
+            reader = read_items(path, text_col, time_col, group_col, id_col, max_chars=max_chars)
         except InvalidInputError as exc:
             report.files.append(FileReport(str(path), errors=1, failed=str(exc)))
             report.add_error(RowError(str(path), None, str(exc)))
             continue
-        _run_file(reader, job, report)
-    report.elapsed = time.perf_counter() - started
-    return report
+        yield reader
 
 
 def _run_file(reader: ItemReader, job: _Job, report: BatchReport) -> None:
     """Read, analyse and store one file chunk by chunk, counting into ``report``."""
+    file = start_file(reader, report)
     source = str(reader.path.resolve())
+    stored = StoredResults(job.store, source, job.analyzer.model_id)
+    for chunk, rows in read_chunks(reader, job.chunk_size, file, report):
+        if chunk:
+            _run_chunk(chunk, source, file, job, stored)
+        if job.progress is not None:
+            job.progress(rows)
+
+
+def start_file(reader: ItemReader, report: BatchReport) -> FileReport:
+    """The report of a file about to be read, added to ``report``."""
     file = FileReport(str(reader.path), reader.format, reader.encoding, reader.columns.text)
     report.files.append(file)
-    stored = StoredResults(job.store, source, job.analyzer.model_id)
+    return file
+
+
+def read_chunks(
+    reader: ItemReader, chunk_size: int, file: FileReport, report: BatchReport
+) -> Iterator[tuple[list[Item], int]]:
+    """The file's items, a chunk per ``chunk_size`` rows read, each with the number of rows it
+    took (bad rows included, so that they also advance progress); bad rows, truncated texts
+    and warnings are counted into ``file`` and ``report``. The reader is closed at the end."""
     chunk: list[Item] = []
-    done = 0  # rows read since progress was last reported
+    done = 0  # rows read since the last chunk
     with reader:
         for entry in reader:
             done += 1
@@ -278,17 +314,11 @@ def _run_file(reader: ItemReader, job: _Job, report: BatchReport) -> None:
                 file.read += 1
                 _note(entry, reader, report)
                 chunk.append(entry)
-            if done >= job.chunk_size:  # rows read, so that bad rows also advance progress
-                if chunk:
-                    _run_chunk(chunk, source, file, job, stored)
-                    chunk = []
-                if job.progress is not None:
-                    job.progress(done)
-                done = 0
-    if chunk:
-        _run_chunk(chunk, source, file, job, stored)
-    if job.progress is not None and done:
-        job.progress(done)
+            if done >= chunk_size:
+                yield chunk, done
+                chunk, done = [], 0
+    if done:
+        yield chunk, done
     if not file.read and not file.errors:
         report.add_warning(f"{reader.path}: no texts found")
 
@@ -315,19 +345,35 @@ def _run_chunk(
     fresh = job.analyzer.analyze_batch([items[i].text for i in todo], language=job.language)
     by_key = {}
     for i, result in zip(todo, fresh, strict=True):
-        by_key[keys[i]] = _describe(result, items[i], source, keys[i])
+        by_key[keys[i]] = describe(result, items[i], source, keys[i])
     file.analysed += len(fresh)
     file.skipped_existing += len(items) - len(todo)
     if job.store is not None and fresh:
         file.stored += job.store.add(fresh, store_text=job.store_text)
     if job.sink is not None:
-        for i, key in enumerate(keys):
-            if key in existing and (old := stored.get(key)) is not None:
-                by_key[key] = _describe(old, items[i], source, key)
-        job.sink([by_key[key] for key in keys if key in by_key])
+        job.sink(chunk_results(items, keys, existing, by_key, source, stored))
 
 
-def _describe(result: EmotionResult, item: Item, source: str, key: str) -> EmotionResult:
+def chunk_results(
+    items: list[Item],
+    keys: list[str],
+    existing: set[str],
+    fresh: dict[str, EmotionResult],
+    source: str,
+    stored: StoredResults,
+) -> list[EmotionResult]:
+    """A chunk's results in file order: ``fresh`` ones by key, the others read back from the
+    store (items whose results are neither are left out)."""
+    results = []
+    for item, key in zip(items, keys, strict=True):
+        if key in fresh:
+            results.append(fresh[key])
+        elif key in existing and (old := stored.get(key)) is not None:
+            results.append(describe(old, item, source, key))
+    return results
+
+
+def describe(result: EmotionResult, item: Item, source: str, key: str) -> EmotionResult:
     """The result with where its item came from filled in."""
     result.source_id, result.item_key = source, key
     result.text = item.text  # results read back from the store may have kept only a hash

@@ -10,11 +10,12 @@ import json
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
-from functools import wraps
+from functools import partial, wraps
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from emolens.config import load_settings
@@ -79,7 +80,9 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except EmolensError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True, highlight=False)
+            # escaped: "pip install 'emolens[ray]'" is not markup
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True,
+                              highlight=False)
             raise typer.Exit(EXIT_ERROR) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -161,6 +164,20 @@ def analyze_file_cmd(
         "is killed loses at most one chunk, and running it again resumes.")] = 1000,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="No progress bar, summary or warnings; errors only.")] = False,
+    engine: Annotated[Literal["local", "ray"], typer.Option(
+        "--engine", help="local: analyse in this process. ray: on Ray workers, each loading "
+        "the model once (pip install 'emolens[ray]'); the same results, stored as they come "
+        "back.")] = "local",
+    address: Annotated[str | None, typer.Option(
+        "--address", help="--engine ray: the Ray cluster to join (ray://host:10001, "
+        "host:6379 or auto; its nodes need emolens and the model installed) [env: RAY_ADDRESS]; "
+        "default: start a local Ray instance for the run.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="--engine ray: Ray workers (actors), each with the model "
+        "loaded once [default: 2].")] = None,
+    worker_cpus: Annotated[float | None, typer.Option(
+        "--worker-cpus", min=0.01, help="--engine ray: CPUs each worker takes (and threads it "
+        "runs) [default: 1].")] = None,
 ) -> None:
     """Analyse the texts of files and folders, storing results chunk by chunk (resumable)."""
     from emolens.batch import analyze_paths, check_options, expand_paths
@@ -170,6 +187,14 @@ def analyze_file_cmd(
 
     settings = load_settings(db=db, model=model, store_text=store_text)
     check_options(language, settings.store_text, chunk_size)
+    run = analyze_paths
+    if engine == "ray":
+        from emolens.batch_ray import RayOptions, analyze_paths_ray
+
+        options = RayOptions(address, workers or 2, worker_cpus or 1.0)
+        run = partial(analyze_paths_ray, model=settings.model, options=options)
+    elif (address, workers, worker_cpus) != (None, None, None):
+        raise typer.BadParameter("--address, --workers and --worker-cpus need --engine ray")
     files = expand_paths(paths)
     if out is not None:  # a folder being analysed may hold the output of an earlier run
         files = [f for f in files if f.resolve() != out.resolve()]
@@ -185,7 +210,7 @@ def analyze_file_cmd(
             stack.enter_context(writer)
         bar = stack.enter_context(BatchProgress(files, enabled=not quiet))
         try:
-            report = analyze_paths(
+            report = run(
                 files, analyzer, store, text_col=text_col, time_col=time_col,
                 group_col=group_col, id_col=id_col, language=language,
                 store_text=settings.store_text, chunk_size=chunk_size, progress=bar.advance,
@@ -196,6 +221,9 @@ def analyze_file_cmd(
                               "command again to resume")
             raise typer.Exit(130) from None
     where = "not stored" if no_store else f"stored in {settings.db}"
+    if ray_workers := getattr(report, "workers", None):
+        peaks = ", ".join(f"{w.peak_rss / 2**20:,.0f}" for w in ray_workers.values())
+        where += f"; Ray workers used: {len(ray_workers)} (peak memory {peaks} MiB)"
     show_batch_report(report, analyzer.model_id, where, out, as_json=as_json, quiet=quiet)
     show_problems(report, quiet, settings.max_text_chars)
     raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
@@ -761,7 +789,7 @@ def report_cmd(
 
 register_server_commands(app, friendly_errors)  # `emolens serve`, `emolens keys ...`
 register_llm_commands(app, friendly_errors)  # `emolens explain`, `emolens llm ...`
-register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`, `emolens purge`
+register_db_commands(app, friendly_errors)  # `emolens db upgrade|current`, `purge`, `audit`
 register_train_commands(train_app, friendly_errors)  # `emolens train audio|image`
 register_models_commands(app, friendly_errors)  # `emolens models [list|info|remove]`
 register_benchmark(app, friendly_errors)  # `emolens benchmark`

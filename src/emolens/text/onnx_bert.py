@@ -228,7 +228,12 @@ def _quiet_quantizer() -> Iterator[None]:
 
 
 def default_threads() -> int:
-    """CPU cores this process may run on."""
+    """OMP_NUM_THREADS where it is set to a number (Ray sets it to each worker's CPUs, so that
+    workers sharing a machine do not start a thread per core each), else the CPU cores this
+    process may run on."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
