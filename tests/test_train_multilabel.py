@@ -104,3 +104,27 @@ def test_single_label_models_have_no_thresholds(tmp_path: Path) -> None:
     assert model.label_thresholds is None
     r = emolens.load(tmp_path / "m").analyze_batch(["I am furious"])[0]
     assert "labels" not in r.details
+
+
+def test_evaluate_scores_native_gold_labels_on_the_models_own_labels(tmp_path: Path) -> None:
+    """A model trained on dair's labels reports canonical scores (love -> joy); evaluated on
+    gold labels of its own scheme it is scored on those labels, so 'love' can be right."""
+    from typer.testing import CliRunner
+
+    from emolens.cli import app
+
+    rows = [("I adore you so much, my darling", "love"), ("we won the match, great day", "joy"),
+            ("this makes me furious", "anger")] * 30
+    data = tmp_path / "d.csv"
+    with data.open("w", newline="") as handle:
+        csv.writer(handle).writerows([("text", "label"), *rows])
+    from emolens.train.text import train_text
+
+    train_text(read_labelled(data), tmp_path / "m")
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--data",
+                                      str(data), "--report-dir", str(tmp_path / "r"),
+                                      "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert "scoring on the model's own labels" in result.output
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["classification"]["per_class"]["love"]["recall"]["value"] > 0.9

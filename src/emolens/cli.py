@@ -692,6 +692,18 @@ def evaluate_cmd(
     dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
     analyzer = build_analyzer(settings.model, batch_size=settings.batch_size,
                               max_chars=settings.max_text_chars)
+    own = set(analyzer.recognizer.labels)
+    gold = {x for item in labelled.label_sets(own) for x in item}
+    if scheme is None and analyzer.map_to_canonical and gold <= own and not gold <= set(
+            analyzer.output_labels):
+        # Gold labels in the model's own scheme (e.g. dair's "love"): score on those labels,
+        # not on the canonical ones the model reports by default.
+        from emolens.pipeline import Analyzer
+
+        analyzer = Analyzer(analyzer.recognizer, batch_size=settings.batch_size,
+                            max_chars=settings.max_text_chars, map_to_canonical=False)
+        console.print(f"scoring on the model's own labels ({', '.join(sorted(own))}); "
+                      "--scheme NAME maps gold labels to canonical instead", highlight=False)
     with console.status(f"evaluating {analyzer.model_id} on {len(labelled.texts):,} rows ..."):
         report = evaluate_report(
             analyzer, labelled, scheme=scheme, dev=dev_data, n_bootstrap=bootstrap, seed=seed,
