@@ -528,42 +528,18 @@ def _metadata(spec: EncoderSpec, options: FinetuneOptions, label_set: tuple[str,
               name: str, version: str, max_len: int, device: str, stopped_early: bool,
               seconds: float, steps: int, total: int) -> dict[str, Any]:
     from emolens.text.minilm import sha256_file
-    from emolens.train.calibration import apply_temperature, expected_calibration_error
-    from emolens.train.calibration import fit_temperature as fit_t
+    from emolens.train.calibration import fit_temperature
+    from emolens.train.heads import HeadOptions, _crossfit_ece, _scores
     from emolens.train.text_encoder import text_scheme
 
     shipped = spec.meta()
-    temperature = fit_t(dev_logits, y_dev)
-    raw = apply_temperature(dev_logits, 1.0)
-    pred = dev_logits.argmax(1)
-    correct = pred == y_dev
-    # Calibration after scaling, honestly: each half's temperature is fitted on the other.
-    halves = np.arange(len(y_dev)) % 2
-    scaled = np.zeros_like(raw)
-    for h in (0, 1):
-        fit_on = halves != h if len(set(halves.tolist())) > 1 else halves == h
-        t = fit_t(dev_logits[fit_on], y_dev[fit_on])
-        scaled[halves == h] = apply_temperature(dev_logits[halves == h], t)
-    from sklearn.metrics import f1_score, recall_score
-
-    present = sorted(set(y_dev.tolist()))
-    per_class = f1_score(y_dev, pred, labels=list(range(len(label_set))), average=None,
-                         zero_division=0)
-    validation = {
-        "method": "dev file" if options.extra.get("dev_given") else "hold-out",
-        "n": int(len(y_dev)),
-        "accuracy": float(correct.mean()),
-        "macro_f1": float(f1_score(y_dev, pred, labels=present, average="macro",
-                                   zero_division=0)),
-        "balanced_accuracy": float(recall_score(y_dev, pred, labels=present, average="macro",
-                                                zero_division=0)),
-        "ece": expected_calibration_error(raw.max(1), raw.argmax(1) == y_dev),
-        # Fitted and scored on the same dev items: an optimistic figure, labelled as such.
-        "ece_scaled": expected_calibration_error(scaled.max(1), scaled.argmax(1) == y_dev),
-        "temperature": temperature,
-        "per_class_f1": {label_set[k]: float(per_class[k]) for k in present},
-        "selected_on": "macro-F1 at each evaluation (best step kept)",
-    }
+    # Scored as the frozen-encoder heads are (same fields, same cross-fitted ECE).
+    temperature = fit_temperature(dev_logits, y_dev)
+    method = "dev file" if options.extra.get("dev_given") else "hold-out"
+    scored = _scores(dev_logits, y_dev, label_set, method, temperature, HeadOptions())
+    scored.ece_scaled = _crossfit_ece(dev_logits, y_dev, options.seed)
+    validation = {**scored.to_dict(),
+                  "selected_on": "macro-F1 at each evaluation (best step kept)"}
     base = shipped["base"]
     return {
         "type": spec.model_type, "modality": "text", "name": name, "version": version,
