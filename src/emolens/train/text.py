@@ -132,7 +132,8 @@ def train_text(
     seconds = time.perf_counter() - started
     dev_metrics = validate(model, dev) if dev is not None else None
     if multi and dev is not None:
-        model.label_thresholds = fit_label_thresholds(model, dev)
+        model.label_thresholds = fit_label_thresholds(
+            model.predict_proba(dev.texts, dev.languages), model.labels, dev)
     model.save(
         out_dir,
         extra={
@@ -155,16 +156,17 @@ def train_text(
     return model, dev_metrics
 
 
-def fit_label_thresholds(model: NgramRecognizer, dev: LabelledData) -> dict[str, float]:
-    """Each label's probability threshold maximising its F1 on ``dev`` (items with several
-    gold labels count for each; labels the model does not know are ignored)."""
-    probs = model.predict_proba(dev.texts, dev.languages)
-    index = {label: j for j, label in enumerate(model.labels)}
+def fit_label_thresholds(probs: np.ndarray, labels: Sequence[str], dev: LabelledData
+                         ) -> dict[str, float]:
+    """Each label's probability threshold maximising its F1 on ``dev``, given a model's
+    ``probs`` there (items with several gold labels count for each; labels the model does
+    not know are ignored)."""
+    index = {label: j for j, label in enumerate(labels)}
     gold = np.zeros(probs.shape, dtype=bool)
-    for i, labels in enumerate(dev.label_sets(model.labels)):
-        gold[i, [index[x] for x in labels if x in index]] = True
+    for i, item in enumerate(dev.label_sets(labels)):
+        gold[i, [index[x] for x in item if x in index]] = True
     return {label: round(float(t), 2)
-            for label, t in zip(model.labels, fit_thresholds(probs, gold), strict=True)}
+            for label, t in zip(labels, fit_thresholds(probs, gold), strict=True)}
 
 
 def _new_model(train: LabelledData, labels: Sequence[str] | None, **params) -> NgramRecognizer:

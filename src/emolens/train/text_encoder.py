@@ -167,31 +167,27 @@ def train_text_encoder(
     encoder = encoder if encoder is not None else load_encoder(encoder_name)
     started = time.perf_counter()
     x, hits = embed_texts(encoder, encoder_name, train.texts, cache_dir, progress, "train")
-    dev_xy = None
+    dev_xy = x_dev_all = None
     if dev is not None:
         keep = [i for i, label in enumerate(dev.labels) if label in label_set]
         if not keep:
             raise InvalidInputError(f"{dev.path}: no rows with a label in {list(label_set)}")
-        dev = dev.subset(keep)
-        x_dev, dev_hits = embed_texts(encoder, encoder_name, dev.texts, cache_dir, progress,
-                                      "dev")
+        # Every dev row is embedded once: single-label rows validate the head, and with
+        # multi-label data all rows fit the per-label thresholds.
+        x_dev_all, dev_hits = embed_texts(encoder, encoder_name, dev.texts, cache_dir,
+                                          progress, "dev")
         hits += dev_hits
-        dev_xy = (x_dev, np.array([label_set.index(label) for label in dev.labels]))
+        dev = dev.subset(keep)
+        dev_xy = (x_dev_all[keep], np.array([label_set.index(label) for label in dev.labels]))
     embedded = time.perf_counter()
     index = {label: k for k, label in enumerate(label_set)}
     y = np.array([index[label] for label in train.labels])
     head, validation = train_head(x, y, label_set, options, train.groups, (), dev_xy, say)
     thresholds = None
     if multi and dev_all is not None:
-        from emolens.train.multilabel import fit_thresholds
+        from emolens.train.text import fit_label_thresholds
 
-        x_all, _ = embed_texts(encoder, encoder_name, dev_all.texts, cache_dir, None, "dev")
-        gold = np.zeros((len(dev_all.texts), len(label_set)), dtype=bool)
-        for i, item in enumerate(dev_all.label_sets(label_set)):
-            gold[i, [label_set.index(x) for x in item if x in label_set]] = True
-        fitted = fit_thresholds(head.predict_proba(x_all), gold)
-        thresholds = {label: round(float(t), 2) for label, t in zip(label_set, fitted,
-                                                                     strict=True)}
+        thresholds = fit_label_thresholds(head.predict_proba(x_dev_all), label_set, dev_all)
     seconds = {"embedding": round(embedded - started, 1),
                "head": round(time.perf_counter() - embedded, 1)}
     identity = {**encoder_identity(encoder, encoder_name), "dim": int(x.shape[1]),
