@@ -187,3 +187,30 @@ def test_image_training_round_trip(image_model):
                                  "--bootstrap", "0"])
     assert result.exit_code == 0, result.output
     assert json.loads((root / "report/report.json").read_text())["meta"]["n"] == 48
+
+
+def test_face_model_on_own_labels_in_analyze_image(tiny_image_model, tmp_path):
+    """An image model on the user's own labels (engaged / bored): faces and people carry them,
+    no valence, and the faces stay out of the fusion (a note says so)."""
+    root, _ = tiny_image_model
+    for own, source in (("engaged", "happy"), ("bored", "angry")):
+        (tmp_path / "data" / own).mkdir(parents=True)
+        for path in sorted((root / "data" / source).glob("*Test*.jpg")):
+            shutil.copy(path, tmp_path / "data" / own / path.name)
+    trained = runner.invoke(app, [
+        "train", "image", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "model"),
+        "--face-model", str(root / "face"), "--val-split", "0.3",
+        "--cache-dir", str(root / "cache")])
+    assert trained.exit_code == 0, trained.output
+    picture = scene_with_face(tmp_path / "scene.png", next((FER / "happy").glob("*.jpg")))
+    from emolens.vision.pipeline import VisualAnalyzer
+
+    analyzer = VisualAnalyzer(expression_model=str(tmp_path / "model"), ocr_interval=None)
+    timeline = analyzer.analyze_image(picture)
+    assert timeline.faces and timeline.people
+    for face in timeline.faces:
+        assert set(face.scores) == {"engaged", "bored"} and face.valence is None
+        assert face.label in {"engaged", "bored"}
+    assert set(timeline.people[0].scores) == {"engaged", "bored"}
+    assert timeline.fused == []  # faces only, and they are not on canonical labels
+    assert any("own labels" in note for note in timeline.summary()["notes"])

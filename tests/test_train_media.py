@@ -122,7 +122,38 @@ def test_models_info_shows_the_generated_card(audio_model):
 
 def test_analyze_audio_with_the_trained_voice_model(audio_model, tmp_path):
     root, _ = audio_model
-    result = runner.invoke(app, ["analyze", "audio", str(ravdess("05", 6)), "--model",
+    result = runner.invoke(app, ["analyze", "audio", str(ravdess("05", 7)), "--model",
                                  str(root / "model"), "--no-store", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "voice=voice-test@1" in result.output
+    assert '"segments": 1' in result.output  # one utterance, on the canonical labels
+
+
+def test_voice_model_on_own_labels_labels_speech_segments(audio_model, tmp_path):
+    """A voice model trained on the user's own labels (agitated / subdued) labels each speech
+    segment with them, keeps the words' canonical scores beside them and fuses nothing."""
+    root, _ = audio_model
+    own = {"angry": "agitated", "happy": "agitated", "sad": "subdued"}
+    for folder in (root / "data").iterdir():
+        target = tmp_path / "data" / own[folder.name]
+        target.mkdir(parents=True, exist_ok=True)
+        for clip in folder.glob("*.flac"):
+            shutil.copy(clip, target / clip.name)
+    trained = runner.invoke(app, [
+        "train", "audio", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "model"),
+        "--name", "arousal-test", "--cache-dir", str(root / "cache")])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((tmp_path / "model/emolens-model.json").read_text())["scheme"] == "custom"
+    result = runner.invoke(app, ["analyze", "audio", str(ravdess("05", 7)), "--model",
+                                 str(tmp_path / "model"), "--no-store", "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    segments = [json.loads(line) for line in result.output.splitlines()
+                if line.startswith("{") and '"modality": "speech"' in line]
+    assert segments
+    for segment in segments:
+        assert set(segment["scores"]) == {"agitated", "subdued"}
+        assert segment["label"] in {"agitated", "subdued"}
+        assert sum(segment["scores"].values()) == pytest.approx(1.0)
+        assert segment["valence"] is None and "fusion_weights" not in segment["details"]
+        words = segment["details"]["words"]
+        assert words is None or set(words) == set(emolens.labels.CANONICAL)

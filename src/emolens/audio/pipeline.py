@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -200,7 +200,12 @@ class SpeechAnalyzer:
         self.weights = {"voice": 0.5, "words": 0.5, **(weights or {})}
         self.segment_options = segment_options or SegmentOptions()
         self.pack_seconds = pack_seconds
-        self._voice_matrix = L.mapping_matrix(self.voice.labels, self.voice.scheme)
+        # A voice model trained on a user's own labels (`emolens train audio`, e.g. calm /
+        # agitated) labels each segment with them; the words' canonical scores cannot be
+        # pooled with those, so they are kept beside them in ``details["words"]``.
+        self.own_voice_labels = self.voice.scheme == "custom"
+        self._voice_matrix = (None if self.own_voice_labels else
+                              L.mapping_matrix(self.voice.labels, self.voice.scheme))
 
     @property
     def model_id(self) -> str:
@@ -224,7 +229,9 @@ class SpeechAnalyzer:
             # quiet voice, an abrupt start): a segment left wordless is transcribed alone.
             if not texts[i] and len(segments) > 1 and segment.seconds >= MIN_RETRY_SECONDS:
                 texts[i] = self.transcriber.transcribe(segment.audio, transcript.language).text
-        voice = self.voice.predict_proba([s.audio for s in segments]) @ self._voice_matrix
+        voice = self.voice.predict_proba([s.audio for s in segments])
+        if self._voice_matrix is not None:
+            voice = voice @ self._voice_matrix
         spoken = [i for i, t in enumerate(texts) if t]
         words = {}
         if spoken:
@@ -235,6 +242,10 @@ class SpeechAnalyzer:
         results = []
         for i, segment in enumerate(segments):
             voice_p = voice[i] / voice[i].sum()
+            if self.own_voice_labels:
+                results.append(self._own_label_result(segment, voice_p, texts[i], words.get(i),
+                                                      transcript.language))
+                continue
             distributions = {"voice": voice_p}
             reliability = {"voice": 1.0}
             if i in words:
@@ -272,6 +283,24 @@ class SpeechAnalyzer:
                 )
             )
         return results
+
+    def _own_label_result(self, segment: Segment, voice_p: np.ndarray, text: str,
+                          words: EmotionResult | None, language: str | None) -> EmotionResult:
+        """A segment labelled by a voice model's own labels, the words' scores beside them."""
+        scores = {k: float(v) for k, v in zip(self.voice.labels, voice_p, strict=True)}
+        label = max(scores, key=scores.__getitem__)
+        details: dict[str, Any] = {
+            "voice": {k: round(v, 4) for k, v in scores.items()},
+            "words": None if words is None else {k: round(v, 4) for k, v in words.scores.items()},
+            "own_labels": "the voice model's own labels; not fused with the words",
+        }
+        below = getattr(self.voice, "abstain_below", None)  # set by `emolens train audio`
+        if below is not None and scores[label] < below:
+            label, details["uncertain"] = "uncertain", True
+        return EmotionResult(
+            label=label, scores=scores, language=language, modality="speech",
+            model=self.model_id, text=text, t_start=round(segment.start / SAMPLE_RATE, 3),
+            t_end=round(segment.end / SAMPLE_RATE, 3), details=details)
 
     # -- streams and files --------------------------------------------------------------
 

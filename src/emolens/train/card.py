@@ -92,7 +92,7 @@ def model_card(meta: dict[str, Any]) -> str:
                "image": "emolens analyze image|video FILES --model THIS-DIR",
                "text": "emolens analyze text '...' --model THIS-DIR"}[modality]
     if meta["scheme"] == "custom" and modality != "text":
-        command = "emolens evaluate --model THIS-DIR --data LABELLED  # own labels: no fusion"
+        command += "  # own labels: reported as they are, left out of the fusion"
     out += ["## Use", "", "```bash", command, "```", "",
             "```python", "import emolens",
             "model = emolens.load('THIS-DIR')" + (

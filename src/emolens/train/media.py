@@ -388,20 +388,14 @@ def read_head(directory: Path, meta: dict[str, Any]) -> tuple[LinearHead, dict[s
 def model_overrides(model: str | None) -> dict[str, str]:
     """Which setting a ``--model`` value of `analyze audio|image|video` sets: a model made by
     `emolens train audio` is the voice model, one made by `train image` the face model, and
-    anything else the text model. Media models must report labels that map to canonical,
-    because the pipelines pool them with other modalities."""
+    anything else the text model. A model on the user's own labels is used too: the pipelines
+    report its labels and leave it out of the fusion (which pools canonical scores)."""
     if model is None:
         return {}
     modality = media_modality(model)
     if modality is None:
         return {"model": model}
-    meta = read_meta(model)
-    if meta["scheme"] == "custom":
-        raise InvalidInputError(
-            f"{model} reports its own labels ({', '.join(meta['labels'])}); the {modality} "
-            "pipeline pools faces, voice and words on emolens' canonical labels, so it needs "
-            "labels that map to them (train with --scheme NAME). Score files with it by "
-            f"`emolens evaluate --model {model} --data ...` or emolens.load(DIR).analyze_files")
+    read_meta(model)  # a broken model directory fails here, naming what is wrong
     return {"voice_model" if modality == "audio" else "face_model": model}
 
 

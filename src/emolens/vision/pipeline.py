@@ -112,7 +112,14 @@ class VisualAnalyzer:
             raise InvalidInputError("fps, window and ocr_interval must be positive")
         self.detector = FaceDetector()
         self.expression = load_expression_model(expression_model)
-        self._face_matrix = L.mapping_matrix(self.expression.labels, self.expression.scheme)
+        # A model trained on a user's own labels (`emolens train image`, e.g. engaged / bored)
+        # reports them per face and per person; they cannot be pooled with the canonical
+        # scores of text and speech, so such faces stay out of the fused timeline.
+        self.own_face_labels = self.expression.scheme == "custom"
+        self.face_labels: tuple[str, ...] = (tuple(self.expression.labels)
+                                             if self.own_face_labels else L.CANONICAL)
+        self._face_matrix = (None if self.own_face_labels else
+                             L.mapping_matrix(self.expression.labels, self.expression.scheme))
         self.text = text_analyzer or (speech.text if speech else build_analyzer(text_model))
         self.reader = None
         if ocr_interval is not None:
@@ -134,14 +141,16 @@ class VisualAnalyzer:
     # -- one frame ----------------------------------------------------------------------
 
     def faces_in(self, image: np.ndarray) -> tuple[list[Any], np.ndarray]:
-        """Detected faces and their canonical expression probabilities (one row each)."""
+        """Detected faces and their expression probabilities (one row each), on
+        ``face_labels``: canonical, or the model's own labels."""
         from emolens.vision.faces import crop
 
         faces = self.detector.detect(image)
         if not faces:
-            return [], np.zeros((0, len(L.CANONICAL)))
-        native = self.expression.predict_proba([crop(image, f, margin=0.1) for f in faces])
-        probs = native @ self._face_matrix
+            return [], np.zeros((0, len(self.face_labels)))
+        probs = self.expression.predict_proba([crop(image, f, margin=0.1) for f in faces])
+        if self._face_matrix is not None:
+            probs = probs @ self._face_matrix
         return faces, probs / probs.sum(axis=1, keepdims=True)
 
     def frame_faces(self, image: np.ndarray, t: float, tracker: FaceTracker, step: float = 0.0
@@ -156,15 +165,16 @@ class VisualAnalyzer:
 
     def _face_result(self, probs: np.ndarray, t0: float | None, t1: float | None, **details: Any
                      ) -> EmotionResult:
-        scores = {k: float(v) for k, v in zip(L.CANONICAL, probs, strict=True)}
-        va = L.valence_arousal(probs[None])[0]
+        scores = {k: float(v) for k, v in zip(self.face_labels, probs, strict=True)}
+        va = None if self.own_face_labels else L.valence_arousal(probs[None])[0]
         label = max(scores, key=scores.__getitem__)
         below = getattr(self.expression, "abstain_below", None)  # set by `emolens train image`
         if below is not None and scores[label] < below:
             label, details = "uncertain", {**details, "uncertain": True, "top": label}
         return EmotionResult(
-            label=label, scores=scores, valence=float(va[0]),
-            arousal=float(va[1]), modality="face", model=self.model_id, t_start=t0, t_end=t1,
+            label=label, scores=scores, valence=None if va is None else float(va[0]),
+            arousal=None if va is None else float(va[1]), modality="face", model=self.model_id,
+            t_start=t0, t_end=t1,
             group=f"person {details['track']}" if "track" in details else None,
             details=details,
         )
@@ -208,7 +218,9 @@ class VisualAnalyzer:
                 r.t_start = r.t_end = None  # an image is one instant
         if not faces:
             timeline.notes.append("no faces found")
-        timeline.fused = _fuse_instant(timeline.faces, timeline.captions, self.weights)
+        self._note_own_labels(timeline)
+        timeline.fused = _fuse_instant(_on_canonical(timeline.faces), timeline.captions,
+                                       self.weights)
         timeline.people = _people(timeline.faces, by="face")
         _identify(timeline, file_fingerprint(path), self.model_id)
         return timeline
@@ -248,12 +260,32 @@ class VisualAnalyzer:
                 timeline.notes.append(f"audio track not analysed: {exc}")
         if not timeline.faces:
             timeline.notes.append("no faces found")
+        self._note_own_labels(timeline)
         timeline.fused = fuse_timeline(
-            [*timeline.faces, *timeline.captions, *timeline.speech], self.window, self.weights
+            _on_canonical([*timeline.faces, *timeline.captions, *timeline.speech]), self.window,
+            self.weights,
         )
         timeline.people = _people(timeline.faces, by="track")
         _identify(timeline, file_fingerprint(path), self.model_id)
         return timeline
+
+
+    def _note_own_labels(self, timeline: VideoTimeline) -> None:
+        if self.own_face_labels and timeline.faces:
+            timeline.notes.append(
+                f"faces scored on {self.expression.name}'s own labels "
+                f"({', '.join(self.face_labels)}): reported per face and per person, not "
+                "fused with on-screen text and speech")
+        if self.speech is not None and self.speech.own_voice_labels and timeline.speech:
+            timeline.notes.append(
+                f"speech labelled by the voice model's own labels "
+                f"({', '.join(self.speech.voice.labels)}): not fused with faces and text")
+
+
+def _on_canonical(results: list[EmotionResult]) -> list[EmotionResult]:
+    """The results fusion can pool: those scored on the canonical labels (a model trained on
+    a user's own labels reports those instead, and stays out)."""
+    return [r for r in results if set(r.scores) == set(L.CANONICAL)]
 
 
 def _fuse_instant(
@@ -278,14 +310,15 @@ def _fuse_instant(
 
 
 def _people(faces: list[EmotionResult], by: str) -> list[PersonSummary]:
-    """Mean expression per track (or per face of an image)."""
+    """Mean expression per track (or per face of an image), on the faces' own labels."""
     groups: dict[int, list[EmotionResult]] = {}
     for r in faces:
         groups.setdefault(int(r.details[by]), []).append(r)
     people = []
     for track, results in sorted(groups.items()):
-        mean = np.mean([[r.scores[k] for k in L.CANONICAL] for r in results], axis=0)
-        scores = {k: round(float(v), 4) for k, v in zip(L.CANONICAL, mean, strict=True)}
+        labels = list(results[0].scores)
+        mean = np.mean([[r.scores[k] for k in labels] for r in results], axis=0)
+        scores = {k: round(float(v), 4) for k, v in zip(labels, mean, strict=True)}
         times = [r.t_start or 0.0 for r in results]
         people.append(PersonSummary(track, min(times), max(times), len(results),
                                     max(scores, key=scores.__getitem__), scores))
