@@ -104,7 +104,7 @@ def model_meta(args: argparse.Namespace, state: dict, result: dict, onnx_path: P
             "architecture": f"VGG-style CNN, widths {cfg['widths']}, depths {cfg['depths']}"
                             + (f"; ensemble of {len(result['members'])} runs (mean logits)"
                                if "members" in result else ""),
-            "epochs_run": state["epoch"] + 1, "best_epoch": result["best_epoch"],
+            "epochs_run": result["epochs_run"], "best_epoch": result["best_epoch"],
             "public_test_accuracy": result["public"]["accuracy"],
             "private_test_accuracy": result["private"]["accuracy"],
             "private_test_macro_f1": result["private"]["macro_f1"],
