@@ -214,3 +214,14 @@ def test_face_model_on_own_labels_in_analyze_image(tiny_image_model, tmp_path):
     assert set(timeline.people[0].scores) == {"engaged", "bored"}
     assert timeline.fused == []  # faces only, and they are not on canonical labels
     assert any("own labels" in note for note in timeline.summary()["notes"])
+    # The CLI: each person's own label in the table, the note under it, own-label columns
+    # in --out.
+    table = tmp_path / "faces.csv"
+    shown = runner.invoke(app, ["analyze", "image", str(picture), "--model",
+                                str(tmp_path / "model"), "--no-ocr", "--no-store", "--out",
+                                str(table)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "person 1: " in shown.output and "own labels (bored, engaged)" in shown.output
+    with table.open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and float(rows[0]["p_engaged"]) + float(rows[0]["p_bored"]) == pytest.approx(1)

@@ -276,7 +276,7 @@ def analyze_audio_cmd(
                                    progress=progress)
 
     _run_media(paths, analyze, speech.model_id, settings, no_store, as_json, out, quiet,
-               audio=True)
+               audio=True, labels=speech.output_labels)
 
 
 @analyze_app.command(
@@ -312,7 +312,8 @@ def analyze_video_cmd(
         lambda path, progress: vision.analyze_video(path, language=language, progress=progress))
     pictures = None if keyframes is None else _Pictures(keyframes, keyframe_sheet, "keyframes")
     _run_media(paths, pictures.after(analyze) if pictures else analyze, vision.model_id,
-               settings, no_store, as_json, out, quiet, video=True, pictures=pictures)
+               settings, no_store, as_json, out, quiet, video=True, pictures=pictures,
+               labels=vision.output_labels)
 
 
 @analyze_app.command(
@@ -343,7 +344,8 @@ def analyze_image_cmd(
     analyze = _stored_at_end(lambda path, progress: vision.analyze_image(path))
     pictures = None if annotate is None else _Pictures(annotate, annotate_image, "annotated")
     _run_media(paths, pictures.after(analyze) if pictures else analyze, vision.model_id,
-               settings, no_store, as_json, out, quiet, images=True, pictures=pictures)
+               settings, no_store, as_json, out, quiet, images=True, pictures=pictures,
+               labels=vision.output_labels)
 
 
 def _stored_at_end(run: Callable[[Path, Any], Any]) -> Callable[..., Any]:
@@ -418,6 +420,7 @@ def _run_media(
     paths: list[Path], analyze: Any, model_id: str, settings: Any, no_store: bool,
     as_json: bool, out: Path | None, quiet: bool, audio: bool = False, video: bool = False,
     images: bool = False, pictures: _Pictures | None = None,
+    labels: tuple[str, ...] | None = None,
 ) -> None:
     """Run ``analyze`` over the files, store, print, and exit with ok/partial/error."""
     from emolens.audio.batch import analyze_media_paths, expand_media
@@ -430,7 +433,9 @@ def _run_media(
     kinds = (IMAGE_EXTENSIONS if images else frozenset()) | (
         VIDEO_EXTENSIONS if video else frozenset())
     files = expand_media(paths, kinds or None)
-    writer = None if out is None else ResultWriter(out, CANONICAL, settings.store_text)
+    # --out has a p_<label> column for every label a result may carry (own labels too).
+    writer = None if out is None else ResultWriter(out, labels or CANONICAL,
+                                                   settings.store_text)
     with ExitStack() as stack:
         store = None if no_store else stack.enter_context(ResultStore(settings.db))
         if writer is not None:

@@ -230,7 +230,7 @@ def show_audio_report(
         done = [f for f in report.files if f.timeline is not None]
         if len(done) == 1 and hasattr(done[0].timeline, "speech_seconds"):
             console.print(timeline_table(done[0].timeline))
-        table = Table(title=f"analyze: {model_id}", caption=where)
+        table = Table(title=f"analyze: {escape(model_id)}", caption=where)
         for column in ("file", "duration", "found", "skipped", "stored", "overall", "status"):
             table.add_column(column, overflow="fold")
         for f in report.files:
@@ -238,16 +238,29 @@ def show_audio_report(
                 table.add_row(escape(f.path), "", "", "", "", "", "error")
                 continue
             s = f.timeline.summary()
-            label = s["label"]
-            overall = f"{label} ({s['scores'][label]:.2f})" if label else "nothing expressed"
             table.add_row(
                 escape(f.path), f"{s['duration']:.1f} s", _found(s),
-                str(getattr(f.timeline, "skipped", 0)), str(f.stored), overall, f.status,
+                str(getattr(f.timeline, "skipped", 0)), str(f.stored), _overall(s), f.status,
             )
         console.print(table)
+        for f in done:
+            for note in f.timeline.summary().get("notes", []):
+                console.print(f"[dim]{escape(f.path)}: {escape(note)}[/]", soft_wrap=True)
     for f in report.files:
         if f.error:
             err_console.print(f"[red]error:[/] {escape(f.error)}", soft_wrap=True)
+
+
+def _overall(summary: dict) -> str:
+    """The fused top label; without one, each person's (faces on a model's own labels)."""
+    label = summary["label"]
+    if label:
+        return f"{label} ({summary['scores'][label]:.2f})"
+    people = summary.get("people") or []
+    if people:
+        return ", ".join(f"person {p['person']}: {p['label']} ({p['scores'][p['label']]:.2f})"
+                         for p in people[:4]) + (" ..." if len(people) > 4 else "")
+    return "nothing expressed"
 
 
 def _found(summary: dict) -> str:

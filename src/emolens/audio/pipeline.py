@@ -208,6 +208,13 @@ class SpeechAnalyzer:
                               L.mapping_matrix(self.voice.labels, self.voice.scheme))
 
     @property
+    def output_labels(self) -> tuple[str, ...]:
+        """Every label a result may carry: canonical ones, then the models' own labels."""
+        own = (*self.voice.labels, *self.text.output_labels) if self.own_voice_labels else \
+            self.text.output_labels
+        return tuple(dict.fromkeys((*L.CANONICAL, *own)))
+
+    @property
     def model_id(self) -> str:
         """What produced the stored results: ASR + voice model + text model."""
         voice = f"{self.voice.name}@{self.voice.version}"

@@ -131,6 +131,12 @@ class VisualAnalyzer:
         self.speech = speech
 
     @property
+    def output_labels(self) -> tuple[str, ...]:
+        """Every label a result may carry: canonical ones, then the models' own labels."""
+        others = self.speech.output_labels if self.speech is not None else self.text.output_labels
+        return tuple(dict.fromkeys((*L.CANONICAL, *self.face_labels, *others)))
+
+    @property
     def model_id(self) -> str:
         parts = [f"face={self.expression.name}@{self.expression.version}",
                  f"text={self.text.model_id}"]
@@ -273,7 +279,7 @@ class VisualAnalyzer:
     def _note_own_labels(self, timeline: VideoTimeline) -> None:
         if self.own_face_labels and timeline.faces:
             timeline.notes.append(
-                f"faces scored on {self.expression.name}'s own labels "
+                f"faces scored on the face model's own labels "
                 f"({', '.join(self.face_labels)}): reported per face and per person, not "
                 "fused with on-screen text and speech")
         if self.speech is not None and self.speech.own_voice_labels and timeline.speech:
