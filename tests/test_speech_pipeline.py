@@ -102,6 +102,31 @@ def test_silence_gives_an_empty_timeline(analyzer: SpeechAnalyzer, tmp_path: Pat
     assert timeline.duration == pytest.approx(4.0)
 
 
+def test_a_shout_the_vad_barely_hears_gets_a_second_look(
+    analyzer: SpeechAnalyzer, tmp_path: Path
+) -> None:
+    """Silero rates this screamed line 0.2-0.8 (one window over 0.5): the first pass finds no
+    speech, the second, at threshold 0.3, finds the line. Steady noise and a tone, which the
+    second look also sees, stay empty."""
+    import soundfile as sf
+
+    shout = RAVDESS / "Actor_06" / "03-01-05-02-01-01-06.flac"
+    if not shout.is_file():
+        pytest.skip(f"RAVDESS not found at {RAVDESS}")
+    timeline = analyzer.analyze_file(shout)
+    assert len(timeline.segments) == 1
+    segment = timeline.segments[0]
+    assert segment.details["vad_threshold"] == 0.3
+    assert segment.text and "kids" in segment.text.lower()
+    assert 0.5 < segment.t_start < 1.0 and segment.t_end > 1.5
+    rng = np.random.default_rng(0)
+    t = np.arange(4 * RATE) / RATE
+    for name, audio in (("noise", 0.1 * rng.normal(size=t.size)),
+                        ("tone", 0.3 * np.sin(2 * np.pi * 440 * t))):
+        sf.write(tmp_path / f"{name}.wav", audio.astype(np.float32), RATE)
+        assert analyzer.analyze_file(tmp_path / f"{name}.wav").segments == [], name
+
+
 def test_streaming_yields_each_segment_before_the_stream_ends(
     analyzer: SpeechAnalyzer, recording: Path
 ) -> None:

@@ -14,8 +14,9 @@ is held.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 GAP_SECONDS = 0.3  # silence put between packed segments, so words do not run together
 WHISPER_WINDOW = 30.0
 MIN_RETRY_SECONDS = 0.6  # a wordless packed segment this long gets a second, solo pass
+RELAXED_THRESHOLD = 0.3  # VAD threshold of the second look at a recording with no speech found
 
 
 @dataclass
@@ -317,6 +319,7 @@ class SpeechAnalyzer:
         language: str | None = None,
         pack_seconds: float | None = None,
         skip: Callable[[Segment], bool] | None = None,
+        options: SegmentOptions | None = None,
     ) -> Iterator[EmotionResult]:
         """Results as segments close in a stream of 16 kHz mono float32 blocks.
 
@@ -324,9 +327,10 @@ class SpeechAnalyzer:
         latency, used for live audio); larger values batch segments for speed. The
         language, when not given, is detected on the first pack and kept.
         ``skip(segment)`` True leaves a segment out (already stored by an earlier run).
+        ``options`` replaces the analyzer's segmentation options.
         """
         pack = self.pack_seconds if pack_seconds is None else pack_seconds
-        segments: Iterable[Segment] = segment_stream(blocks, self.segment_options)
+        segments: Iterable[Segment] = segment_stream(blocks, options or self.segment_options)
         if skip is not None:
             segments = (s for s in segments if not skip(s))
         for group in _packs(segments, pack):
@@ -389,7 +393,8 @@ class SpeechAnalyzer:
             return earlier is not None
 
         pending: list[EmotionResult] = []
-        for result in self.analyze_blocks(blocks(), language, skip=skip):
+        found = self.analyze_blocks(blocks(), language, skip=skip)
+        for result in itertools.chain(found, self._second_look(path, timeline, language, skip)):
             span = Segment(round(result.t_start * SAMPLE_RATE), round(result.t_end * SAMPLE_RATE),
                            np.zeros(0, np.float32))
             result.source_id = source
@@ -404,6 +409,23 @@ class SpeechAnalyzer:
         timeline.duration = decoded / SAMPLE_RATE
         timeline.segments.sort(key=lambda r: r.t_start or 0.0)
         return timeline
+
+    def _second_look(self, path: Path, timeline: AudioTimeline, language: str | None,
+                     skip: Callable[[Segment], bool]) -> Iterator[EmotionResult]:
+        """A recording in which the VAD found no speech at all is segmented once more with a
+        lower threshold. Silero hears screamed or strained speech as barely speech (0.2-0.5
+        on RAVDESS' strong-intensity clips of one actor): a short clip of a shout should not
+        come back empty. Silence and steady noise stay below the lower threshold too. Runs
+        lazily, after the first pass has found nothing; its segments say so in ``details``."""
+        options = self.segment_options
+        relaxed = replace(options, threshold=min(options.threshold, RELAXED_THRESHOLD),
+                          neg_threshold=min(options.neg_threshold, RELAXED_THRESHOLD - 0.15))
+        if timeline.segments or relaxed == options:
+            return
+        blocks = iter_audio_blocks(path, block_seconds=10.0)
+        for result in self.analyze_blocks(blocks, language, skip=skip, options=relaxed):
+            result.details["vad_threshold"] = relaxed.threshold
+            yield result
 
 
 def _pcm_blocks(chunks: Iterable[np.ndarray | bytes], sample_rate: int) -> Iterator[np.ndarray]:
