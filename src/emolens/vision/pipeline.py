@@ -225,8 +225,8 @@ class VisualAnalyzer:
         if not faces:
             timeline.notes.append("no faces found")
         self._note_own_labels(timeline)
-        timeline.fused = _fuse_instant(_on_canonical(timeline.faces), timeline.captions,
-                                       self.weights)
+        timeline.fused = _fuse_instant(_on_canonical(timeline.faces),
+                                       _on_canonical(timeline.captions), self.weights)
         timeline.people = _people(timeline.faces, by="face")
         _identify(timeline, file_fingerprint(path), self.model_id)
         return timeline
@@ -274,7 +274,6 @@ class VisualAnalyzer:
         timeline.people = _people(timeline.faces, by="track")
         _identify(timeline, file_fingerprint(path), self.model_id)
         return timeline
-
 
     def _note_own_labels(self, timeline: VideoTimeline) -> None:
         if self.own_face_labels and timeline.faces:
