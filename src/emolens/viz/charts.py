@@ -170,7 +170,7 @@ def distribution_chart(df: pd.DataFrame, backend: Backend = "matplotlib") -> Any
     n = int(shares.counts["all"])
     counts = df["label"].value_counts().reindex(labels, fill_value=0).tolist()
     colors = list(emotion_colors(labels).values())
-    title = f"Emotion distribution ({n:,} items)"
+    title = f"Emotion distribution ({n:,} item{'' if n == 1 else 's'})"
     if backend == "plotly":
         go = _plotly()
         fig = go.Figure(go.Bar(
