@@ -144,9 +144,15 @@ def test_voice_model_on_own_labels_labels_speech_segments(audio_model, tmp_path)
         "--name", "arousal-test", "--cache-dir", str(root / "cache")])
     assert trained.exit_code == 0, trained.output
     assert json.loads((tmp_path / "model/emolens-model.json").read_text())["scheme"] == "custom"
+    table = tmp_path / "segments.csv"
     result = runner.invoke(app, ["analyze", "audio", str(ravdess("05", 7)), "--model",
-                                 str(tmp_path / "model"), "--no-store", "--json", "--quiet"])
+                                 str(tmp_path / "model"), "--no-store", "--json", "--quiet",
+                                 "--out", str(table)])
     assert result.exit_code == 0, result.output
+    with table.open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and {"p_agitated", "p_subdued", "p_anger"} <= set(rows[0])
+    assert float(rows[0]["p_agitated"]) + float(rows[0]["p_subdued"]) == pytest.approx(1.0)
     segments = [json.loads(line) for line in result.output.splitlines()
                 if line.startswith("{") and '"modality": "speech"' in line]
     assert segments

@@ -212,9 +212,8 @@ class SpeechAnalyzer:
     @property
     def output_labels(self) -> tuple[str, ...]:
         """Every label a result may carry: canonical ones, then the models' own labels."""
-        own = (*self.voice.labels, *self.text.output_labels) if self.own_voice_labels else \
-            self.text.output_labels
-        return tuple(dict.fromkeys((*L.CANONICAL, *own)))
+        voice = self.voice.labels if self.own_voice_labels else ()
+        return tuple(dict.fromkeys((*L.CANONICAL, *voice, *self.text.output_labels)))
 
     @property
     def model_id(self) -> str:
