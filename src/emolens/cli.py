@@ -6,6 +6,7 @@ This is the one place that turns library errors into messages for people and exi
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -40,8 +41,8 @@ from emolens.train.commands import register_benchmark
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
 app = typer.Typer(
-    help="emolens: recognise the emotion expressed in text and speech (English and Chinese), "
-    "offline.\n\n"
+    help="emolens: recognise the emotion expressed in text (English and Chinese), speech, "
+    "images and video, offline.\n\n"
     "Results describe expressed emotion, never a person's inner state or a diagnosis.",
     no_args_is_help=True,
     add_completion=False,
@@ -811,6 +812,24 @@ register_train_commands(train_app, friendly_errors)  # `emolens train audio|imag
 register_models_commands(app, friendly_errors)  # `emolens models [list|info|remove]`
 register_benchmark(app, friendly_errors)  # `emolens benchmark`
 register_ingest_commands(app, friendly_errors)  # `emolens ingest`, `emolens watch`
+
+
+def _summaries_on_one_line(typer_app: typer.Typer) -> None:
+    """Give every command whose docstring wraps its first paragraph a one-line short help.
+
+    The commands panel of `--help` prints a command's summary with its line breaks kept, so a
+    docstring wrapped at the source's line length showed up broken mid-sentence there.
+    """
+    for info in typer_app.registered_commands:
+        doc = inspect.getdoc(info.callback) if info.callback else None
+        if info.short_help is None and info.help is None and doc:
+            info.short_help = " ".join(doc.split("\n\n")[0].split())
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _summaries_on_one_line(group.typer_instance)
+
+
+_summaries_on_one_line(app)
 
 
 def main() -> None:
