@@ -59,8 +59,8 @@ def card(report: dict, meta: dict) -> str:
 **What it is.** A VGG-style CNN trained by emolens on FER2013 (`recipes/fer`): stages of 3x3
 conv + BatchNorm + ReLU, widths {report['config']['widths']}, depths {report['config']['depths']},
 max-pooling, global average pooling, linear to 7; {report['params']:,} parameters in all.
-Exported to ONNX (opset 17, {report['onnx_bytes'] / 1e6:.1f} MB float32); the graph averages the
-logits of the image and its mirror image. Runs on onnxruntime (`emolens.vision.expression`), no
+Exported to ONNX (opset 17, {report['onnx_bytes'] / 1e6:.1f} MB: weights stored as float16, computed
+in float32); the graph averages the logits of the image and its mirror image. Runs on onnxruntime (`emolens.vision.expression`), no
 torch.{members_text(report)}
 
 **Input / output.** One face crop per row, `(N, 1, 48, 48)` float32 gray,
