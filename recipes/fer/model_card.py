@@ -60,8 +60,8 @@ def card(report: dict, meta: dict) -> str:
 conv + BatchNorm + ReLU, widths {report['config']['widths']}, depths {report['config']['depths']},
 max-pooling, global average pooling, linear to 7; {report['params']:,} parameters in all.
 Exported to ONNX (opset 17, {report['onnx_bytes'] / 1e6:.1f} MB: weights stored as float16, computed
-in float32); the graph averages the logits of the image and its mirror image. Runs on onnxruntime (`emolens.vision.expression`), no
-torch.{members_text(report)}
+in float32); the graph averages the logits of the image and its mirror image. Runs on
+onnxruntime (`emolens.vision.expression`), no torch.{members_text(report)}
 
 **Input / output.** One face crop per row, `(N, 1, 48, 48)` float32 gray,
 `(pixel / 255 - 0.5) / 0.25`. `FaceExpressionRecognizer.predict_proba` takes uint8 crops of any

@@ -194,9 +194,8 @@ RAVDESS_EMOTIONS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disg
 def voice_rows(data: Path, quick: bool, cache_dir: Path | None,
                on_file: Callable[[Path, bool], None] | None = None) -> Iterator[Row]:
     """The voice recipe's cross-validation, re-run: 5 folds by actor, nested C, UA."""
-    from threadpoolctl import threadpool_limits
-
     from emolens.audio.voice import VOICE_DIR
+    from emolens.blas import one_blas_thread
     from emolens.train.audio import Encoder
     from emolens.train.heads import LinearHead
     from emolens.train.media import extract
@@ -226,7 +225,7 @@ def voice_rows(data: Path, quick: bool, cache_dir: Path | None,
             logits[test] = fit(items[~test], chosen).logits(full[items[test]])
         return logits
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         logits = cv(np.arange(len(y)), None)
     pred = logits.argmax(axis=1)
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))

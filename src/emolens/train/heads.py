@@ -18,8 +18,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
-from threadpoolctl import threadpool_limits
 
+from emolens.blas import one_blas_thread
 from emolens.errors import InvalidInputError, NotFittedError
 from emolens.train import splits
 from emolens.train.calibration import (
@@ -165,7 +165,7 @@ def train_head(
     """
     # One BLAS thread: these matrices are small, and threads fighting over busy cores made
     # each fit 10-50x slower on the shared 2-core machine (0.06 s vs 2.8 s for 1000 x 634).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         return _train_head(x, y, labels, options, groups, extra_views, dev, say)
 
 

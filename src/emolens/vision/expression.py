@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from emolens.blas import one_blas_thread
 from emolens.errors import InvalidInputError, ModelFileError, UnknownComponentError
 from emolens.io.model_files import peek_model, read_model_meta
 
@@ -51,7 +52,8 @@ class FaceExpressionRecognizer:
 
     def preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N,1,48,48) float32 network input from uint8 crops of any size."""
-        gray = [to_gray48(crop) for crop in crops]
+        with one_blas_thread():  # per-crop 48x48 resizes: tiny products, see emolens.blas
+            gray = [to_gray48(crop) for crop in crops]
         x = np.stack(gray).astype(np.float32)[:, None] if gray else np.zeros((0, 1, SIZE, SIZE))
         return ((x / 255.0 - self.mean) / self.std).astype(np.float32)
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from emolens import labels as L
+from emolens.blas import one_blas_thread
 from emolens.errors import EmolensError, InvalidInputError
 from emolens.fusion import fuse, fuse_timeline
 from emolens.io.fingerprint import file_fingerprint
@@ -163,11 +164,12 @@ class VisualAnalyzer:
                     ) -> list[EmotionResult]:
         """Faces of one video frame at ``t`` seconds, each with its track id from ``tracker``
         (one ``FaceTracker`` per video or live stream); ``step``: seconds until the next."""
-        faces, probs = self.faces_in(image)
+        with one_blas_thread():  # small per-face products between onnxruntime calls
+            faces, probs = self.faces_in(image)
+            matched = tracker.update(faces, image, t)
         return [self._face_result(row, round(t, 3), round(t + step, 3), track=track,
                                   box=face.to_dict()["box"], detection=round(face.score, 4))
-                for (track, face), row in zip(tracker.update(faces, image, t), probs,
-                                              strict=True)]
+                for (track, face), row in zip(matched, probs, strict=True)]
 
     def _face_result(self, probs: np.ndarray, t0: float | None, t1: float | None, **details: Any
                      ) -> EmotionResult:
@@ -206,7 +208,8 @@ class VisualAnalyzer:
         path = Path(path)
         image = load_image(path)
         timeline = VideoTimeline(str(path), 0.0)
-        faces, probs = self.faces_in(image)
+        with one_blas_thread():
+            faces, probs = self.faces_in(image)
         order = sorted(range(len(faces)), key=lambda i: faces[i].box[0])
         for n, i in enumerate(order, start=1):
             result = self._face_result(probs[i], None, None, face=n,
@@ -218,7 +221,8 @@ class VisualAnalyzer:
             from emolens.vision.ocr import CaptionTracker
 
             tracker = CaptionTracker(min_chars=MIN_CAPTION_CHARS)
-            captions = tracker.push(0.0, self.reader.read(image)) + tracker.flush()
+            with one_blas_thread():
+                captions = tracker.push(0.0, self.reader.read(image)) + tracker.flush()
             timeline.captions = self._caption_results(captions, 0.0)
             for r in timeline.captions:
                 r.t_start = r.t_end = None  # an image is one instant
@@ -251,7 +255,8 @@ class VisualAnalyzer:
         for frame in iter_video_frames(path, fps=self.fps):
             timeline.faces += self.frame_faces(frame.image, frame.t, tracker, step)
             if self.reader is not None and frame.t >= next_ocr - 1e-6:
-                found_captions += captions.push(frame.t, self.reader.read(frame.image))
+                with one_blas_thread():  # the OCR's box and line post-processing in numpy
+                    found_captions += captions.push(frame.t, self.reader.read(frame.image))
                 next_ocr = frame.t + self.ocr_interval
             if progress is not None:
                 progress(frame.t - last_t)
