@@ -9,27 +9,26 @@ keeps spinning for a while after each run. OpenBLAS then wakes a thread per core
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
-_controller: Any = None
-_lock = threading.Lock()
+
+@cache
+def _controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries (finding them takes a few ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 @contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Run the block with numpy's BLAS limited to one thread, restored afterwards.
 
-    The controller (which finds the loaded BLAS libraries, a few ms) is built once; entering
-    the limit afterwards costs about 20 microseconds, so this can wrap a single frame.
+    Entering the limit costs about 20 microseconds once the controller exists, so this can wrap
+    a single frame.
     """
-    global _controller
-    with _lock:
-        if _controller is None:
-            from threadpoolctl import ThreadpoolController
-
-            _controller = ThreadpoolController()
-    with _controller.limit(limits=1, user_api="blas"):
+    with _controller().limit(limits=1, user_api="blas"):
         yield
