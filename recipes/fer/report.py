@@ -57,7 +57,7 @@ class Ensemble(torch.nn.Module):
 
 def load_best(run: Path) -> tuple[torch.nn.Module, dict]:
     """The best-PublicTest network of a run, in eval mode, and its checkpoint."""
-    state = torch.load(run / "best.pt", weights_only=False)
+    state = torch.load(run / "best.pt", weights_only=False, map_location="cpu")
     net = recipe.build_model(argparse.Namespace(**state["config"]))
     net.load_state_dict(state["model"])
     return net.to(memory_format=torch.channels_last).eval(), state
@@ -137,6 +137,7 @@ def model_meta(args: argparse.Namespace, state: dict, result: dict, onnx_path: P
                             + (f"; ensemble of {len(result['members'])} runs (mean logits)"
                                if "members" in result else ""),
             "epochs_run": result["epochs_run"], "best_epoch": result["best_epoch"],
+            "training_precision": "bfloat16 autocast" if cfg.get("amp") else "float32",
             "public_test_accuracy": result["public"]["accuracy"],
             "private_test_accuracy": result["private"]["accuracy"],
             "private_test_macro_f1": result["private"]["macro_f1"],
@@ -148,7 +149,9 @@ def model_meta(args: argparse.Namespace, state: dict, result: dict, onnx_path: P
 def report(args: argparse.Namespace) -> None:
     run = Path(args.run)
     net, state = load_best(run)
-    last = torch.load(run / "last.pt", weights_only=False) if (run / "last.pt").is_file() else state
+    last_path = run / "last.pt"
+    last = (torch.load(last_path, weights_only=False, map_location="cpu")
+            if last_path.is_file() else state)
     cfg = argparse.Namespace(**state["config"])
     data = recipe.load_data(Path(args.data), run)
     result = {"best_epoch": state["epoch"], "epochs_run": last["epoch"] + 1,

@@ -1,10 +1,11 @@
-"""Train the shipped facial-expression CNN on FER2013 (48x48 grayscale, 7 classes), on CPU.
+"""Train the shipped facial-expression CNN on FER2013 (48x48 grayscale, 7 classes), on CPU or GPU.
 
     nohup nice -n 5 python recipes/fer/train.py [--epochs 16] [--depths 1 1 2 2] [--run runs/fer]
         > runs/fer/train.log 2>&1 &
     nohup nice -n 5 python recipes/fer/train.py --resume >> runs/fer/train.log 2>&1 &
     python recipes/fer/train.py --report [--out src/emolens/models/face]
     python recipes/fer/train.py --time-only --subset 2048      # seconds per epoch, no training
+    python recipes/fer/train.py --device cuda --epochs 100 --widths 64 128 256 512 --run runs/x
 
 Data (--data, default ../shared/data/fer2013): train.zip is read member by member (never
 unpacked) and cached with the test folder as uint8 arrays in <run>/fer2013.npz. PublicTest is the
@@ -14,7 +15,9 @@ validation set: the checkpoint kept as best.pt is the epoch with the highest Pub
 Every epoch writes <run>/last.pt (model, optimizer, scheduler, epoch, history, RNG states);
 --resume continues from it exactly, with the options stored in it: each epoch reseeds every
 RNG from (seed, epoch), so an interrupted and resumed run draws the same batches and
-augmentations as an uninterrupted one.
+augmentations as an uninterrupted one. The random draws always come from a CPU generator, so a
+GPU run sees the same batches and augmentation parameters as a CPU run; its weights still differ
+slightly (cuDNN's kernels sum in another order).
 """
 
 from __future__ import annotations
@@ -96,13 +99,14 @@ def normalise(x_uint8: torch.Tensor) -> torch.Tensor:
 def augment(x: torch.Tensor, gen: torch.Generator, args: argparse.Namespace) -> torch.Tensor:
     """Batched random flip, rotation, scale, shift, contrast/brightness, then random erasing.
 
-    x: (N,1,48,48) float in [0,1]; geometry by one affine grid_sample (zeros outside = black).
+    x: (N,1,48,48) float in [0,1] on any device; geometry by one affine grid_sample (zeros
+    outside = black). The parameters are drawn on the CPU generator, then moved to x's device.
     """
-    n = x.shape[0]
-    u = lambda lo, hi: lo + (hi - lo) * torch.rand(n, generator=gen)  # noqa: E731
+    n, device = x.shape[0], x.device
+    u = lambda lo, hi: (lo + (hi - lo) * torch.rand(n, generator=gen)).to(device)  # noqa: E731
     angle = u(-args.rotate, args.rotate) * math.pi / 180
     scale = u(1 - args.scale, 1 + args.scale)
-    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+    flip = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0).to(device)
     shift = 2 * args.shift / SIZE
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([
@@ -117,17 +121,20 @@ def augment(x: torch.Tensor, gen: torch.Generator, args: argparse.Namespace) -> 
 
 def _erase(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
     """Random erasing: with probability p, one rectangle (2-20 % of the area) set to grey."""
-    n = x.shape[0]
+    n, device = x.shape[0], x.device
     area = (0.02 + 0.18 * torch.rand(n, generator=gen)) * SIZE * SIZE
     ratio = torch.exp(torch.empty(n).uniform_(math.log(0.3), math.log(3.3), generator=gen))
     h = (area * ratio).sqrt().clamp(1, SIZE).long()
     w = (area / ratio).sqrt().clamp(1, SIZE).long()
     top = (torch.rand(n, generator=gen) * (SIZE - h + 1)).long()
     left = (torch.rand(n, generator=gen) * (SIZE - w + 1)).long()
-    rows, cols = torch.arange(SIZE).view(1, SIZE, 1), torch.arange(SIZE).view(1, 1, SIZE)
+    chosen = torch.rand(n, generator=gen) < p
+    top, left, h, w, chosen = (t.to(device) for t in (top, left, h, w, chosen))
+    rows = torch.arange(SIZE, device=device).view(1, SIZE, 1)
+    cols = torch.arange(SIZE, device=device).view(1, 1, SIZE)
     box = ((rows >= top.view(n, 1, 1)) & (rows < (top + h).view(n, 1, 1))
            & (cols >= left.view(n, 1, 1)) & (cols < (left + w).view(n, 1, 1)))
-    box &= (torch.rand(n, generator=gen) < p).view(n, 1, 1)
+    box &= chosen.view(n, 1, 1)
     return torch.where(box.unsqueeze(1), torch.full_like(x, MEAN), x)
 
 
@@ -191,14 +198,15 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 def predict_logits(model: nn.Module, x_uint8: np.ndarray, flip: bool = True,
                    batch: int = 512) -> np.ndarray:
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for i in range(0, len(x_uint8), batch):
-        x = normalise(torch.from_numpy(x_uint8[i:i + batch])).contiguous(
+        x = normalise(torch.from_numpy(x_uint8[i:i + batch]).to(device)).contiguous(
             memory_format=torch.channels_last)
         logits = model(x)
         if flip:
             logits = (logits + model(torch.flip(x, dims=[3]))) / 2
-        out.append(logits.numpy())
+        out.append(logits.float().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -212,24 +220,29 @@ def seed_all(seed: int) -> torch.Generator:
 def train_epoch(model, opt, sched, x_train, y_train, epoch, args) -> dict:
     gen = seed_all(args.seed * 1000 + epoch)
     model.train()
+    device = torch.device(args.device)
     order = torch.randperm(len(x_train), generator=gen)
     steps = len(order) // args.batch_size  # drop the last partial batch (BatchNorm stability)
-    total_loss = correct = seen = 0
+    # Summed on the device: a .item() per step would wait for the GPU at every step.
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    seen = 0
     for step in range(steps):
-        idx = order[step * args.batch_size:(step + 1) * args.batch_size]
-        x = torch.from_numpy(x_train[idx.numpy()]).float().unsqueeze(1) / 255.0
+        idx = order[step * args.batch_size:(step + 1) * args.batch_size].numpy()
+        x = torch.from_numpy(x_train[idx]).to(device).float().unsqueeze(1) / 255.0
         x = ((augment(x, gen, args) - MEAN) / STD).contiguous(memory_format=torch.channels_last)
-        y = torch.from_numpy(y_train[idx.numpy()])
-        logits = model(x)
-        loss = F.cross_entropy(logits, y, label_smoothing=args.label_smoothing)
+        y = torch.from_numpy(y_train[idx]).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=args.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        total_loss += loss.item() * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
+        total_loss += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
         seen += len(y)
-    return {"train_loss": total_loss / seen, "train_acc": correct / seen}
+    return {"train_loss": total_loss.item() / seen, "train_acc": correct.item() / seen}
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -240,7 +253,7 @@ def save_atomic(obj: dict, path: Path) -> None:
 
 def make_training(args: argparse.Namespace, steps_per_epoch: int):
     seed_all(args.seed)  # the initial weights
-    model = build_model(args).to(memory_format=torch.channels_last)
+    model = build_model(args).to(args.device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=0.9,
                           nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -254,7 +267,8 @@ def resume_config(args: argparse.Namespace) -> None:
     last = Path(args.run) / "last.pt"
     if not (args.resume and last.is_file()):
         return
-    stored = torch.load(last, weights_only=False)["config"]
+    stored = torch.load(last, weights_only=False, map_location="cpu")["config"]
+    stored = {**config_of(args), "amp": False, **stored}  # runs from before --amp had none
     changed = {k: (v, stored[k]) for k, v in config_of(args).items() if stored[k] != v}
     if changed:
         print(f"--resume: using the run's own options, not {changed}", flush=True)
@@ -273,7 +287,7 @@ def train(args: argparse.Namespace) -> None:
     history, start, best = [], 0, -1.0
     last = run / "last.pt"
     if args.resume and last.is_file():
-        state = torch.load(last, weights_only=False)
+        state = torch.load(last, weights_only=False, map_location=args.device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -281,7 +295,8 @@ def train(args: argparse.Namespace) -> None:
         best = max((h["public_acc"] for h in history), default=-1.0)
         print(f"resumed from {last} after epoch {state['epoch']}", flush=True)
     print(f"params {sum(p.numel() for p in model.parameters()):,}; "
-          f"train {len(x_train)}; threads {torch.get_num_threads()}", flush=True)
+          f"train {len(x_train)}; threads {torch.get_num_threads()}; device {args.device}",
+          flush=True)
     stop = args.epochs if not args.stop_after else min(args.epochs, start + args.stop_after)
     for epoch in range(start, stop):
         t0 = time.time()
@@ -313,7 +328,8 @@ def train(args: argparse.Namespace) -> None:
 
 def config_of(args: argparse.Namespace) -> dict:
     keys = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "label_smoothing",
-            "widths", "depths", "dropout", "rotate", "scale", "shift", "erase", "seed", "subset")
+            "widths", "depths", "dropout", "rotate", "scale", "shift", "erase", "seed", "subset",
+            "amp")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -331,6 +347,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs")
     p.add_argument("--subset", type=int, default=0, help="train on about this many images")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="torch device for training: cpu, cuda, cuda:1")
+    p.add_argument("--amp", action="store_true",
+                   help="bfloat16 autocast for the forward pass (fast on recent GPUs)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
@@ -351,6 +370,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # fixed 48x48 shapes: pick the fastest kernels once
     if args.report:
         from report import report  # recipes/fer/report.py
 
