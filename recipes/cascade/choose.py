@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--fast", default="ngram")
     parser.add_argument("--encoders", default="en=minilm-en,zh=e5-zh",
                         help="language=recognizer pairs: each language's fine-tuned encoder")
-    parser.add_argument("--tolerance", type=float, default=0.005,
+    parser.add_argument("--tolerance", type=float, default=0.01,
                         help="macro-F1 the cascade may lose against the accurate model")
     parser.add_argument("--out", type=Path, default=ROOT / "src/emolens/models/cascade.json")
     args = parser.parse_args()
