@@ -1,7 +1,9 @@
 """Build the training and calibration tables of the shipped default text model.
 
 Reads ../shared/data (train and dev splits only; test splits are for reporting) and writes
-`train.csv` and `dev.csv` with columns text, label (canonical), language, dataset.
+`train.csv` and `dev.csv` with columns text, label (canonical), language, dataset, native
+(the dataset's own label, or a GoEmotions comment's labels joined by commas: the encoder
+recipes can train auxiliary heads on them, see recipes/encoder_lora).
 
     python recipes/default_text/prepare.py --data ../shared/data --out runs/default_text
 """
@@ -16,23 +18,24 @@ from pathlib import Path
 
 from emolens.labels import to_canonical
 
-Row = tuple[str, str, str, str]  # text, canonical label, language, dataset
+Row = tuple[str, str, str, str, str]  # text, canonical label, language, dataset, native
 
 
 def dair(path: Path) -> Iterator[Row]:
     """dair-ai emotion: `text;label` lines, love -> joy."""
     for line in path.read_text(encoding="utf-8").splitlines():
         text, label = line.rsplit(";", 1)
-        yield text, to_canonical(label, "dair_emotion") or "", "en", "dair_emotion"
+        yield text, to_canonical(label, "dair_emotion") or "", "en", "dair_emotion", label
 
 
 def goemotions(path: Path, names: list[str]) -> Iterator[Row]:
     """GoEmotions TSV: one row per distinct Ekman group among a comment's labels."""
     for line in path.read_text(encoding="utf-8").splitlines():
         text, ids, _ = line.split("\t")
-        groups = {to_canonical(names[int(i)], "goemotions") for i in ids.split(",")}
+        native = [names[int(i)] for i in ids.split(",")]
+        groups = {to_canonical(label, "goemotions") for label in native}
         for group in sorted(g for g in groups if g):
-            yield text, group, "en", "goemotions"
+            yield text, group, "en", "goemotions", ",".join(native)
 
 
 def smp(path: Path, dataset: str) -> Iterator[Row]:
@@ -45,7 +48,7 @@ def smp(path: Path, dataset: str) -> Iterator[Row]:
     for record in records:
         label = to_canonical(record["label"], "smp2020_ewect")
         if record["content"].strip() and label:
-            yield record["content"], label, "zh", dataset
+            yield record["content"], label, "zh", dataset, record["label"]
 
 
 def write(rows: Iterator[Row], path: Path) -> int:
@@ -53,7 +56,7 @@ def write(rows: Iterator[Row], path: Path) -> int:
     count = 0
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["text", "label", "language", "dataset"])
+        writer.writerow(["text", "label", "language", "dataset", "native"])
         for row in rows:
             writer.writerow(row)
             count += 1

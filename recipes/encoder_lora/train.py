@@ -7,6 +7,14 @@ attention/FFN linear, the LayerNorms and a linear head over mean-pooled tokens, 
 of ``languages``; checkpoints every ``ckpt_every`` steps and resumes from the last checkpoint
 when restarted. Needs torch + transformers (training only).
 
+``aux_heads`` (optional) maps a dataset to its own label set: a linear head per dataset reads
+the same pooled states and learns the dataset's native labels (the ``native`` column of
+recipes/default_text/prepare.py) beside the canonical head, weighted by ``aux_weight``. The
+canonical labels merge distinctions (dair's love into joy, GoEmotions' 27 into 6); the
+auxiliary heads keep the encoder from forgetting them, so that heads trained later on its
+frozen features (``emolens train text --encoder``) can still draw them. Only the canonical
+head is exported.
+
     python recipes/default_text/prepare.py --out runs/default_text
     python recipes/encoder_lora/train.py --config recipes/minilm_en/config.json \
         --run runs/minilm_en                                            # train (resumable)
@@ -73,7 +81,7 @@ def load_encoder(cfg: dict) -> Any:
 
 
 def build_model(cfg: dict) -> Any:
-    """Base encoder with LoRA on the configured linears; only LoRA, LayerNorms, head train."""
+    """Base encoder with LoRA on the configured linears; only LoRA, LayerNorms, heads train."""
     encoder = load_encoder(cfg)
     for p in encoder.parameters():
         p.requires_grad_(False)
@@ -82,34 +90,79 @@ def build_model(cfg: dict) -> Any:
         if "LayerNorm" in name:
             p.requires_grad_(True)
     _, classifier = torch_modules()
-    return classifier(encoder, len(cfg["labels"]), cfg["head_dropout"])
+    model = classifier(encoder, len(cfg["labels"]), cfg["head_dropout"])
+    if cfg.get("aux_heads"):
+        hidden = encoder.config.hidden_size
+        model.aux = torch.nn.ModuleDict(
+            {name: torch.nn.Linear(hidden, len(labels))
+             for name, labels in cfg["aux_heads"].items()}
+        )
+    return model
 
 
-def init_from_adapter(model: Any, adapter: Path) -> None:
-    """Start from a shipped adapter's LoRA factors and LayerNorms (not its head)."""
+def init_from_adapter(model: Any, adapter: Path, with_head: bool = False) -> None:
+    """Start from a shipped adapter's LoRA factors and LayerNorms (and its head if asked:
+    continuing a model's training rather than retargeting it)."""
     arrays = np.load(adapter)
     params = dict(model.named_parameters())
     with torch.no_grad():
         for key in arrays.files:
-            if not key.startswith("head."):
-                params["encoder." + key].copy_(torch.from_numpy(arrays[key].astype(np.float32)))
+            name = key if key.startswith("head.") else "encoder." + key
+            if with_head or not key.startswith("head."):
+                params[name].copy_(torch.from_numpy(arrays[key].astype(np.float32)))
 
 
 def trainable_state(model: Any) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+    """The trained parameters, on the CPU (a checkpoint from a GPU run loads anywhere)."""
+    return {k: v.detach().cpu().clone() for k, v in model.named_parameters() if v.requires_grad}
+
+
+def _grouped(cfg: dict, split: str) -> pd.DataFrame:
+    """Rows in ``languages``, one per (text, dataset), with the list of their gold labels."""
+    path = Path(cfg["data_dir"]) / f"{split}.csv"
+    df = pd.read_csv(path, keep_default_na=False)
+    df = df[df.language.isin(cfg.get("languages", ["en"]))]
+    if cfg.get("aux_heads") and "native" not in df.columns:
+        raise SystemExit(f"{path} has no 'native' column: rebuild it with "
+                         "recipes/default_text/prepare.py")
+    columns = {"label": ("label", list)}
+    if "native" in df.columns:
+        columns["native"] = ("native", "first")
+    return df.groupby(["dataset", "text"], sort=False).agg(**columns).reset_index()
+
+
+def _uniform(gold_lists: Any, labels: list[str]) -> np.ndarray:
+    """One row per item, uniform over its gold labels; all zero where it has none."""
+    target = np.zeros((len(gold_lists), len(labels)), dtype=np.float32)
+    for i, gold in enumerate(gold_lists):
+        for label in gold:
+            target[i, labels.index(label)] = 1.0
+    return target / np.maximum(target.sum(1, keepdims=True), 1.0)
 
 
 def load_split(cfg: dict, split: str) -> tuple[list[str], np.ndarray]:
-    """Rows in ``languages``, one per (text, dataset); target uniform over its gold labels."""
-    labels = cfg["labels"]
-    df = pd.read_csv(Path(cfg["data_dir"]) / f"{split}.csv", keep_default_na=False)
-    df = df[df.language.isin(cfg.get("languages", ["en"]))]
-    grouped = df.groupby(["dataset", "text"], sort=False)["label"].agg(list).reset_index()
-    target = np.zeros((len(grouped), len(labels)), dtype=np.float32)
-    for i, gold in enumerate(grouped["label"]):
-        for label in gold:
-            target[i, labels.index(label)] = 1.0
-    return grouped["text"].tolist(), target / target.sum(1, keepdims=True)
+    """Texts and their canonical targets, uniform over each text's gold labels."""
+    grouped = _grouped(cfg, split)
+    return grouped["text"].tolist(), _uniform(grouped["label"], cfg["labels"])
+
+
+def load_aux_targets(cfg: dict, split: str) -> dict[str, np.ndarray]:
+    """Per auxiliary head, native targets aligned with ``load_split``'s rows (zero rows for
+    the other datasets' texts, which that head does not learn from)."""
+    grouped = _grouped(cfg, split)
+    out = {}
+    for dataset, labels in cfg.get("aux_heads", {}).items():
+        mine = (grouped["dataset"] == dataset).to_numpy()
+        gold = [n.split(",") if m else [] for n, m in zip(grouped["native"], mine, strict=True)]
+        out[dataset] = _uniform(gold, labels)
+    return out
+
+
+def soft_cross_entropy(logits: Any, target: Any) -> Any:
+    """Mean soft-target cross-entropy over the rows that have a target."""
+    logp = torch.log_softmax(logits.float(), -1)
+    weight = target.sum(1)
+    return -(target * logp).sum() / weight.sum().clamp(min=1.0)
 
 
 def tokenize(cfg: dict, texts: list[str]) -> tuple[list[list[int]], float]:
@@ -188,10 +241,12 @@ def log(run: Path, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
-def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None) -> None:
+def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None,
+          device: str = "cpu") -> None:
     """Train until ``total_steps`` (or max_steps / stop_at), resuming from run/last.pt."""
     torch.manual_seed(cfg["seed"])
     texts, target = load_split(cfg, "train")
+    aux_target = load_aux_targets(cfg, "train")
     dev_texts, dev_target = load_split(cfg, "dev")
     ids, cut = tokenize(cfg, texts)
     dev_ids, dev_cut = tokenize(cfg, dev_texts)
@@ -199,15 +254,16 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None)
     lengths = np.array([len(x) for x in ids])
     model = build_model(cfg)
     if cfg.get("init_adapter"):
-        init_from_adapter(model, Path(cfg["init_adapter"]))
+        init_from_adapter(model, Path(cfg["init_adapter"]), cfg.get("init_head", False))
+    model.to(device)
     opt = make_optimizer(model, cfg)
     step, best, started = 0, {select: -1.0}, time.time()
     if (run / "last.pt").is_file():
-        ckpt = torch.load(run / "last.pt", weights_only=False)
+        ckpt = torch.load(run / "last.pt", weights_only=False, map_location=device)
         model.load_state_dict(ckpt["trainable"], strict=False)
         opt.load_state_dict(ckpt["optimizer"])
         step, best, started = ckpt["step"], ckpt["best"], ckpt.get("started", started)
-        torch.set_rng_state(ckpt["rng"])
+        torch.set_rng_state(ckpt["rng"].cpu())
     log(
         run,
         {
@@ -218,6 +274,7 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None)
             "cut_train": round(cut, 5),
             "cut_dev": round(dev_cut, 5),
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "device": device,
         },
     )
     per_epoch = math.ceil(len(ids) / cfg["batch_size"])
@@ -230,17 +287,21 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None)
         if epoch not in order:
             order = {epoch: length_batches(lengths, cfg["batch_size"], cfg["seed"] + epoch)}
         rows = order[epoch][pos]
-        x, m = collate(ids, rows)
+        x, m = collate(ids, rows, device)
         # The schedule ends at total_steps or at --stop-at, whichever comes first.
         progress = max(step / cfg["total_steps"], (time.time() - started) / budget)
         for group in opt.param_groups:
             group["lr"] = cfg["lr"] * lr_factor(step, cfg["warmup_steps"], progress)
-        # bf16 autocast (config "bf16") is for CPUs with bf16 instructions; on our AVX2-only
-        # machines it ran at less than half the float32 speed.
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.get("bf16", False)):
-            logits = model(x, m)
-        logp = torch.log_softmax(logits.float(), -1)
-        loss = -(torch.from_numpy(target[rows]) * logp).sum(1).mean()
+        # bf16 autocast (config "bf16") is for CPUs with bf16 instructions or GPUs; on our
+        # AVX2-only machines it ran at less than half the float32 speed.
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.get("bf16", False)):
+            pooled = model.dropout(model.pooled(x, m))
+            logits = model.head(pooled)
+            aux_logits = {name: head(pooled) for name, head in getattr(model, "aux", {}).items()}
+        loss = soft_cross_entropy(logits, torch.from_numpy(target[rows]).to(device))
+        for name, head_logits in aux_logits.items():
+            aux = torch.from_numpy(aux_target[name][rows]).to(device)
+            loss = loss + cfg.get("aux_weight", 0.5) * soft_cross_entropy(head_logits, aux)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -264,7 +325,7 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None)
                 },
             )
         if step % cfg["eval_every"] == 0 or done:
-            metrics = dev_metrics(predict_logits(model, dev_ids), dev_target)
+            metrics = dev_metrics(predict_logits(model, dev_ids, device), dev_target)
             log(run, {"event": "dev", "step": step, **metrics})
             if metrics[select] > best[select]:
                 best = {"step": step, **metrics}
@@ -308,10 +369,12 @@ def export(cfg: dict, run: Path, out: Path, version: str) -> None:
     import hashlib
 
     model = build_model(cfg)
-    best = torch.load(run / "best.pt", weights_only=False)
+    best = torch.load(run / "best.pt", weights_only=False, map_location="cpu")
     model.load_state_dict(best["trainable"], strict=False)
     arrays = {}
     for name, p in best["trainable"].items():
+        if name.startswith("aux."):  # training scaffolding: only the canonical head ships
+            continue
         key = name.removeprefix("encoder.")
         arrays[key] = p.numpy().astype(np.float16 if "lora_" in key else np.float32)
     # Round the LoRA factors in the torch model too, so dev logits match what ships.
@@ -365,6 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stop-at", default=None, help="UTC HH:MM: checkpoint and stop then")
     parser.add_argument("--total-steps", type=int, default=None, help="override the schedule")
     parser.add_argument("--threads", type=int, default=None, help="override torch threads")
+    parser.add_argument("--device", default="cpu", help="torch device for training: cpu, cuda")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("src/emolens/models/minilm_en"))
     parser.add_argument("--version", default="0.1.0")
@@ -386,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
         now = datetime.now(UTC)
         hh, mm = map(int, args.stop_at.split(":"))
         stop_at = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
-    train(cfg, args.run, args.max_steps, stop_at)
+    train(cfg, args.run, args.max_steps, stop_at, args.device)
 
 
 if __name__ == "__main__":

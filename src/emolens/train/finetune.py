@@ -160,11 +160,14 @@ def torch_modules() -> tuple[Any, Any]:
             self.dropout = nn.Dropout(dropout)
             self.head = nn.Linear(encoder.config.hidden_size, n_labels)
 
-        def forward(self, ids: Any, mask: Any) -> Any:
+        def pooled(self, ids: Any, mask: Any) -> Any:
+            """Attention-masked mean of the last hidden states (what the head reads)."""
             hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
             m = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
-            return self.head(self.dropout(pooled))
+            return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+        def forward(self, ids: Any, mask: Any) -> Any:
+            return self.head(self.dropout(self.pooled(ids, mask)))
 
     _MODULES.update(LoRALinear=LoRALinear, Classifier=Classifier)
     return LoRALinear, Classifier
