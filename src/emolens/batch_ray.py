@@ -45,6 +45,7 @@ from emolens.batch import (
     read_chunks,
     start_file,
 )
+from emolens.config import DEFAULT_BATCH_SIZE
 from emolens.errors import EmolensError, InvalidInputError, MissingExtraError, ModelFileError
 from emolens.io.textfiles import Item
 from emolens.pipeline import Analyzer, build_analyzer
@@ -84,7 +85,7 @@ class AnalyzerSpec:
     and the analyzer's settings."""
 
     model: str
-    batch_size: int = 256
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_chars: int = 100_000
     uncertain_below: float | None = None
 

@@ -16,6 +16,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from emolens.errors import InvalidInputError
 
+# Texts per recognizer call. Large on purpose: the default cascade sends only its unsure
+# texts to the encoders, and the more texts a call holds, the more of those there are to
+# group into batches of similar length (2,000 mixed posts: 432 texts/s in calls of 256,
+# 517 in one call; benchmarks/text_batching.py).
+DEFAULT_BATCH_SIZE = 2048
+
 
 def _config_path() -> Path:
     return Path(os.environ.get("EMOLENS_CONFIG", Path.home() / ".config/emolens/config.toml"))
@@ -49,7 +55,8 @@ class Settings(BaseSettings):
     model: str = Field(
         "default", description="Text recognizer: a registered name or a model directory."
     )
-    batch_size: int = Field(256, ge=1, description="Texts per batch given to a recognizer.")
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1,
+                            description="Texts per batch given to a recognizer.")
     store_text: Literal["full", "redacted", "hash", "none"] = Field(
         "full", description="Keep each item's text in the store, the text with emails, phone "
         "and ID numbers, URLs and @handles replaced (redacted), only its SHA-256, or nothing.",

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from emolens import labels as L
+from emolens.config import DEFAULT_BATCH_SIZE
 from emolens.errors import InvalidInputError
 from emolens.models import resolve_recognizer
 from emolens.text.base import ExplainingRecognizer, TextRecognizer, normalise_rows
@@ -29,7 +30,7 @@ class Analyzer:
     def __init__(
         self,
         recognizer: TextRecognizer,
-        batch_size: int = 256,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         max_chars: int = 100_000,
         map_to_canonical: bool | None = None,
         uncertain_below: float | None = None,
@@ -166,7 +167,7 @@ class Analyzer:
 
 
 def build_analyzer(
-    model: str | Path = "default", batch_size: int = 256, max_chars: int = 100_000,
+    model: str | Path = "default", batch_size: int = DEFAULT_BATCH_SIZE, max_chars: int = 100_000,
     uncertain_below: float | None = None,
 ) -> Analyzer:
     """Analyzer for a registered recognizer name or a model directory."""
