@@ -18,8 +18,8 @@ from emolens.errors import InvalidInputError
 
 # Texts per recognizer call. Large on purpose: the default cascade sends only its unsure
 # texts to the encoders, and the more texts a call holds, the more of those there are to
-# group into batches of similar length (2,000 mixed posts: 432 texts/s in calls of 256,
-# 517 in one call; benchmarks/text_batching.py).
+# group into batches of similar length (2,000 mixed posts: 455 texts/s in calls of 256,
+# 538 in one call; benchmarks/text_batching.py).
 DEFAULT_BATCH_SIZE = 2048
 
 

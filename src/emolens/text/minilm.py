@@ -76,11 +76,12 @@ def length_batches(lengths: Sequence[int], max_rows: int,
     """Row indices in order of length, cut into padded batches of at most ``max_rows``.
 
     With ``slack``, a batch also ends before a text longer than ``(1 + slack)`` times the
-    batch's shortest plus ``LENGTH_EXTRA`` tokens, so that at most about a fifth of a batch is
-    padding. On a CPU a small batch costs little more per token than a full one, while padding
-    costs as much as text: the cascade hands the encoders a few dozen texts of very different
-    lengths (Weibo posts run from 5 to 128 pieces), where fixed batches of 64 were mostly
-    padding. ``None`` keeps plain fixed-size batches.
+    batch's shortest plus ``LENGTH_EXTRA`` tokens, so that little of a batch is padding (at
+    most a fifth, past the shortest texts). On a CPU a small batch costs little more per
+    token than a full one, while padding costs as much as text: the cascade hands the
+    encoders a few dozen texts of very different lengths (Weibo posts run from 5 to 128
+    pieces), where fixed batches of 64 were mostly padding. ``None`` keeps plain fixed-size
+    batches.
     """
     order = np.argsort(np.asarray(lengths), kind="stable")
     batches: list[np.ndarray] = []
