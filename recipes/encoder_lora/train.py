@@ -140,22 +140,17 @@ def _uniform(gold_lists: Any, labels: list[str]) -> np.ndarray:
     return target / np.maximum(target.sum(1, keepdims=True), 1.0)
 
 
-def load_split(cfg: dict, split: str) -> tuple[list[str], np.ndarray]:
-    """Texts and their canonical targets, uniform over each text's gold labels."""
+def load_split(cfg: dict, split: str) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    """Texts, their canonical targets (uniform over each text's gold labels) and, per
+    auxiliary head, native targets on the same rows (zero rows for the other datasets' texts,
+    which that head does not learn from)."""
     grouped = _grouped(cfg, split)
-    return grouped["text"].tolist(), _uniform(grouped["label"], cfg["labels"])
-
-
-def load_aux_targets(cfg: dict, split: str) -> dict[str, np.ndarray]:
-    """Per auxiliary head, native targets aligned with ``load_split``'s rows (zero rows for
-    the other datasets' texts, which that head does not learn from)."""
-    grouped = _grouped(cfg, split)
-    out = {}
+    aux = {}
     for dataset, labels in cfg.get("aux_heads", {}).items():
         mine = (grouped["dataset"] == dataset).to_numpy()
         gold = [n.split(",") if m else [] for n, m in zip(grouped["native"], mine, strict=True)]
-        out[dataset] = _uniform(gold, labels)
-    return out
+        aux[dataset] = _uniform(gold, labels)
+    return grouped["text"].tolist(), _uniform(grouped["label"], cfg["labels"]), aux
 
 
 def soft_cross_entropy(logits: Any, target: Any) -> Any:
@@ -245,9 +240,8 @@ def train(cfg: dict, run: Path, max_steps: int | None, stop_at: datetime | None,
           device: str = "cpu") -> None:
     """Train until ``total_steps`` (or max_steps / stop_at), resuming from run/last.pt."""
     torch.manual_seed(cfg["seed"])
-    texts, target = load_split(cfg, "train")
-    aux_target = load_aux_targets(cfg, "train")
-    dev_texts, dev_target = load_split(cfg, "dev")
+    texts, target, aux_target = load_split(cfg, "train")
+    dev_texts, dev_target, _ = load_split(cfg, "dev")
     ids, cut = tokenize(cfg, texts)
     dev_ids, dev_cut = tokenize(cfg, dev_texts)
     select = cfg.get("select_by", "acc")
@@ -382,7 +376,7 @@ def export(cfg: dict, run: Path, out: Path, version: str) -> None:
         for name, p in model.named_parameters():
             if "lora_" in name:
                 p.copy_(p.half().float())
-    dev_texts, dev_target = load_split(cfg, "dev")
+    dev_texts, dev_target, _ = load_split(cfg, "dev")
     dev_ids, _ = tokenize(cfg, dev_texts)
     logits = predict_logits(model, dev_ids)
     temperature = fit_temperature(logits, dev_target)
