@@ -59,7 +59,7 @@ def test_batches_of_similar_length_give_the_scores_of_fixed_batches(numpy_model)
     try:
         fixed = numpy_model.predict_proba(texts)
     finally:
-        numpy_model.length_slack = 0.25
+        del numpy_model.length_slack  # back to the class default
     grouped = numpy_model.predict_proba(texts)
     lengths = [len(ids) for ids in numpy_model._token_ids(texts)]
     assert len(length_batches(lengths, numpy_model.batch_size, 0.25)) >= 3

@@ -119,6 +119,10 @@ class MiniLMRecognizer:
     which one did.
     """
 
+    # How much longer than its shortest text a batch's longest may be (None: fixed batches
+    # of batch_size); see length_batches. Set on an instance to change one model only.
+    length_slack: float | None = LENGTH_SLACK
+
     def __init__(
         self,
         directory: str | Path,
@@ -156,9 +160,6 @@ class MiniLMRecognizer:
         self.max_len = max_len
         self.lora_scale = lora_scale
         self.batch_size = batch_size
-        # How much longer than its shortest text a batch's longest may be (None: fixed
-        # batches of batch_size); see length_batches.
-        self.length_slack: float | None = LENGTH_SLACK
         self.backend = backend
         self.cache_dir = cache_dir
         self.threads = threads
