@@ -547,13 +547,18 @@ def train_text_cmd(
     abstain_below: Annotated[float | None, typer.Option(
         "--abstain-below", min=0.0, max=1.0, help="Store a threshold in the model: results "
         "whose top probability is below it get the label 'uncertain'.")] = None,
-    finetune: Annotated[Literal["lora", "full"] | None, typer.Option(
+    finetune: Annotated[Literal["lora", "full", "top"] | None, typer.Option(
         "--finetune", help="With --encoder minilm-en|e5-zh: fine-tune the encoder itself "
         "(needs the train extra, torch; uses a GPU if there is one). lora: adapters, small "
-        "output; full: every layer's weights. The model runs without torch.")] = None,
-    epochs: Annotated[float, typer.Option(help="--finetune: passes over the data.")] = 3.0,
+        "output; full: every layer's weights; top: only the top --top-layers layers and the "
+        "head (the lower layers run once: fast on a CPU). The model runs without torch.")
+    ] = None,
+    top_layers: Annotated[int, typer.Option(
+        "--top-layers", min=1, help="--finetune top: how many top layers train.")] = 2,
+    epochs: Annotated[float | None, typer.Option(
+        help="--finetune: passes over the data (lora and full 3, top 1).")] = None,
     lr: Annotated[float | None, typer.Option(
-        "--lr", help="--finetune: peak learning rate (lora 3e-4, full 5e-5).")] = None,
+        "--lr", help="--finetune: peak learning rate (lora and top 3e-4, full 5e-5).")] = None,
     batch_size: Annotated[int, typer.Option(help="--finetune: texts per step.")] = 32,
     patience: Annotated[int, typer.Option(
         help="--finetune: stop after this many dev evaluations (two per epoch) without a "
@@ -585,7 +590,8 @@ def train_text_cmd(
                                     "not take --folds or --abstain-below")
         options = FinetuneOptions(mode=finetune, epochs=epochs, lr=lr, batch_size=batch_size,
                                   class_weight="balanced" if balanced else None, seed=seed,
-                                  patience=patience, from_base=from_base, device=device)
+                                  patience=patience, from_base=from_base, device=device,
+                                  top_layers=top_layers)
         return train_text_finetune_cmd(train_data, dev_data, out, encoder, label_set, options,
                                        name=name, version=version, val_split=val_split)
     if encoder != "ngram":

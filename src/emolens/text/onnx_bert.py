@@ -123,20 +123,26 @@ QUANTIZED_OPS = ["MatMul", "Gather"]
 
 WORD_VECTORS = "word_vectors"
 POOLED = "pooled"
+STATES = "states"
 
 
 def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1e-12,
-                    word_vectors_input: bool = False, pooled_output: bool = False) -> Any:
+                    word_vectors_input: bool = False, pooled_output: bool = False,
+                    states_after: int | None = None) -> Any:
     """fp32 ONNX model: (input_ids, attention_mask) -> logits of the head over mean pooling.
 
     With ``pooled_output`` the graph also outputs ``pooled``, the mean-pooled last hidden
     states (batch, hidden): the frozen features ``emolens train text --encoder`` learns on.
 
+    With ``states_after=k`` the graph stops after its first ``k`` layers and outputs only
+    ``states``, their hidden states (batch, seq, hidden): what ``emolens train text
+    --tune-layers`` feeds the layers it trains.
+
     With ``word_vectors_input`` the graph takes the looked-up word embeddings (batch, seq,
     hidden) instead of ids: for e5, whose 250k-row table stays 4-bit in numpy and would
     otherwise put ~100 MB into the cached graph.
     """
-    from onnx import TensorProto, checker, helper
+    from onnx import TensorProto, helper
 
     w = {k: np.asarray(v, np.float32) for k, v in weights.items()
          if not (word_vectors_input and k == "embeddings.word_embeddings.weight")}
@@ -160,8 +166,13 @@ def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1
     bias = g.op("Mul", [blocked, g.const(np.finfo(np.float32).min, "neg_big")])
     bias = g.op("Unsqueeze", [bias, g.const(np.array([1, 2], np.int64), "axes12")])
     n_layers = len({k.split(".")[2] for k in w if k.startswith("encoder.layer.")})
-    for i in range(n_layers):
+    hidden = w["embeddings.LayerNorm.weight"].shape[0]
+    for i in range(n_layers if states_after is None else states_after):
         x = _layer(g, x, bias, w, f"encoder.layer.{i}.", n_heads)
+    if states_after is not None:
+        g.nodes.append(helper.make_node("Identity", [x], [STATES], name=STATES))
+        return _model(g, inputs, [helper.make_tensor_value_info(
+            STATES, TensorProto.FLOAT, ["batch", "seq", hidden])], hidden)
     m = g.op("Unsqueeze", [maskf, g.const(np.array([2], np.int64), "axes2")])
     axis1 = g.const(np.array([1], np.int64), "axes1")
     summed = g.op("ReduceSum", [g.op("Mul", [x, m]), axis1], keepdims=0)
@@ -172,21 +183,25 @@ def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1
     if pooled_output:
         g.nodes.append(helper.make_node("Identity", [pooled], [POOLED], name=POOLED))
     n_labels = w["head.weight"].shape[0]
-    hidden = w["embeddings.LayerNorm.weight"].shape[0]
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_labels])]
+    if pooled_output:
+        outputs.append(helper.make_tensor_value_info(POOLED, TensorProto.FLOAT,
+                                                     ["batch", hidden]))
+    return _model(g, inputs, outputs, hidden)
+
+
+def _model(g: _Graph, inputs: tuple[str, str], outputs: list[Any], hidden: int) -> Any:
+    """The checked ONNX model of graph ``g`` with these inputs and outputs."""
+    from onnx import TensorProto, checker, helper
+
     graph_inputs = [
         helper.make_tensor_value_info(WORD_VECTORS, TensorProto.FLOAT, ["batch", "seq", hidden])
         if n == WORD_VECTORS else helper.make_tensor_value_info(n, TensorProto.INT64,
                                                                 ["batch", "seq"])
         for n in inputs
     ]
-    graph = helper.make_graph(
-        g.nodes, "emolens_bert",
-        graph_inputs,
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_labels])]
-        + ([helper.make_tensor_value_info(POOLED, TensorProto.FLOAT, ["batch", hidden])]
-           if pooled_output else []),
-        initializer=list(g.inits.values()),
-    )
+    graph = helper.make_graph(g.nodes, "emolens_bert", graph_inputs, outputs,
+                              initializer=list(g.inits.values()))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="emolens")
     model.ir_version = 8  # readable by every onnxruntime that has opset 17
@@ -267,6 +282,10 @@ class OnnxBertSession:
     def pooled(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Mean-pooled hidden states (n, hidden); graphs built with ``pooled_output`` only."""
         return self._run(POOLED, ids, mask)
+
+    def states(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Hidden states (n, seq, hidden); graphs built with ``states_after`` only."""
+        return self._run(STATES, ids, mask)
 
     def _run(self, output: str, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         first = WORD_VECTORS if ids.ndim == 3 else "input_ids"

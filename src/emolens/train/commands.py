@@ -225,7 +225,7 @@ def train_text_encoder_cmd(train: Any, dev: Any, out: str, encoder_name: str, en
 def train_text_finetune_cmd(train: Any, dev: Any, out: str, encoder_name: str,
                             labels: list[str] | None, options: Any, *, name: str,
                             version: str, val_split: float) -> None:
-    """`emolens train text --finetune lora|full`: fine-tune the encoder, validate, save."""
+    """`emolens train text --finetune lora|full|top`: fine-tune the encoder, validate, save."""
     from emolens.train.finetune import finetune_text
     from emolens.train.text import split_holdout
 

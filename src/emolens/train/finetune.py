@@ -9,6 +9,11 @@ fine-tuning adapts the encoder itself to the user's domain and labels. Two modes
 - ``full``: every encoder layer's weights train (the word-embedding table stays frozen: it
   is most of the parameters and rarely worth moving on a few thousand examples). The shipped
   adapter is merged in first. The output stores the changed weights (~20 MB in float16).
+- ``top``: only the top ``top_layers`` layers (default 2) and the head train, fully; the
+  layers below stay as shipped. Their hidden states are computed once, before training, so
+  each step runs only the top layers: on a 2-core CPU an epoch over 16,000 short texts
+  takes about a minute instead of ten. The output stores the shipped adapter of the lower
+  layers and the top layers' weights (~7 MB for two MiniLM layers in float16).
 
 Either way the model directory has the same format as the shipped ``minilm-en``/``e5-zh``
 (``adapter.npz`` + ``emolens-model.json`` + ``MODEL_CARD.md``), so it runs through the same
@@ -42,7 +47,7 @@ LORA_TARGETS = (
     "attention.self.query", "attention.self.key", "attention.self.value",
     "attention.output.dense", "intermediate.dense", "output.dense",
 )
-MODES = ("lora", "full")
+MODES = ("lora", "full", "top")
 CHECKPOINT_DIR = ".finetune"
 
 # (description, total steps) -> callback advanced by the number of steps done.
@@ -76,7 +81,7 @@ class FinetuneOptions:
     """How to fine-tune. ``lr`` None: 3e-4 for LoRA, 5e-5 for full fine-tuning."""
 
     mode: str = "lora"
-    epochs: float = 3.0
+    epochs: float | None = None  # None: 3 for lora and full, 1 for top
     lr: float | None = None
     batch_size: int = 32
     max_len: int | None = None  # None: the encoder's own (64 word pieces for MiniLM)
@@ -85,19 +90,28 @@ class FinetuneOptions:
     evals_per_epoch: int = 2
     patience: int = 3
     from_base: bool = False
+    top_layers: int = 2  # mode "top": how many of the encoder's top layers train
     device: str = "auto"
     threads: int | None = None
     max_steps: int | None = None  # stop (and checkpoint) after this step: for tests/budgets
     extra: dict[str, Any] = field(default_factory=dict)
 
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else (3e-4 if self.mode == "lora" else 5e-5)
+        return self.lr if self.lr is not None else (5e-5 if self.mode == "full" else 3e-4)
+
+    def n_epochs(self) -> float:
+        return self.epochs if self.epochs is not None else (1.0 if self.mode == "top" else 3.0)
 
     def check(self) -> None:
         if self.mode not in MODES:
             raise InvalidInputError(f"--finetune mode must be one of {MODES}, got {self.mode!r}")
-        if self.epochs <= 0 or self.batch_size < 1 or self.evals_per_epoch < 1:
+        if self.n_epochs() <= 0 or self.batch_size < 1 or self.evals_per_epoch < 1:
             raise InvalidInputError("--epochs, --batch-size and evaluations must be positive")
+        if self.mode == "top" and self.top_layers < 1:
+            raise InvalidInputError("--top-layers must be at least 1")
+        if self.mode == "top" and self.from_base:
+            raise InvalidInputError("--finetune top keeps the shipped lower layers: it does not "
+                                    "take --from-base (use lora or full for that)")
         if self.class_weight not in (None, "balanced"):
             raise InvalidInputError("class weight must be None or 'balanced'")
 
@@ -169,7 +183,30 @@ def torch_modules() -> tuple[Any, Any]:
         def forward(self, ids: Any, mask: Any) -> Any:
             return self.head(self.dropout(self.pooled(ids, mask)))
 
-    _MODULES.update(LoRALinear=LoRALinear, Classifier=Classifier)
+    class TopClassifier(nn.Module):
+        """The top layers of a BERT encoder over given lower hidden states, attention-masked
+        mean pooling, dropout, linear head (``--finetune top``)."""
+
+        def __init__(self, layers: Sequence[nn.Module], hidden: int, n_labels: int,
+                     dropout: float = 0.1) -> None:
+            super().__init__()
+            self.layers = nn.ModuleList(layers)
+            self.dropout = nn.Dropout(dropout)
+            self.head = nn.Linear(hidden, n_labels)
+
+        def forward(self, states: Any, mask: Any) -> Any:
+            # Additive attention bias as BertModel makes it: 0 where attended, dtype min on
+            # padding, broadcast over heads and query positions.
+            bias = (1.0 - mask[:, None, None, :].to(states.dtype)) * torch.finfo(states.dtype).min
+            x = states
+            for layer in self.layers:
+                out = layer(x, attention_mask=bias)
+                x = out[0] if isinstance(out, tuple) else out
+            m = mask.unsqueeze(-1).to(x.dtype)
+            pooled = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+            return self.head(self.dropout(pooled))
+
+    _MODULES.update(LoRALinear=LoRALinear, Classifier=Classifier, TopClassifier=TopClassifier)
     return LoRALinear, Classifier
 
 
@@ -208,6 +245,85 @@ def _build_network(spec: EncoderSpec, n_labels: int, mode: str, from_base: bool)
         for name, p in encoder.named_parameters():
             p.requires_grad_("lora_" in name or "LayerNorm" in name)
     return classifier(encoder, n_labels)
+
+
+def _merged_encoder(spec: EncoderSpec) -> Any:
+    """The frozen BERT encoder as the shipped recognizer runs it (base + adapter merged)."""
+    meta = spec.meta()
+    encoder = _load_base(spec)
+    _merge_adapter(encoder, dict(np.load(spec.shipped_dir / "adapter.npz")),
+                   float(meta.get("lora_scale", 2.0)))
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    return encoder
+
+
+def _top_network(encoder: Any, first: int, n_labels: int) -> Any:
+    """A ``TopClassifier`` on trainable copies of layers ``first``.. of ``encoder``."""
+    import copy
+
+    torch_modules()
+    layers = [copy.deepcopy(layer) for layer in encoder.encoder.layer[first:]]
+    for layer in layers:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+    return _MODULES["TopClassifier"](layers, encoder.config.hidden_size, n_labels)
+
+
+def lower_states(encoder: Any, ids: list[list[int]], first: int, device: str = "cpu",
+                 size: int = 128, advance: Callable[[int], None] | None = None) -> list[Any]:
+    """Hidden states entering layer ``first`` of ``encoder``, one (length, hidden) float16
+    tensor per text (on the CPU), computed once in batches of similar length."""
+    torch = _torch()
+    all_layers = encoder.encoder.layer
+    encoder.encoder.layer = all_layers[:first]  # BertModel runs whatever layers it holds
+    encoder.to(device).eval()
+    out: list[Any] = [None] * len(ids)
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    try:
+        with torch.no_grad():
+            for start in range(0, len(order), size):
+                rows = order[start : start + size]
+                x, m = collate(ids, rows, device)
+                hidden = encoder(input_ids=x, attention_mask=m).last_hidden_state
+                hidden = hidden.to("cpu", torch.float16)
+                for j, i in enumerate(rows):
+                    out[i] = hidden[j, : len(ids[i])].clone()
+                if advance:
+                    advance(len(rows))
+    finally:
+        encoder.encoder.layer = all_layers
+    return out
+
+
+class _TokenInputs:
+    """Batches of padded token ids and masks (lora and full modes)."""
+
+    def __init__(self, ids: list[list[int]]) -> None:
+        self.ids = ids
+        self.lengths = np.array([len(x) for x in ids])
+
+    def batch(self, rows: np.ndarray, device: str) -> tuple[Any, Any]:
+        return collate(self.ids, rows, device)
+
+
+class _StateInputs:
+    """Batches of padded lower-layer states and masks (top mode)."""
+
+    def __init__(self, states: list[Any]) -> None:
+        self.states = states
+        self.lengths = np.array([len(x) for x in states])
+
+    def batch(self, rows: np.ndarray, device: str) -> tuple[Any, Any]:
+        torch = _torch()
+        width = int(self.lengths[rows].max())
+        hidden = self.states[rows[0]].shape[-1]
+        x = torch.zeros((len(rows), width, hidden), dtype=torch.float32)
+        m = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, i in enumerate(rows):
+            x[j, : self.lengths[i]] = self.states[i]
+            m[j, : self.lengths[i]] = 1
+        return x.to(device), m.to(device)
 
 
 def _merge_adapter(encoder: Any, adapter: dict[str, np.ndarray], scale: float) -> None:
@@ -305,15 +421,20 @@ def collate(ids: list[list[int]], rows: np.ndarray, device: str = "cpu") -> tupl
 def predict_logits(model: Any, ids: list[list[int]], device: str = "cpu", size: int = 128
                    ) -> np.ndarray:
     """Logits of every text, in batches sorted by length; the model's mode is restored."""
+    return _predict(model, _TokenInputs(ids), device, size)
+
+
+def _predict(model: Any, inputs: _TokenInputs | _StateInputs, device: str = "cpu",
+             size: int = 128) -> np.ndarray:
     torch = _torch()
     was_training = model.training
     model.eval()
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    out = np.zeros((len(ids), model.head.out_features), dtype=np.float32)
+    order = np.argsort(inputs.lengths, kind="stable")
+    out = np.zeros((len(order), model.head.out_features), dtype=np.float32)
     with torch.no_grad():
         for start in range(0, len(order), size):
             rows = order[start : start + size]
-            out[rows] = model(*collate(ids, rows, device)).float().cpu().numpy()
+            out[rows] = model(*inputs.batch(rows, device)).float().cpu().numpy()
     model.train(was_training)
     return out
 
@@ -395,7 +516,25 @@ def finetune_text(
     dev_ids = tokenize(spec, dev.texts, max_len)
     y = np.array([index[label] for label in train.labels])
     y_dev = np.array([index[label] for label in dev.labels])
-    model = _build_network(spec, len(label_set), options.mode, options.from_base).to(device)
+    first = None  # top mode: the first layer that trains
+    if options.mode == "top":
+        encoder_net = _merged_encoder(spec)
+        n_layers = len(encoder_net.encoder.layer)
+        if options.top_layers > n_layers:
+            raise InvalidInputError(f"--top-layers {options.top_layers}: {encoder} has only "
+                                    f"{n_layers} layers")
+        first = n_layers - options.top_layers
+        advance_states = progress(f"running {encoder}'s lower {first} layers once",
+                                  len(ids) + len(dev_ids)) if progress else None
+        inputs: _TokenInputs | _StateInputs = _StateInputs(
+            lower_states(encoder_net, ids, first, device, advance=advance_states))
+        dev_inputs: _TokenInputs | _StateInputs = _StateInputs(
+            lower_states(encoder_net, dev_ids, first, device, advance=advance_states))
+        model = _top_network(encoder_net, first, len(label_set)).to(device)
+        del encoder_net
+    else:
+        inputs, dev_inputs = _TokenInputs(ids), _TokenInputs(dev_ids)
+        model = _build_network(spec, len(label_set), options.mode, options.from_base).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     decay = [p for n, p in model.named_parameters()
              if p.requires_grad and "LayerNorm" not in n and not n.endswith("bias")]
@@ -410,10 +549,10 @@ def finetune_text(
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
 
     per_epoch = math.ceil(len(ids) / options.batch_size)
-    total = max(1, round(options.epochs * per_epoch))
+    total = max(1, round(options.n_epochs() * per_epoch))
     warmup = max(1, round(0.06 * total))
     eval_every = max(1, per_epoch // options.evals_per_epoch)
-    lengths = np.array([len(x) for x in ids])
+    lengths = inputs.lengths
     fingerprint = _fingerprint(spec, options, label_set, train, dev)
     step, best, bad_evals, history = 0, {"macro_f1": -1.0, "step": 0}, 0, []
     last = ckpt_dir / "last.pt"
@@ -444,7 +583,7 @@ def finetune_text(
             max(0.0, (total - step) / max(1, total - warmup))
         for group in opt.param_groups:
             group["lr"] = options.learning_rate() * factor
-        logits = model(*collate(ids, rows, device))
+        logits = model(*inputs.batch(rows, device))
         loss = loss_fn(logits.float(), torch.from_numpy(y[rows]).to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -455,7 +594,7 @@ def finetune_text(
             advance(1)
         limit = options.max_steps is not None and step >= options.max_steps
         if step % eval_every == 0 or step == total or limit:
-            scores = _dev_scores(predict_logits(model, dev_ids, device), y_dev, len(label_set))
+            scores = _dev_scores(_predict(model, dev_inputs, device), y_dev, len(label_set))
             history.append({"step": step, "loss": round(float(loss.item()), 4), **scores})
             if scores["macro_f1"] > best["macro_f1"]:
                 best, bad_evals = {"step": step, **scores}, 0
@@ -478,9 +617,12 @@ def finetune_text(
     best_state = torch.load(ckpt_dir / "best.pt", weights_only=False, map_location="cpu")
     model.load_state_dict(best_state["trainable"], strict=False)
     model.to("cpu")
-    arrays = _export_arrays(model, options.mode)
-    _round_like_export(model, arrays)
-    dev_logits = predict_logits(model, dev_ids, "cpu")
+    if first is None:
+        arrays = _export_arrays(model, options.mode)
+        _round_like_export(model, arrays)
+    else:
+        arrays = _export_top(model, first, dict(np.load(spec.shipped_dir / "adapter.npz")))
+    dev_logits = _predict(model, dev_inputs, "cpu")
     meta = _metadata(spec, options, label_set, train, dev, arrays, dev_logits, y_dev, best,
                      history, name, version, max_len, device, stopped_early,
                      time.perf_counter() - started, step, total)
@@ -512,6 +654,33 @@ def _export_arrays(model: Any, mode: str) -> dict[str, np.ndarray]:
         big = "lora_" in key or (mode == "full" and key.endswith(".weight")
                                  and "LayerNorm" not in key and not key.startswith("head."))
         arrays[key] = value.astype(np.float16 if big else np.float32)
+    return arrays
+
+
+def _layer_of(key: str) -> int | None:
+    """N of an ``encoder.layer.N.`` key; None for other keys."""
+    parts = key.split(".")
+    return int(parts[2]) if key.startswith("encoder.layer.") else None
+
+
+def _export_top(model: Any, first: int, shipped: dict[str, np.ndarray]
+                ) -> dict[str, np.ndarray]:
+    """The shipped adapter of layers below ``first`` (and the embeddings' LayerNorm), the
+    trained top layers' full weights (matrices in float16) and the new head. The model's
+    weights are rounded as stored, so its dev logits are what ships."""
+    torch = _torch()
+    arrays = {k: v for k, v in shipped.items()
+              if not k.startswith("head.") and (_layer_of(k) is None or _layer_of(k) < first)}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith("layers."):
+                index, rest = name.removeprefix("layers.").split(".", 1)
+                key = f"encoder.layer.{first + int(index)}.{rest}"
+                big = rest.endswith(".weight") and "LayerNorm" not in rest
+                arrays[key] = p.detach().cpu().numpy().astype(np.float16 if big else np.float32)
+                p.copy_(torch.from_numpy(arrays[key].astype(np.float32)))
+            elif name.startswith("head."):
+                arrays[name] = p.detach().cpu().numpy().astype(np.float32)
     return arrays
 
 
@@ -553,8 +722,11 @@ def _metadata(spec: EncoderSpec, options: FinetuneOptions, label_set: tuple[str,
         "lora_scale": float(shipped.get("lora_scale", 2.0)),
         "lora_r": int(shipped.get("lora_r", 16)),
         "temperature": round(temperature, 4), "pooling": "mean",
-        "finetune": {"mode": options.mode, "from": "base" if options.from_base else spec.name},
-        "encoder": {"name": spec.name, "fine-tuned": options.mode,
+        "finetune": {"mode": options.mode, "from": "base" if options.from_base else spec.name,
+                     **({"top_layers": options.top_layers} if options.mode == "top" else {})},
+        "encoder": {"name": spec.name,
+                    "fine-tuned": f"top {options.top_layers} layers" if options.mode == "top"
+                    else options.mode,
                     "started from": "the pretrained base" if options.from_base else
                     f"the shipped {spec.name} emotion adapter",
                     "max_len": max_len, "parameters stored": int(sum(a.size for a in
@@ -562,8 +734,8 @@ def _metadata(spec: EncoderSpec, options: FinetuneOptions, label_set: tuple[str,
         "head": {"kind": "linear over mean-pooled states, trained with the encoder",
                  "class_weight": options.class_weight, "temperature": temperature},
         "config": {**{k: v for k, v in asdict(options).items() if k != "extra"},
-                   "lr": options.learning_rate(), "data": str(train.path),
-                   "dev": str(dev.path)},
+                   "lr": options.learning_rate(), "epochs": options.n_epochs(),
+                   "data": str(train.path), "dev": str(dev.path)},
         "trained": {
             "at": datetime.now(UTC).isoformat(timespec="seconds"), "items": len(train.texts),
             "label_counts": {lab: int(train.labels.count(lab)) for lab in label_set},
