@@ -77,6 +77,26 @@ def test_onnx_matches_numpy(numpy_model, tmp_path) -> None:
     assert len(list(tmp_path.glob("e5-zh-*.fp32.onnx"))) == 1
 
 
+@needs_onnx
+def test_hidden_states_stop_at_the_asked_layer(numpy_model, tmp_path) -> None:
+    """The states `--finetune top` trains on: the onnx graph that stops after k layers gives
+    numpy's states; after every layer, their mean is the pooled embedding."""
+    texts = [*POSTS, "好"]
+    onnx_model = recognizers.create("e5-zh", backend="onnx", cache_dir=tmp_path)
+    states = numpy_model.hidden_states(texts, 10)
+    lengths = [len(ids) for ids in numpy_model._token_ids(texts)]
+    assert [s.shape for s in states] == [(n, 384) for n in lengths]
+    assert states[0].dtype == np.float16
+    for ours, theirs in zip(onnx_model.hidden_states(texts, 10), states, strict=True):
+        np.testing.assert_allclose(ours.astype(np.float32), theirs.astype(np.float32),
+                                   atol=2e-2)  # float16 steps near |x| ~ 10
+    lower = numpy_model.hidden_states(texts, 2)
+    assert not np.allclose(lower[0].astype(np.float32), states[0].astype(np.float32), atol=0.1)
+    last = numpy_model.hidden_states(texts, 12)
+    pooled = np.stack([s.astype(np.float32).mean(0) for s in last])
+    np.testing.assert_allclose(pooled, numpy_model.embed(texts), atol=2e-2)
+
+
 def test_wrong_base_is_refused(tmp_path) -> None:
     copy = tmp_path / "e5"
     shutil.copytree(E5_ZH_DIR, copy)

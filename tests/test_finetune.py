@@ -141,6 +141,45 @@ def test_full_finetuning_ships_dense_weights_that_load(tmp_path: Path) -> None:
     assert abs(accuracy - result.validation["accuracy"]) <= 1 / len(dev.texts) + 1e-9
 
 
+def test_top_layers_finetuning_keeps_the_shipped_lower_layers(tmp_path: Path) -> None:
+    from emolens.models import MINILM_EN_DIR
+
+    out = tmp_path / "model"
+    train = _data(Path("train.csv"), copies=3)
+    dev = _dev(Path("dev.csv"))
+    options = FinetuneOptions(mode="top", top_layers=1, epochs=3, lr=1e-3, batch_size=12,
+                              patience=10, threads=2)
+    result = finetune_text(train, dev, out, "minilm-en", options, name="support-topics")
+    arrays = np.load(out / "adapter.npz")
+    shipped = np.load(MINILM_EN_DIR / "adapter.npz")
+    # Layers 0-4 are the shipped adapter, unchanged; layer 5 is stored whole; a new head.
+    lower = [k for k in shipped.files if k.startswith("encoder.layer.")
+             and int(k.split(".")[2]) < 5]
+    for key in lower:
+        np.testing.assert_array_equal(arrays[key], shipped[key])
+    top = [k for k in arrays.files if k.startswith("encoder.layer.5.")]
+    assert top and not [k for k in top if "lora_" in k]
+    assert arrays["encoder.layer.5.intermediate.dense.weight"].shape == (1536, 384)
+    assert arrays["head.weight"].shape == (2, 384)
+    meta = json.loads((out / "emolens-model.json").read_text())
+    assert meta["finetune"] == {"mode": "top", "from": "minilm-en", "top_layers": 1}
+    probs = _predict_without_torch(out, dev.texts)
+    predicted = np.array([result.labels[k] for k in probs.argmax(1)])
+    accuracy = float(np.mean(predicted == np.array(dev.labels)))
+    # What training measured on the cached lower states is what the saved model does.
+    assert abs(accuracy - result.validation["accuracy"]) <= 1 / len(dev.texts) + 1e-9
+    assert accuracy >= 5 / 6, meta["trained"]["history"]
+
+
+def test_top_mode_refuses_from_base() -> None:
+    from emolens.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="from-base"):
+        FinetuneOptions(mode="top", from_base=True).check()
+    assert FinetuneOptions(mode="top").n_epochs() == 1.0
+    assert FinetuneOptions(mode="lora").n_epochs() == 3.0
+
+
 def test_cli_refuses_finetune_without_an_encoder(tmp_path: Path) -> None:
     data = tmp_path / "d.csv"
     data.write_text("text,label\n" + "".join(f"t {i},a\nu {i},b\n" for i in range(5)))

@@ -100,6 +100,16 @@ class E5Recognizer(MiniLMRecognizer):
             quantize=False, input="word_vectors", output="pooled",
         )
 
+    def _states_onnx(self, layer: int) -> Any:
+        """float32 graph of the first ``layer`` layers, fed with word vectors."""
+        base, adapter = self._base_e5()
+        return self._cached_onnx(
+            self.base_sha256 or sha256_file(base.path),
+            lambda: self._onnx_graph(self._merged_encoder(base, adapter),
+                                     word_vectors_input=True, states_after=layer),
+            quantize=False, input="word_vectors", output=f"states-{layer}",
+        )
+
     def _graph_input(self, ids: np.ndarray) -> np.ndarray:
         return self.words_[ids]
 

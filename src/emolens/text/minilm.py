@@ -14,7 +14,7 @@ import hashlib
 import importlib.util
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -313,6 +313,13 @@ class MiniLMRecognizer:
     # -- forward ------------------------------------------------------------------------------
     def _encode(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Mean-pooled last hidden states (n, hidden) for padded ids and attention mask."""
+        x = self._states(ids, mask)
+        m = mask[:, :, None].astype(np.float32)
+        return (x * m).sum(1) / np.maximum(m.sum(1), 1.0)
+
+    def _states(self, ids: np.ndarray, mask: np.ndarray, layers: int | None = None
+                ) -> np.ndarray:
+        """Hidden states (n, length, hidden) after the first ``layers`` layers (all: None)."""
         w = self.weights_
         assert w is not None
         n, length = ids.shape
@@ -324,11 +331,9 @@ class MiniLMRecognizer:
         x = x.reshape(n * length, hidden)
         bias = np.where(mask[:, None, None, :] > 0, 0.0, np.finfo(np.float32).min)
         bias = bias.astype(np.float32)
-        for i in range(self._n_layers(w)):
+        for i in range(self._n_layers(w) if layers is None else layers):
             x = self._layer(x, bias, f"encoder.layer.{i}.", n, length)
-        x = x.reshape(n, length, hidden)
-        m = mask[:, :, None].astype(np.float32)
-        return (x * m).sum(1) / np.maximum(m.sum(1), 1.0)
+        return x.reshape(n, length, hidden)
 
     def _layer(self, x: np.ndarray, bias: np.ndarray, p: str, n: int, length: int) -> np.ndarray:
         """One BERT layer on flattened (n*length, hidden) states."""
@@ -380,6 +385,41 @@ class MiniLMRecognizer:
         hidden = self._hidden_size()
         return self._batched(texts, hidden, self._batch_pooled, progress)
 
+    def hidden_states(self, texts: Sequence[str], layer: int, progress: Any = None
+                      ) -> list[np.ndarray]:
+        """The hidden states entering layer ``layer`` (0-based), one (length, hidden) float16
+        array per text: what `emolens train text --finetune top` trains the layers above on.
+
+        The onnx backend runs a cached graph that stops there (int8 for MiniLM, as the
+        model's own graph; e5 float32); numpy computes the same directly.
+        """
+        if self.tokenizer_ is None:
+            self._load()
+        use_onnx = self.backend == "onnx" or (self.backend == "auto" and onnx_available())
+        session = self._states_onnx(layer) if use_onnx else None
+        if session is None and self.weights_ is None:
+            self.weights_ = self._numpy_weights()
+        encoded = self._token_ids(texts)
+        out: list[np.ndarray] = [np.zeros((0, 0), np.float16)] * len(texts)
+        for rows, ids, mask in self._padded_batches(encoded):
+            states = session.states(self._graph_input(ids), mask) if session is not None \
+                else self._states(ids, mask, layer)
+            for j, i in enumerate(rows):
+                out[i] = states[j, : len(encoded[i])].astype(np.float16)
+            if progress is not None:
+                progress(len(rows))
+        return out
+
+    def _states_onnx(self, layer: int) -> Any:
+        """Session on the cached graph of the first ``layer`` layers; None on failure."""
+        weights_file, adapter = self._base_files()
+        return self._cached_onnx(
+            self.base_sha256 or sha256_file(weights_file),
+            lambda: self._onnx_graph(self._merged_weights(weights_file, adapter),
+                                     states_after=layer),
+            output=f"states-{layer}",
+        )
+
     def _batch_pooled(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.pooled_session_:
             return self.pooled_session_.pooled(self._graph_input(ids), mask)
@@ -417,6 +457,15 @@ class MiniLMRecognizer:
         in input order."""
         encoded = self._token_ids(texts)
         out = np.zeros((len(texts), width_out), dtype=np.float32)
+        for rows, ids, mask in self._padded_batches(encoded):
+            out[rows] = run(ids, mask)
+            if progress is not None:
+                progress(len(rows))
+        return out
+
+    def _padded_batches(self, encoded: list[list[int]]
+                        ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(rows, padded ids, attention mask) per batch of similar length (``length_batches``)."""
         for rows in length_batches([len(e) for e in encoded], self.batch_size,
                                    self.length_slack):
             width = max(len(encoded[i]) for i in rows)
@@ -425,10 +474,7 @@ class MiniLMRecognizer:
             for j, i in enumerate(rows):
                 ids[j, : len(encoded[i])] = encoded[i]
                 mask[j, : len(encoded[i])] = 1
-            out[rows] = run(ids, mask)
-            if progress is not None:
-                progress(len(rows))
-        return out
+            yield rows, ids, mask
 
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids per text, truncated to ``max_len`` (subclasses add prefixes here)."""

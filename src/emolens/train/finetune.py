@@ -270,30 +270,16 @@ def _top_network(encoder: Any, first: int, n_labels: int) -> Any:
     return _MODULES["TopClassifier"](layers, encoder.config.hidden_size, n_labels)
 
 
-def lower_states(encoder: Any, ids: list[list[int]], first: int, device: str = "cpu",
-                 size: int = 128, advance: Callable[[int], None] | None = None) -> list[Any]:
-    """Hidden states entering layer ``first`` of ``encoder``, one (length, hidden) float16
-    tensor per text (on the CPU), computed once in batches of similar length."""
+def lower_states(spec: EncoderSpec, texts: Sequence[str], first: int, max_len: int,
+                 advance: Callable[[int], None] | None = None) -> list[Any]:
+    """Hidden states entering layer ``first``, one (length, hidden) float16 tensor per text,
+    from the shipped recognizer as it runs at inference (onnxruntime; int8 for MiniLM), so
+    the top layers learn on the states they will be given."""
     torch = _torch()
-    all_layers = encoder.encoder.layer
-    encoder.encoder.layer = all_layers[:first]  # BertModel runs whatever layers it holds
-    encoder.to(device).eval()
-    out: list[Any] = [None] * len(ids)
-    order = np.argsort([len(x) for x in ids], kind="stable")
-    try:
-        with torch.no_grad():
-            for start in range(0, len(order), size):
-                rows = order[start : start + size]
-                x, m = collate(ids, rows, device)
-                hidden = encoder(input_ids=x, attention_mask=m).last_hidden_state
-                hidden = hidden.to("cpu", torch.float16)
-                for j, i in enumerate(rows):
-                    out[i] = hidden[j, : len(ids[i])].clone()
-                if advance:
-                    advance(len(rows))
-    finally:
-        encoder.encoder.layer = all_layers
-    return out
+    from emolens.text.encoder_head import load_encoder
+
+    recognizer = load_encoder(spec.name, max_len=max_len)
+    return [torch.from_numpy(x) for x in recognizer.hidden_states(texts, first, advance)]
 
 
 class _TokenInputs:
@@ -347,6 +333,7 @@ def _load_base(spec: EncoderSpec) -> Any:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # its load report lists the unused pooler: noise here
+    hf_logging.disable_progress_bar()  # a bar per weights file, beside ours
 
     if spec.kind == "minilm":
         return BertModel.from_pretrained(str(_minilm_dir(spec)), add_pooling_layer=False)
@@ -527,9 +514,9 @@ def finetune_text(
         advance_states = progress(f"running {encoder}'s lower {first} layers once",
                                   len(ids) + len(dev_ids)) if progress else None
         inputs: _TokenInputs | _StateInputs = _StateInputs(
-            lower_states(encoder_net, ids, first, device, advance=advance_states))
+            lower_states(spec, train.texts, first, max_len, advance_states))
         dev_inputs: _TokenInputs | _StateInputs = _StateInputs(
-            lower_states(encoder_net, dev_ids, first, device, advance=advance_states))
+            lower_states(spec, dev.texts, first, max_len, advance_states))
         model = _top_network(encoder_net, first, len(label_set)).to(device)
         del encoder_net
     else:
