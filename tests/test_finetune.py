@@ -163,6 +163,7 @@ def test_top_layers_finetuning_keeps_the_shipped_lower_layers(tmp_path: Path) ->
     assert arrays["head.weight"].shape == (2, 384)
     meta = json.loads((out / "emolens-model.json").read_text())
     assert meta["finetune"] == {"mode": "top", "from": "minilm-en", "top_layers": 1}
+    assert "fine-tuned (top: its top 1 layers" in (out / "MODEL_CARD.md").read_text()
     probs = _predict_without_torch(out, dev.texts)
     predicted = np.array([result.labels[k] for k in probs.argmax(1)])
     accuracy = float(np.mean(predicted == np.array(dev.labels)))

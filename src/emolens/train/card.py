@@ -45,7 +45,7 @@ def model_card(meta: dict[str, Any]) -> str:
     out = [f"# {meta['name']} {meta['version']} ({modality})", "",
            f"Trained with `emolens train {modality}` on {trained.get('at', '?')}. It scores "
            f"{_WHAT.get(modality, '')} with "
-           + (f"a shipped encoder fine-tuned ({meta['finetune']['mode']}) with its head."
+           + (f"a shipped encoder fine-tuned ({_finetuned(meta['finetune'])}) with its head."
               if meta.get("finetune") else "a light head on a frozen encoder."), "",
            "## Labels", "",
            f"{', '.join(meta['labels'])} (scheme `{meta['scheme']}`" +
@@ -108,3 +108,10 @@ def model_card(meta: dict[str, Any]) -> str:
                "person may sit on both sides of the validation split and flatter the numbers")
             + ". The data's licence applies to the weights.", ""]
     return "\n".join(out)
+
+
+def _finetuned(finetune: dict) -> str:
+    """'lora', 'full', or 'top: its top 2 layers, the lower ones as shipped'."""
+    if finetune.get("mode") == "top":
+        return f"top: its top {finetune['top_layers']} layers, the lower ones as shipped"
+    return str(finetune.get("mode"))
