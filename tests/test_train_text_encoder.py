@@ -116,3 +116,13 @@ def test_an_unknown_encoder_is_a_clear_error(data, tmp_path):
     assert result.exit_code != 0
     assert "unknown text encoder 'bert-huge'" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_top_layers_without_top_finetuning_is_a_clear_error(data, tmp_path):
+    train, _ = data
+    for extra in ([], ["--encoder", "minilm-en", "--finetune", "lora"]):
+        result = CliRunner().invoke(app, ["train", "text", "--data", str(train), "--out",
+                                          str(tmp_path / "m"), "--top-layers", "3", *extra])
+        assert result.exit_code != 0
+        assert "--top-layers goes with --finetune top" in result.output
+    assert not (tmp_path / "m").exists()

@@ -553,8 +553,8 @@ def train_text_cmd(
         "output; full: every layer's weights; top: only the top --top-layers layers and the "
         "head (the lower layers run once: fast on a CPU). The model runs without torch.")
     ] = None,
-    top_layers: Annotated[int, typer.Option(
-        "--top-layers", min=1, help="--finetune top: how many top layers train.")] = 2,
+    top_layers: Annotated[int | None, typer.Option(
+        "--top-layers", min=1, help="--finetune top: how many top layers train (2).")] = None,
     epochs: Annotated[float | None, typer.Option(
         help="--finetune: passes over the data (lora and full 3, top 1).")] = None,
     lr: Annotated[float | None, typer.Option(
@@ -573,6 +573,10 @@ def train_text_cmd(
     from emolens.train.data import read_labelled
     from emolens.train.text import cross_validate_text, split_holdout, train_text
 
+    if top_layers is not None and finetune != "top":
+        from emolens.errors import InvalidInputError
+
+        raise InvalidInputError("--top-layers goes with --finetune top")
     if encoder != "ngram":
         from emolens.text.encoder_head import load_encoder
 
@@ -591,7 +595,7 @@ def train_text_cmd(
         options = FinetuneOptions(mode=finetune, epochs=epochs, lr=lr, batch_size=batch_size,
                                   class_weight="balanced" if balanced else None, seed=seed,
                                   patience=patience, from_base=from_base, device=device,
-                                  top_layers=top_layers)
+                                  top_layers=top_layers or 2)
         return train_text_finetune_cmd(train_data, dev_data, out, encoder, label_set, options,
                                        name=name, version=version, val_split=val_split)
     if encoder != "ngram":
