@@ -271,16 +271,18 @@ def _top_network(encoder: Any, first: int, n_labels: int) -> Any:
     return _MODULES["TopClassifier"](layers, encoder.config.hidden_size, n_labels)
 
 
-def lower_states(spec: EncoderSpec, texts: Sequence[str], first: int, max_len: int,
-                 advance: Callable[[int], None] | None = None) -> list[Any]:
-    """Hidden states entering layer ``first``, one (length, hidden) float16 tensor per text,
-    from the shipped recognizer as it runs at inference (onnxruntime; int8 for MiniLM), so
-    the top layers learn on the states they will be given."""
+def lower_states(spec: EncoderSpec, parts: Sequence[Sequence[str]], first: int, max_len: int,
+                 advance: Callable[[int], None] | None = None) -> list[list[Any]]:
+    """Hidden states entering layer ``first``, one (length, hidden) float16 tensor per text
+    of each part (train, dev), from the shipped recognizer as it runs at inference
+    (onnxruntime; int8 for MiniLM), so the top layers learn on the states they will be
+    given. The recognizer loads once; each part is batched on its own."""
     torch = _torch()
     from emolens.text.encoder_head import load_encoder
 
     recognizer = load_encoder(spec.name, max_len=max_len)
-    return [torch.from_numpy(x) for x in recognizer.hidden_states(texts, first, advance)]
+    return [[torch.from_numpy(x) for x in recognizer.hidden_states(texts, first, advance)]
+            for texts in parts]
 
 
 class _TokenInputs:
@@ -500,8 +502,6 @@ def finetune_text(
     ckpt_dir = out / CHECKPOINT_DIR
     started = time.perf_counter()
 
-    ids = tokenize(spec, train.texts, max_len)
-    dev_ids = tokenize(spec, dev.texts, max_len)
     y = np.array([index[label] for label in train.labels])
     y_dev = np.array([index[label] for label in dev.labels])
     first = None  # top mode: the first layer that trains
@@ -513,15 +513,16 @@ def finetune_text(
                                     f"{n_layers} layers")
         first = n_layers - options.top_layers
         advance_states = progress(f"running {encoder}'s lower {first} layers once",
-                                  len(ids) + len(dev_ids)) if progress else None
-        inputs: _TokenInputs | _StateInputs = _StateInputs(
-            lower_states(spec, train.texts, first, max_len, advance_states))
-        dev_inputs: _TokenInputs | _StateInputs = _StateInputs(
-            lower_states(spec, dev.texts, first, max_len, advance_states))
+                                  len(train.texts) + len(dev.texts)) if progress else None
+        states, dev_states = lower_states(spec, (train.texts, dev.texts), first, max_len,
+                                          advance_states)
+        inputs: _TokenInputs | _StateInputs = _StateInputs(states)
+        dev_inputs: _TokenInputs | _StateInputs = _StateInputs(dev_states)
         model = _top_network(encoder_net, first, len(label_set)).to(device)
         del encoder_net
     else:
-        inputs, dev_inputs = _TokenInputs(ids), _TokenInputs(dev_ids)
+        inputs = _TokenInputs(tokenize(spec, train.texts, max_len))
+        dev_inputs = _TokenInputs(tokenize(spec, dev.texts, max_len))
         model = _build_network(spec, len(label_set), options.mode, options.from_base).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     decay = [p for n, p in model.named_parameters()
@@ -539,7 +540,7 @@ def finetune_text(
         weight = torch.tensor(w, dtype=torch.float32, device=device)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
 
-    per_epoch = math.ceil(len(ids) / options.batch_size)
+    per_epoch = math.ceil(len(train.texts) / options.batch_size)
     total = max(1, round(options.n_epochs() * per_epoch))
     warmup = max(1, round(0.06 * total))
     eval_every = max(1, per_epoch // options.evals_per_epoch)
@@ -642,10 +643,14 @@ def _export_arrays(model: Any, mode: str) -> dict[str, np.ndarray]:
             continue
         key = name.removeprefix("encoder.")
         value = p.detach().cpu().numpy()
-        big = "lora_" in key or (mode == "full" and key.endswith(".weight")
-                                 and "LayerNorm" not in key and not key.startswith("head."))
+        big = "lora_" in key or (mode == "full" and _dense_matrix(key))
         arrays[key] = value.astype(np.float16 if big else np.float32)
     return arrays
+
+
+def _dense_matrix(key: str) -> bool:
+    """A layer's weight matrix (not a LayerNorm, bias or the head): stored in float16."""
+    return key.endswith(".weight") and "LayerNorm" not in key and not key.startswith("head.")
 
 
 def _layer_of(key: str) -> int | None:
@@ -667,7 +672,7 @@ def _export_top(model: Any, first: int, shipped: dict[str, np.ndarray]
             if name.startswith("layers."):
                 index, rest = name.removeprefix("layers.").split(".", 1)
                 key = f"encoder.layer.{first + int(index)}.{rest}"
-                big = rest.endswith(".weight") and "LayerNorm" not in rest
+                big = _dense_matrix(key)
                 arrays[key] = p.detach().cpu().numpy().astype(np.float16 if big else np.float32)
                 p.copy_(torch.from_numpy(arrays[key].astype(np.float32)))
             elif name.startswith("head."):
