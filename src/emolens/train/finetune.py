@@ -225,35 +225,36 @@ def _build_network(spec: EncoderSpec, n_labels: int, mode: str, from_base: bool)
     """BERT encoder (+ LoRA in ``lora`` mode), mean pooling, dropout, linear head."""
     torch = _torch()
     _, classifier = torch_modules()
+    if mode == "full":
+        encoder = _merged_encoder(spec, from_base)
+        # LayerNorms outside the layers train too: the shipped adapter changed them.
+        for name, p in encoder.named_parameters():
+            p.requires_grad_(name.startswith("encoder.layer.") or "LayerNorm" in name)
+        return classifier(encoder, n_labels)
     meta = spec.meta()
     r, scale = int(meta.get("lora_r", 16)), float(meta.get("lora_scale", 2.0))
     encoder = _load_base(spec)
     shipped = {} if from_base else dict(np.load(spec.shipped_dir / "adapter.npz"))
     for p in encoder.parameters():
         p.requires_grad_(False)
-    if mode == "full":
-        _merge_adapter(encoder, shipped, scale)
-        # LayerNorms outside the layers train too: the shipped adapter changed them.
-        for name, p in encoder.named_parameters():
-            p.requires_grad_(name.startswith("encoder.layer.") or "LayerNorm" in name)
-    else:
-        add_lora(encoder, r, scale)
-        params = dict(encoder.named_parameters())
-        with torch.no_grad():
-            for key, value in shipped.items():
-                if not key.startswith("head."):
-                    params[key].copy_(torch.from_numpy(value.astype(np.float32)))
-        for name, p in encoder.named_parameters():
-            p.requires_grad_("lora_" in name or "LayerNorm" in name)
+    add_lora(encoder, r, scale)
+    params = dict(encoder.named_parameters())
+    with torch.no_grad():
+        for key, value in shipped.items():
+            if not key.startswith("head."):
+                params[key].copy_(torch.from_numpy(value.astype(np.float32)))
+    for name, p in encoder.named_parameters():
+        p.requires_grad_("lora_" in name or "LayerNorm" in name)
     return classifier(encoder, n_labels)
 
 
-def _merged_encoder(spec: EncoderSpec) -> Any:
-    """The frozen BERT encoder as the shipped recognizer runs it (base + adapter merged)."""
-    meta = spec.meta()
+def _merged_encoder(spec: EncoderSpec, from_base: bool = False) -> Any:
+    """The frozen BERT encoder as the shipped recognizer runs it (base + adapter merged);
+    ``from_base``: the plain pretrained encoder."""
     encoder = _load_base(spec)
-    _merge_adapter(encoder, dict(np.load(spec.shipped_dir / "adapter.npz")),
-                   float(meta.get("lora_scale", 2.0)))
+    if not from_base:
+        _merge_adapter(encoder, dict(np.load(spec.shipped_dir / "adapter.npz")),
+                       float(spec.meta().get("lora_scale", 2.0)))
     for p in encoder.parameters():
         p.requires_grad_(False)
     return encoder
