@@ -397,6 +397,15 @@ def length_batches(lengths: np.ndarray, size: int, seed: int) -> list[np.ndarray
     return [out[i] for i in rng.permutation(len(out))]
 
 
+def evaluation_steps(per_epoch: int, total: int, per_epoch_evals: int) -> set[int]:
+    """Steps after which dev is scored: ``per_epoch_evals`` evenly spaced points per epoch,
+    and the last step, with none a step or two before another (``total`` need not be a
+    whole number of epochs, nor ``per_epoch`` a multiple of ``per_epoch_evals``)."""
+    every = per_epoch / per_epoch_evals
+    points = {round(k * every) for k in range(1, math.floor(total / every) + 1)}
+    return {p for p in points if 0 < p < total - every / 2} | {total}
+
+
 def collate(ids: list[list[int]], rows: np.ndarray, device: str = "cpu") -> tuple[Any, Any]:
     """Padded ids and attention mask of the ``rows``."""
     torch = _torch()
@@ -544,7 +553,7 @@ def finetune_text(
     per_epoch = math.ceil(len(train.texts) / options.batch_size)
     total = max(1, round(options.n_epochs() * per_epoch))
     warmup = max(1, round(0.06 * total))
-    eval_every = max(1, per_epoch // options.evals_per_epoch)
+    eval_steps = evaluation_steps(per_epoch, total, options.evals_per_epoch)
     lengths = inputs.lengths
     fingerprint = _fingerprint(spec, options, label_set, train, dev)
     step, best, bad_evals, history = 0, {"macro_f1": -1.0, "step": 0}, 0, []
@@ -586,7 +595,7 @@ def finetune_text(
         if advance:
             advance(1)
         limit = options.max_steps is not None and step >= options.max_steps
-        if step % eval_every == 0 or step == total or limit:
+        if step in eval_steps or limit:
             scores = _dev_scores(_predict(model, dev_inputs, device), y_dev, len(label_set))
             history.append({"step": step, "loss": round(float(loss.item()), 4), **scores})
             if scores["macro_f1"] > best["macro_f1"]:

@@ -1,0 +1,20 @@
+"""When fine-tuning scores its dev set: pure schedule arithmetic, no torch needed."""
+
+from __future__ import annotations
+
+import pytest
+
+from emolens.train.finetune import evaluation_steps
+
+
+@pytest.mark.parametrize(("per_epoch", "total", "evals", "expected"), [
+    (500, 500, 2, [250, 500]),                       # dair, one epoch, mid and end
+    (500, 500, 1, [500]),
+    (500, 1500, 2, [250, 500, 750, 1000, 1250, 1500]),
+    (1237, 1237, 2, [618, 1237]),                    # odd epoch: not 1236 and again 1237
+    (10, 26, 2, [5, 10, 15, 20, 26]),                # 2.6 epochs: 25 is too near 26
+    (1, 1, 2, [1]),                                  # a one-batch set still gets scored
+])
+def test_evaluations_are_spread_over_epochs_and_end_on_the_last_step(
+        per_epoch: int, total: int, evals: int, expected: list[int]) -> None:
+    assert sorted(evaluation_steps(per_epoch, total, evals)) == expected
