@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emolens.train.finetune import evaluation_steps
+from emolens.train.finetune import FinetuneOptions, evaluation_steps
 
 
 @pytest.mark.parametrize(("per_epoch", "total", "evals", "expected"), [
@@ -18,3 +18,10 @@ from emolens.train.finetune import evaluation_steps
 def test_evaluations_are_spread_over_epochs_and_end_on_the_last_step(
         per_epoch: int, total: int, evals: int, expected: list[int]) -> None:
     assert sorted(evaluation_steps(per_epoch, total, evals)) == expected
+
+
+def test_top_mode_is_scored_at_epoch_ends_and_the_others_halfway_too() -> None:
+    assert FinetuneOptions(mode="top").n_evals() == 1
+    assert FinetuneOptions(mode="lora").n_evals() == 2
+    assert FinetuneOptions(mode="full").n_evals() == 2
+    assert FinetuneOptions(mode="top", evals_per_epoch=3).n_evals() == 3
