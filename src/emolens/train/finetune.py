@@ -106,8 +106,8 @@ class FinetuneOptions:
     def n_evals(self) -> int:
         """Dev scorings per epoch. Top mode runs one epoch by default, and halfway through it
         the learning rate is still high: keeping that half-trained model whenever its dev
-        macro-F1 came out a hair above the end's (a coin toss on 2,000 texts) was a loss on
-        average, so top mode is scored at epoch ends only."""
+        macro-F1 came out a hair above the end's (within the noise of a dev set of thousands)
+        lost on average on dair's test, so top mode is scored at epoch ends only."""
         if self.evals_per_epoch is not None:
             return self.evals_per_epoch
         return 1 if self.mode == "top" else 2
@@ -407,9 +407,10 @@ def length_batches(lengths: np.ndarray, size: int, seed: int) -> list[np.ndarray
 
 
 def evaluation_steps(per_epoch: int, total: int, per_epoch_evals: int) -> set[int]:
-    """Steps after which dev is scored: ``per_epoch_evals`` evenly spaced points per epoch,
-    and the last step, with none a step or two before another (``total`` need not be a
-    whole number of epochs, nor ``per_epoch`` a multiple of ``per_epoch_evals``)."""
+    """Steps after which dev is scored: ``per_epoch_evals`` evenly spaced points per epoch
+    and the last step, leaving out a point less than half an interval before the last
+    (``total`` need not be a whole number of epochs, nor ``per_epoch`` a multiple of
+    ``per_epoch_evals``)."""
     every = per_epoch / per_epoch_evals
     points = {round(k * every) for k in range(1, math.floor(total / every) + 1)}
     return {p for p in points if 0 < p < total - every / 2} | {total}
