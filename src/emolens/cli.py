@@ -560,9 +560,13 @@ def train_text_cmd(
     lr: Annotated[float | None, typer.Option(
         "--lr", help="--finetune: peak learning rate (lora and top 3e-4, full 5e-5).")] = None,
     batch_size: Annotated[int, typer.Option(help="--finetune: texts per step.")] = 32,
+    evals_per_epoch: Annotated[int | None, typer.Option(
+        "--evals-per-epoch", min=1, help="--finetune: dev evaluations per epoch, evenly "
+        "spaced, the last at its end (lora and full 2, top 1); the best macro-F1 is kept.")
+    ] = None,
     patience: Annotated[int, typer.Option(
-        help="--finetune: stop after this many dev evaluations (two per epoch) without a "
-        "better macro-F1.")] = 3,
+        help="--finetune: stop after this many dev evaluations without a better "
+        "macro-F1.")] = 3,
     from_base: Annotated[bool, typer.Option(
         "--from-base", help="--finetune: start from the pretrained encoder, not the shipped "
         "emotion adapter.")] = False,
@@ -595,7 +599,7 @@ def train_text_cmd(
         options = FinetuneOptions(mode=finetune, epochs=epochs, lr=lr, batch_size=batch_size,
                                   class_weight="balanced" if balanced else None, seed=seed,
                                   patience=patience, from_base=from_base, device=device,
-                                  top_layers=top_layers or 2)
+                                  top_layers=top_layers or 2, evals_per_epoch=evals_per_epoch)
         return train_text_finetune_cmd(train_data, dev_data, out, encoder, label_set, options,
                                        name=name, version=version, val_split=val_split)
     if encoder != "ngram":
