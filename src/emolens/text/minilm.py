@@ -230,12 +230,16 @@ class MiniLMRecognizer:
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.enable_truncation(self.max_len)
-        if self.backend == "onnx" or (self.backend == "auto" and onnx_available()):
+        if self._wants_onnx():
             self.session_ = self._onnx_session(weights_file, adapter)
         if self.session_ is None:
             self.weights_ = self._merged_weights(weights_file, adapter)
         self.backend_ = "numpy" if self.session_ is None else "onnx"
         self.tokenizer_ = tokenizer
+
+    def _wants_onnx(self) -> bool:
+        """Whether to try the onnx graphs: asked for, or "auto" with onnxruntime installed."""
+        return self.backend == "onnx" or (self.backend == "auto" and onnx_available())
 
     def _checked_adapter(self, weights_file: Path, hint: str) -> dict[str, np.ndarray]:
         """The shipped adapter arrays, once the base file is the one it was trained on."""
@@ -378,8 +382,7 @@ class MiniLMRecognizer:
         if self.tokenizer_ is None:
             self._load()
         if self.pooled_session_ is None:
-            use_onnx = self.backend == "onnx" or (self.backend == "auto" and onnx_available())
-            self.pooled_session_ = (self._pooled_onnx() if use_onnx else None) or False
+            self.pooled_session_ = (self._pooled_onnx() if self._wants_onnx() else None) or False
         if self.pooled_session_ is False and self.weights_ is None:
             self.weights_ = self._numpy_weights()
         hidden = self._hidden_size()
@@ -395,8 +398,7 @@ class MiniLMRecognizer:
         """
         if self.tokenizer_ is None:
             self._load()
-        use_onnx = self.backend == "onnx" or (self.backend == "auto" and onnx_available())
-        session = self._states_onnx(layer) if use_onnx else None
+        session = self._states_onnx(layer) if self._wants_onnx() else None
         if session is None and self.weights_ is None:
             self.weights_ = self._numpy_weights()
         encoded = self._token_ids(texts)

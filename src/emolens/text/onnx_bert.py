@@ -136,7 +136,7 @@ def build_bert_onnx(weights: dict[str, np.ndarray], n_heads: int, eps: float = 1
 
     With ``states_after=k`` the graph stops after its first ``k`` layers and outputs only
     ``states``, their hidden states (batch, seq, hidden): what ``emolens train text
-    --tune-layers`` feeds the layers it trains.
+    --finetune top`` feeds the layers it trains.
 
     With ``word_vectors_input`` the graph takes the looked-up word embeddings (batch, seq,
     hidden) instead of ids: for e5, whose 250k-row table stays 4-bit in numpy and would
