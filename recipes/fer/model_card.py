@@ -1,6 +1,6 @@
 """Write MODEL_CARD.md of the shipped face-expression model from recipes/fer/results/report.json.
 
-    python recipes/fer/model_card.py [--out src/emolens/models/face]
+    python recipes/fer/model_card.py [--out src/emolens/models/face] [--results recipes/fer/results]
 """
 
 from __future__ import annotations
@@ -52,16 +52,46 @@ def members_text(report: dict) -> str:
             "(flip-averaged):\n\n" + "\n".join(rows))
 
 
+def small_faces_text(report: dict) -> str:
+    """The table of accuracy on crops shrunk to small widths, when the report has it."""
+    widths = report["private"].get("accuracy_at_width")
+    if not widths:
+        return ""
+    rows = ["| face width (px) | " + " | ".join(["48 (as trained)", *widths]) + " |",
+            "|---" * (len(widths) + 2) + "|",
+            "| PrivateTest accuracy | " + " | ".join(
+                [f"{report['private']['accuracy']:.4f}"] + [f"{v:.4f}" for v in widths.values()])
+            + " |"]
+    return ("\n\n**Small faces.** A face in a video frame is often far smaller than FER2013's 48 "
+            "px crops. PrivateTest crops shrunk to each width and enlarged back, as the recognizer "
+            "enlarges a small crop (`recipes/fer/train.py:degrade`; "
+            "`benchmarks/face_small.py` measures the same through the recognizer itself):\n\n"
+            + "\n".join(rows))
+
+
 def training_text(report: dict) -> str:
     cfg = report["config"]
     where = ("on one GPU with bfloat16 autocast (`--device cuda --amp`)" if cfg.get("amp")
              else "on CPU in float32")
-    return (f"**Training.** {cfg['epochs']} epochs {where}, seed {cfg['seed']}: SGD (Nesterov, "
-            f"momentum 0.9, weight decay {cfg['weight_decay']}), batch {cfg['batch_size']}, "
-            f"one-cycle learning rate peaking at {cfg['lr']}, label smoothing "
+    start = ""
+    if cfg.get("init_onnx"):
+        start = ("Fine-tuned from the previous shipped model (`--init-onnx`, its weights with "
+                 "BatchNorm folded in, unfolded again), to learn small faces: ")
+    small = ""
+    if cfg.get("lowres"):
+        small = (f", and with probability {cfg['lowres']} the face shrunk to "
+                 f"{cfg['lowres_min']}-{cfg['lowres_max']} px and enlarged back")
+    chosen = {"public_acc": "PublicTest accuracy",
+              "public_acc_small": f"PublicTest accuracy at {cfg.get('eval_size')} px",
+              "public_acc_mixed": f"the mean of PublicTest accuracy at 48 and at "
+                                  f"{cfg.get('eval_size')} px"}[cfg.get("select", "public_acc")]
+    return (f"**Training.** {start}{cfg['epochs']} epochs {where}, seed {cfg['seed']}: SGD "
+            f"(Nesterov, momentum 0.9, weight decay {cfg['weight_decay']}), batch "
+            f"{cfg['batch_size']}, one-cycle learning rate peaking at {cfg['lr']}, label smoothing "
             f"{cfg['label_smoothing']}; augmentation: flips, rotation +-{cfg['rotate']:g} deg, "
             f"scale +-{cfg['scale']:.0%}, shift +-{cfg['shift']:g} px, contrast and brightness, "
-            f"random erasing (p {cfg['erase']}). The command is in `recipes/fer/README.md`.")
+            f"random erasing (p {cfg['erase']}){small}. The kept epoch has the best {chosen}. "
+            "The command is in `recipes/fer/README.md`.")
 
 
 def card(report: dict, meta: dict) -> str:
@@ -103,7 +133,7 @@ epoch {report['best_epoch']} of {report['epochs_run']}.
 {row('PublicTest (validation: chose the epoch)', pub)}
 {row('**PrivateTest**', priv)}
 
-ONNX on onnxruntime, PrivateTest: {report['onnx_private_accuracy']:.4f}.
+ONNX on onnxruntime, PrivateTest: {report['onnx_private_accuracy']:.4f}.{small_faces_text(report)}
 
 PrivateTest per class:
 
@@ -125,8 +155,10 @@ occluded faces, low light, and faces cropped differently from FER2013's tight cr
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "src/emolens/models/face")
+    parser.add_argument("--results", type=Path, default=HERE / "results",
+                        help="the folder of the report.json written by train.py --report")
     args = parser.parse_args()
-    report = json.loads((HERE / "results/report.json").read_text(encoding="utf-8"))
+    report = json.loads((args.results / "report.json").read_text(encoding="utf-8"))
     meta = json.loads((args.out / "emolens-model.json").read_text(encoding="utf-8"))
     (args.out / "MODEL_CARD.md").write_text(card(report, meta), encoding="utf-8")
     print(f"wrote {args.out / 'MODEL_CARD.md'}")

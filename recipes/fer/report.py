@@ -1,7 +1,8 @@
 """Final report of a FER2013 run: best-PublicTest checkpoint on PublicTest and PrivateTest, ONNX.
 
 Called by ``python recipes/fer/train.py --report [--out DIR] [--members RUN ...]``. Writes
-recipes/fer/results/{report.json,history.json,train.log} and <run>/model.onnx; with --out, also
+{report.json,history.json,train.log} to --results (default recipes/fer/results) and
+<run>/model.onnx; with --out, also
 DIR/model.onnx and DIR/emolens-model.json (the shipped model directory). With --members, the
 exported graph is the ensemble of <run> and the other runs' best checkpoints: the mean of
 their flip-averaged logits (each member is also scored alone in the report).
@@ -20,7 +21,8 @@ import torch
 import train as recipe
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# Faces this many pixels wide, as small faces in a video frame reach the model (train.degrade).
+SMALL_FACE_WIDTHS = (16, 24, 32)
 
 
 def scores(y: np.ndarray, logits: np.ndarray) -> dict:
@@ -175,20 +177,26 @@ def report(args: argparse.Namespace) -> None:
         result[split] = scores(y, recipe.predict_logits(net, data[f"x_{split}"], flip=True))
         noflip = recipe.predict_logits(net, data[f"x_{split}"], flip=False).argmax(1)
         result[split]["accuracy_no_flip"] = round(float((noflip == y).mean()), 4)
+        result[split]["accuracy_at_width"] = {
+            str(width): round(float((recipe.predict_logits(
+                net, recipe.degraded_uint8(data[f"x_{split}"], width)).argmax(1) == y).mean()), 4)
+            for width in SMALL_FACE_WIDTHS}
     onnx_path = run / "model.onnx"
     export_onnx(net, onnx_path)
     ort_pred = onnx_logits(onnx_path, data["x_private"]).argmax(1)
     result["onnx_private_accuracy"] = round(float((ort_pred == data["y_private"]).mean()), 4)
     result["onnx_bytes"] = onnx_path.stat().st_size
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "report.json").write_text(json.dumps(result, indent=1) + "\n")
-    (RESULTS / "history.json").write_text(json.dumps(last["history"], indent=1) + "\n")
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "report.json").write_text(json.dumps(result, indent=1) + "\n")
+    (results / "history.json").write_text(json.dumps(last["history"], indent=1) + "\n")
     if (run / "train.log").is_file():
-        shutil.copyfile(run / "train.log", RESULTS / "train.log")
+        shutil.copyfile(run / "train.log", results / "train.log")
     print(json.dumps({k: result[k] for k in ("best_epoch", "epochs_run", "onnx_private_accuracy",
                                              "onnx_bytes")}))
     for split in ("public", "private"):
-        print(split, result[split]["accuracy"], "macro-F1", result[split]["macro_f1"])
+        print(split, result[split]["accuracy"], "macro-F1", result[split]["macro_f1"],
+              "at width", result[split]["accuracy_at_width"])
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -116,7 +116,33 @@ def augment(x: torch.Tensor, gen: torch.Generator, args: argparse.Namespace) -> 
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     x = x * u(0.8, 1.2).view(n, 1, 1, 1) + u(-0.1, 0.1).view(n, 1, 1, 1)
-    return _erase(x.clamp(0, 1), gen, args.erase)
+    x = _low_resolution(x.clamp(0, 1), gen, args)
+    return _erase(x, gen, args.erase)
+
+
+def degrade(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(N,1,48,48) images as a face ``size`` pixels wide reaches the model: shrunk to
+    size x size (antialiased) and enlarged back to 48 (bilinear), as ``to_gray48`` does."""
+    small = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                          align_corners=False)
+    return F.interpolate(small, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+
+
+def _low_resolution(x: torch.Tensor, gen: torch.Generator, args: argparse.Namespace
+                    ) -> torch.Tensor:
+    """With probability ``args.lowres``, an image becomes a face ``lowres_min``-``lowres_max``
+    pixels wide (see ``degrade``): FER2013's crops are all 48 px, the faces in a video
+    often far smaller."""
+    if args.lowres <= 0:
+        return x
+    n = x.shape[0]
+    chosen = torch.rand(n, generator=gen) < args.lowres
+    sizes = torch.randint(args.lowres_min, args.lowres_max + 1, (n,), generator=gen)
+    x = x.clone()
+    for size in sizes[chosen].unique().tolist():
+        rows = torch.nonzero(chosen & (sizes == size)).flatten().to(x.device)
+        x[rows] = degrade(x[rows], size).clamp(0, 1)
+    return x
 
 
 def _erase(x: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
@@ -194,6 +220,12 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 # ---------------------------------------------------------------- training
+def degraded_uint8(x_uint8: np.ndarray, size: int) -> np.ndarray:
+    """uint8 (N,48,48) images through ``degrade``, rounded back to uint8 as at inference."""
+    x = torch.from_numpy(x_uint8).float().unsqueeze(1)
+    return degrade(x, size).squeeze(1).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, x_uint8: np.ndarray, flip: bool = True,
                    batch: int = 512) -> np.ndarray:
@@ -245,15 +277,79 @@ def train_epoch(model, opt, sched, x_train, y_train, epoch, args) -> dict:
     return {"train_loss": total_loss.item() / seen, "train_acc": correct.item() / seen}
 
 
+def public_scores(model: nn.Module, data: dict[str, np.ndarray], args: argparse.Namespace
+                  ) -> dict[str, float]:
+    """PublicTest accuracy with and without flip averaging and, with --eval-size, of the
+    same faces at that width (``degrade``); ``public_acc_mixed`` is the mean of the two."""
+    y = data["y_public"]
+    acc = lambda x, flip=True: float((predict_logits(model, x, flip=flip).argmax(1) == y).mean())  # noqa: E731
+    found = {"public_acc": acc(data["x_public"]),
+             "public_acc_noflip": acc(data["x_public"], flip=False)}
+    if args.eval_size:
+        found["public_acc_small"] = acc(degraded_uint8(data["x_public"], args.eval_size))
+        found["public_acc_mixed"] = (found["public_acc"] + found["public_acc_small"]) / 2
+    return found
+
+
 def save_atomic(obj: dict, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
 
-def make_training(args: argparse.Namespace, steps_per_epoch: int):
+def init_from_onnx(model: ExpressionCNN, path: Path, x_uint8: np.ndarray) -> None:
+    """Start from a shipped model.onnx (exported by --report): its convolutions have their
+    BatchNorm folded in. Each conv takes the folded weights, and its BatchNorm is set to pass
+    the conv's output through plus the folded bias, given the activation statistics of
+    ``x_uint8``: so the network computes what the ONNX graph does, in eval and (on batches
+    like those images) train mode alike, and fine-tuning starts from the shipped model."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    cast_from = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Cast"}
+
+    def value(name: str) -> torch.Tensor:
+        return torch.from_numpy(arrays[cast_from.get(name, name)].astype(np.float32))
+
+    # (weight, bias) of each conv. The graph runs the net twice (image, mirror image), each
+    # pass with its own copy of the weights: the first pass's convs come first.
+    folded = [(n.input[1], n.input[2]) for n in graph.node if n.op_type == "Conv"]
+    modules = list(model.features)
+    convs = [i for i, m in enumerate(modules) if isinstance(m, nn.Conv2d)]
+    if len(folded) not in (len(convs), 2 * len(convs)):
+        sys.exit(f"{path}: {len(folded)} convolutions, the network has {len(convs)} "
+                 "(pass the --widths/--depths it was trained with)")
+    with torch.no_grad():
+        x = normalise(torch.from_numpy(x_uint8))
+        for i, module in enumerate(modules):
+            if i in convs:
+                weight, bias = folded[convs.index(i)]
+                module.weight.copy_(value(weight))
+                y = module(x)
+                bn = modules[i + 1]
+                mean, var = y.mean((0, 2, 3)), y.var((0, 2, 3), unbiased=False)
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+                bn.weight.copy_((var + bn.eps).sqrt())
+                bn.bias.copy_(mean + value(bias))
+            elif not isinstance(module, nn.BatchNorm2d):
+                y = module(x)
+            else:
+                y = module.eval()(x)
+            x = y
+        model.head[2].weight.copy_(value("net.head.2.weight"))
+        model.head[2].bias.copy_(value("net.head.2.bias"))
+
+
+def make_training(args: argparse.Namespace, steps_per_epoch: int,
+                  x_init: np.ndarray | None = None):
     seed_all(args.seed)  # the initial weights
-    model = build_model(args).to(args.device, memory_format=torch.channels_last)
+    model = build_model(args)
+    if args.init_onnx:
+        init_from_onnx(model, Path(args.init_onnx), x_init)
+    model = model.to(args.device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=0.9,
                           nesterov=True)
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -283,8 +379,11 @@ def train(args: argparse.Namespace) -> None:
     if args.subset:
         step = len(x_train) // args.subset
         x_train, y_train = x_train[::step], y_train[::step]
-    model, opt, sched = make_training(args, len(x_train) // args.batch_size)
+    model, opt, sched = make_training(args, len(x_train) // args.batch_size, x_train[:4096])
     history, start, best = [], 0, -1.0
+    if args.init_onnx and not (args.resume and (run / "last.pt").is_file()):
+        print(json.dumps({"epoch": -1, "init": args.init_onnx,
+                          **public_scores(model, data, args)}), flush=True)
     last = run / "last.pt"
     if args.resume and last.is_file():
         state = torch.load(last, weights_only=False, map_location=args.device)
@@ -292,7 +391,7 @@ def train(args: argparse.Namespace) -> None:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         history, start = state["history"], state["epoch"] + 1
-        best = max((h["public_acc"] for h in history), default=-1.0)
+        best = max((h[args.select] for h in history), default=-1.0)
         print(f"resumed from {last} after epoch {state['epoch']}", flush=True)
     print(f"params {sum(p.numel() for p in model.parameters()):,}; "
           f"train {len(x_train)}; threads {torch.get_num_threads()}; device {args.device}",
@@ -305,19 +404,16 @@ def train(args: argparse.Namespace) -> None:
         if args.time_only:
             print(f"epoch time {t_train:.1f} s for {len(x_train)} images", flush=True)
             return
-        logits = predict_logits(model, data["x_public"], flip=True)
-        plain = predict_logits(model, data["x_public"], flip=False)
         stats.update(epoch=epoch, lr=sched.get_last_lr()[0], train_s=round(t_train, 1),
-                     public_acc=float((logits.argmax(1) == data["y_public"]).mean()),
-                     public_acc_noflip=float((plain.argmax(1) == data["y_public"]).mean()))
+                     **public_scores(model, data, args))
         history.append(stats)
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                  "scheduler": sched.state_dict(), "epoch": epoch, "history": history,
                  "config": config_of(args), "rng": {"torch": torch.get_rng_state(),
                                                     "numpy": np.random.get_state(),
                                                     "python": random.getstate()}}
-        if stats["public_acc"] > best:
-            best = stats["public_acc"]
+        if stats[args.select] > best:
+            best = stats[args.select]
             save_atomic(state, run / "best.pt")
         save_atomic(state, last)
         (run / "history.json").write_text(json.dumps(history, indent=1))
@@ -329,7 +425,7 @@ def train(args: argparse.Namespace) -> None:
 def config_of(args: argparse.Namespace) -> dict:
     keys = ("epochs", "batch_size", "lr", "weight_decay", "warmup", "label_smoothing",
             "widths", "depths", "dropout", "rotate", "scale", "shift", "erase", "seed", "subset",
-            "amp")
+            "amp", "lowres", "lowres_min", "lowres_max", "init_onnx", "eval_size", "select")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -343,6 +439,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--members", nargs="*", default=[],
                    help="with --report: other run folders to ensemble with --run")
     p.add_argument("--version", default="0.1.0")
+    p.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"),
+                   help="with --report: where report.json, history.json and train.log go")
     p.add_argument("--time-only", action="store_true")
     p.add_argument("--stop-after", type=int, default=0, help="stop after this many epochs")
     p.add_argument("--subset", type=int, default=0, help="train on about this many images")
@@ -364,7 +462,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shift", type=float, default=4.0, help="pixels, +-")
     p.add_argument("--erase", type=float, default=0.5, help="random-erasing probability")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    p.add_argument("--lowres", type=float, default=0.0,
+                   help="probability that a training face is shrunk to a random width in\n"
+                        "--lowres-min..--lowres-max pixels and enlarged back (small faces)")
+    p.add_argument("--lowres-min", type=int, default=12)
+    p.add_argument("--lowres-max", type=int, default=40)
+    p.add_argument("--init-onnx", default=None,
+                   help="start from this model.onnx's weights (e.g. the shipped one)")
+    p.add_argument("--eval-size", type=int, default=0,
+                   help="also score PublicTest with its faces shrunk to this width")
+    p.add_argument("--select", default="public_acc",
+                   choices=("public_acc", "public_acc_small", "public_acc_mixed"),
+                   help="the PublicTest score that picks best.pt")
+    args = p.parse_args(argv)
+    if args.select != "public_acc" and not args.eval_size:
+        p.error(f"--select {args.select} needs --eval-size")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
