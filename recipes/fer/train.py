@@ -282,7 +282,10 @@ def public_scores(model: nn.Module, data: dict[str, np.ndarray], args: argparse.
     """PublicTest accuracy with and without flip averaging and, with --eval-size, of the
     same faces at that width (``degrade``); ``public_acc_mixed`` is the mean of the two."""
     y = data["y_public"]
-    acc = lambda x, flip=True: float((predict_logits(model, x, flip=flip).argmax(1) == y).mean())  # noqa: E731
+
+    def acc(x: np.ndarray, flip: bool = True) -> float:
+        return float((predict_logits(model, x, flip=flip).argmax(1) == y).mean())
+
     found = {"public_acc": acc(data["x_public"]),
              "public_acc_noflip": acc(data["x_public"], flip=False)}
     if args.eval_size:
@@ -345,9 +348,11 @@ def init_from_onnx(model: ExpressionCNN, path: Path, x_uint8: np.ndarray) -> Non
 
 def make_training(args: argparse.Namespace, steps_per_epoch: int,
                   x_init: np.ndarray | None = None):
+    """Model, optimizer and schedule; with ``x_init`` (images for its activation statistics),
+    the model starts from --init-onnx's weights (a fresh run, not a resumed one)."""
     seed_all(args.seed)  # the initial weights
     model = build_model(args)
-    if args.init_onnx:
+    if args.init_onnx and x_init is not None:
         init_from_onnx(model, Path(args.init_onnx), x_init)
     model = model.to(args.device, memory_format=torch.channels_last)
     opt = torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=0.9,
@@ -379,13 +384,15 @@ def train(args: argparse.Namespace) -> None:
     if args.subset:
         step = len(x_train) // args.subset
         x_train, y_train = x_train[::step], y_train[::step]
-    model, opt, sched = make_training(args, len(x_train) // args.batch_size, x_train[:4096])
+    last = run / "last.pt"
+    resuming = args.resume and last.is_file()
+    model, opt, sched = make_training(args, len(x_train) // args.batch_size,
+                                      None if resuming else x_train[:4096])
     history, start, best = [], 0, -1.0
-    if args.init_onnx and not (args.resume and (run / "last.pt").is_file()):
+    if args.init_onnx and not resuming:
         print(json.dumps({"epoch": -1, "init": args.init_onnx,
                           **public_scores(model, data, args)}), flush=True)
-    last = run / "last.pt"
-    if args.resume and last.is_file():
+    if resuming:
         state = torch.load(last, weights_only=False, map_location=args.device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
