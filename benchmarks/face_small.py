@@ -11,8 +11,9 @@ model and, in the same run, for a baseline: the shipped model as committed at a 
 (``--baseline-rev``) or any model directory (``--baseline``).
 
 Then the same faces in frames (``--frame-faces`` per width, 8 to a 640x360 frame): the shipped
-detector finds them (it drops faces under 20 px), the pipeline's ``crop`` cuts them out with
-its margin, and each model reads the crops: the share found and each model's accuracy on them.
+detector finds them (dropping faces under each of ``--min-sizes`` px in turn), the pipeline's
+``crop`` cuts them out with its margin, and each model reads the crops: the share found and
+each model's accuracy on them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import f1_score
+
+from emolens.vision.faces import MIN_FACE_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -81,15 +84,15 @@ def scores(model, x: np.ndarray, y: np.ndarray, widths: list[int]) -> dict:  # n
     return found
 
 
-def frame_faces(x: np.ndarray, y: np.ndarray, width: int, n: int, seed: int = 0
-                ) -> tuple[list[np.ndarray], np.ndarray, int]:
+def frame_faces(x: np.ndarray, y: np.ndarray, width: int, n: int, min_size: int,
+                seed: int = 0) -> tuple[list[np.ndarray], np.ndarray, int]:
     """``n`` PrivateTest faces, ``width`` px wide, 8 to a 640x360 frame over a gradient; the
-    shipped detector (CenterFace) finds them and the pipeline's own ``crop`` cuts them out.
-    Returns the crops of the faces found (IoU >= 0.4 with the pasted face), their labels, and
-    how many faces were shown."""
+    shipped detector (CenterFace, dropping faces under ``min_size`` px) finds them and the
+    pipeline's own ``crop`` cuts them out. Returns the crops of the faces found (IoU >= 0.4
+    with the pasted face), their labels, and how many faces were shown."""
     from emolens.vision.faces import FaceDetector, crop
 
-    detector = FaceDetector()
+    detector = FaceDetector(min_size=min_size)
     rng = np.random.default_rng(seed)
     pick = np.linspace(0, len(x) - 1, n).round().astype(int)
     crops, labels = [], []
@@ -132,6 +135,9 @@ def main() -> None:
     parser.add_argument("--frame-faces", type=int, default=1000,
                         help="faces per width placed in frames for the detector (0: skip)")
     parser.add_argument("--frame-widths", type=int, nargs="+", default=[48, 32, 24])
+    parser.add_argument("--min-sizes", type=int, nargs="+", default=[MIN_FACE_SIZE, 20],
+                        help="detector minimum face sizes to compare in frames (default: "
+                             "today's and the 20 px used before face model 0.4.0)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/face_small.json")
     args = parser.parse_args()
     x, y = read_private(args.data)
@@ -141,12 +147,14 @@ def main() -> None:
             baseline = str(model_at_rev(args.baseline_rev, Path(tmp)))
         models = [load(args.model)] + ([load(baseline)] if baseline else [])
         rows = [scores(model, x, y, args.widths) for model in models]
-        framed = {}
-        for width in args.frame_widths if args.frame_faces else []:
-            crops, labels, shown = frame_faces(x, y, width, args.frame_faces)
-            framed[str(width)] = {"shown": shown, "found": len(labels), "accuracy": [
-                round(float((m.predict_proba(crops).argmax(1) == labels).mean()), 4)
-                if crops else None for m in models]}
+        framed: dict[str, dict] = {}
+        for min_size in args.min_sizes if args.frame_faces else []:
+            for width in args.frame_widths:
+                crops, labels, shown = frame_faces(x, y, width, args.frame_faces, min_size)
+                framed[f"{width} px, min {min_size}"] = {
+                    "shown": shown, "found": len(labels), "accuracy": [
+                        round(float((m.predict_proba(crops).argmax(1) == labels).mean()), 4)
+                        if crops else None for m in models]}
     print(f"FER2013 PrivateTest ({len(y):,} crops) shrunk to each width, accuracy / macro-F1")
     print(f"{'model':24s}" + "".join(f"{f'{w} px':>12s} " for w in args.widths))
     for row in rows:
@@ -159,9 +167,10 @@ def main() -> None:
     if framed:
         print(f"\nIn 640x360 frames ({args.frame_faces:,} faces per width, 8 per frame): "
               "CenterFace finds them, the pipeline crops them; accuracy of the faces found")
-        print(f"{'face width':12s}{'found':>8s}" + "".join(f"{r['model']:>24s}" for r in rows))
-        for width, row in framed.items():
-            print(f"{width + ' px':12s}{row['found'] / row['shown']:8.3f}" + "".join(
+        print(f"{'face width, detector minimum':30s}{'found':>8s}"
+              + "".join(f"{r['model']:>24s}" for r in rows))
+        for case, row in framed.items():
+            print(f"{case:30s}{row['found'] / row['shown']:8.3f}" + "".join(
                 f"{a:24.4f}" if a is not None else f"{'-':>24s}" for a in row["accuracy"]))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"python": platform.python_version(), "models": rows,

@@ -108,7 +108,7 @@ def load_vision(audio: bool = True, ocr: bool = True, fps: float = 5.0,
     return VisualAnalyzer(expression_model=face_model or settings.face_model,
                           text_model=text_model or settings.model, fps=fps,
                           ocr_interval=1.0 if ocr else None, weights=settings.fusion_weights,
-                          speech=speech)
+                          speech=speech, min_face_size=settings.face_min_size)
 
 
 def analyze_image(path: str | Path):

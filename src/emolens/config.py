@@ -15,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from emolens.errors import InvalidInputError
+from emolens.vision.faces import MIN_FACE_SIZE
 
 # Texts per recognizer call. Large on purpose: the default cascade sends only its unsure
 # texts to the encoders, and the more texts a call holds, the more of those there are to
@@ -91,6 +92,11 @@ class Settings(BaseSettings):
     face_model: str = Field(
         "default", description="Facial-expression model for images and video: 'default' or a "
         "model directory (e.g. one made by `emolens train image`).",
+    )
+    face_min_size: int = Field(
+        MIN_FACE_SIZE, ge=4, le=4096,
+        description="Faces narrower than this many pixels in the frame are not scored (images "
+        "and video). Lower finds smaller faces, whose expressions are harder to read.",
     )
     fusion_weights: dict[str, float] = Field(
         default_factory=lambda: {"voice": 0.5, "words": 0.5},

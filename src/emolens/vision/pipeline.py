@@ -103,15 +103,18 @@ class VisualAnalyzer:
         weights: dict[str, float] | None = None,
         speech: SpeechAnalyzer | None = None,
         text_analyzer: Analyzer | None = None,
+        min_face_size: int | None = None,
     ) -> None:
-        """``ocr_interval=None`` turns OCR off; ``speech=None`` leaves the audio track out."""
+        """``ocr_interval=None`` turns OCR off; ``speech=None`` leaves the audio track out;
+        ``min_face_size``: narrower faces are not scored (None: the detector's default)."""
         from emolens.pipeline import build_analyzer
         from emolens.vision.expression import load_expression_model
         from emolens.vision.faces import FaceDetector
 
         if fps <= 0 or window <= 0 or (ocr_interval is not None and ocr_interval <= 0):
             raise InvalidInputError("fps, window and ocr_interval must be positive")
-        self.detector = FaceDetector()
+        self.detector = (FaceDetector() if min_face_size is None
+                         else FaceDetector(min_size=min_face_size))
         self.expression = load_expression_model(expression_model)
         # A model trained on a user's own labels (`emolens train image`, e.g. engaged / bored)
         # reports them per face and per person; they cannot be pooled with the canonical
