@@ -11,8 +11,8 @@ test split, which nothing here trains or tunes on.
 
 - baseline: ``--encoder minilm-en``, a logistic-regression head on frozen mean-pooled states
   (C chosen by inner 3-fold cross-validation);
-- ``--finetune top``: minilm-en's top two layers and a new head, one epoch, dev scored at
-  its end.
+- ``--finetune top``: minilm-en's top two layers and a new head, one epoch, label smoothing
+  0.3, dev scored at its end.
 
 minilm-en was itself fine-tuned (LoRA) on this train split with canonical labels (love counted
 as joy), which flatters both variants alike; the README says so beside the figures.

@@ -165,6 +165,7 @@ def test_top_layers_finetuning_keeps_the_shipped_lower_layers(tmp_path: Path) ->
     assert meta["finetune"] == {"mode": "top", "from": "minilm-en", "top_layers": 1}
     # Top mode scores dev at each epoch's end only (three steps per epoch here).
     assert meta["config"]["evals_per_epoch"] == 1
+    assert meta["config"]["label_smoothing"] == 0.3
     assert [h["step"] for h in meta["trained"]["history"]] == [3, 6, 9]
     assert "fine-tuned (top: its top 1 layers" in (out / "MODEL_CARD.md").read_text()
     probs = _predict_without_torch(out, dev.texts)

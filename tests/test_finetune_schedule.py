@@ -1,10 +1,11 @@
-"""When fine-tuning scores its dev set: pure schedule arithmetic, no torch needed."""
+"""When fine-tuning scores its dev set, and its per-mode defaults: no torch needed."""
 
 from __future__ import annotations
 
 import pytest
 
-from emolens.train.finetune import FinetuneOptions, evaluation_steps
+from emolens.errors import InvalidInputError
+from emolens.train.finetune import TOP_SMOOTHING, FinetuneOptions, evaluation_steps
 
 
 @pytest.mark.parametrize(("per_epoch", "total", "evals", "expected"), [
@@ -25,3 +26,13 @@ def test_top_mode_is_scored_at_epoch_ends_and_the_others_halfway_too() -> None:
     assert FinetuneOptions(mode="lora").n_evals() == 2
     assert FinetuneOptions(mode="full").n_evals() == 2
     assert FinetuneOptions(mode="top", evals_per_epoch=3).n_evals() == 3
+
+
+def test_top_mode_smooths_its_labels_unless_told_otherwise() -> None:
+    assert FinetuneOptions(mode="top").smoothing() == TOP_SMOOTHING > 0
+    assert FinetuneOptions(mode="lora").smoothing() == 0.0
+    assert FinetuneOptions(mode="full").smoothing() == 0.0
+    assert FinetuneOptions(mode="top", label_smoothing=0.0).smoothing() == 0.0
+    assert FinetuneOptions(mode="lora", label_smoothing=0.1).smoothing() == 0.1
+    with pytest.raises(InvalidInputError, match="label-smoothing"):
+        FinetuneOptions(mode="top", label_smoothing=1.0).check()

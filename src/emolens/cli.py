@@ -567,6 +567,9 @@ def train_text_cmd(
     patience: Annotated[int, typer.Option(
         help="--finetune: stop after this many dev evaluations without a better "
         "macro-F1.")] = 3,
+    label_smoothing: Annotated[float | None, typer.Option(
+        "--label-smoothing", min=0.0, max=0.99, help="--finetune: share of each target spread "
+        "over the other labels (lora and full 0, top 0.3: kinder to noisy labels).")] = None,
     from_base: Annotated[bool, typer.Option(
         "--from-base", help="--finetune: start from the pretrained encoder, not the shipped "
         "emotion adapter.")] = False,
@@ -599,7 +602,8 @@ def train_text_cmd(
         options = FinetuneOptions(mode=finetune, epochs=epochs, lr=lr, batch_size=batch_size,
                                   class_weight="balanced" if balanced else None, seed=seed,
                                   patience=patience, from_base=from_base, device=device,
-                                  top_layers=top_layers or 2, evals_per_epoch=evals_per_epoch)
+                                  top_layers=top_layers or 2, evals_per_epoch=evals_per_epoch,
+                                  label_smoothing=label_smoothing)
         return train_text_finetune_cmd(train_data, dev_data, out, encoder, label_set, options,
                                        name=name, version=version, val_split=val_split)
     if encoder != "ngram":
