@@ -12,7 +12,7 @@ fine-tuning adapts the encoder itself to the user's domain and labels. Three mod
 - ``top``: only the top ``top_layers`` layers (default 2) and the head train, fully; the
   layers below stay as shipped. Their hidden states are computed once, before training, so
   each step runs only the top layers: on the 2-core CPU the whole run on dair-ai emotion's
-  16,000 texts took 97-111 s over three seeds (LoRA on all six layers: about 6 minutes an
+  16,000 texts took 92-110 s over six seeds (LoRA on all six layers: about 6 minutes an
   epoch on one thread).
   The output stores the shipped adapter of the lower layers and the top layers' weights
   (~7 MB for two MiniLM layers in float16).
