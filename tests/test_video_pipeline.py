@@ -128,16 +128,18 @@ def test_image_without_faces(analyzer, tmp_path: Path) -> None:
 def test_minimum_face_size_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     import emolens
 
-    emolens.load_vision.cache_clear()
-    assert emolens.load_vision(audio=False, ocr=False).detector.min_size == 16
     image = scene([faces("happy", 1)[0]], "")  # one face, boxed at about 100 x 118 px
-    assert len(emolens.load_vision(audio=False, ocr=False).faces_in(image)[0]) == 1
-    monkeypatch.setenv("EMOLENS_FACE_MIN_SIZE", "150")
     emolens.load_vision.cache_clear()
-    analyzer = emolens.load_vision(audio=False, ocr=False)
-    assert analyzer.detector.min_size == 150
-    assert analyzer.faces_in(image)[0] == []
-    emolens.load_vision.cache_clear()
+    try:
+        assert emolens.load_vision(audio=False, ocr=False).detector.min_size == 16
+        assert len(emolens.load_vision(audio=False, ocr=False).faces_in(image)[0]) == 1
+        monkeypatch.setenv("EMOLENS_FACE_MIN_SIZE", "150")
+        emolens.load_vision.cache_clear()
+        analyzer = emolens.load_vision(audio=False, ocr=False)
+        assert analyzer.detector.min_size == 150
+        assert analyzer.faces_in(image)[0] == []
+    finally:  # later tests must not get the 150-px analyzer from the cache
+        emolens.load_vision.cache_clear()
 
 
 @pytest.mark.usefixtures("isolated_settings")
