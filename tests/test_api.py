@@ -79,3 +79,28 @@ def test_empty_emoji_only_and_huge_texts_are_analysed():
 def test_non_string_input_is_a_clear_error():
     with pytest.raises(InvalidInputError, match="Item 1 is a int"):
         emolens.analyze_batch(["fine", 3])
+
+
+def test_a_plain_string_given_to_analyze_batch_is_a_clear_error():
+    # A str is a sequence of letters: it once gave one result per character.
+    with pytest.raises(InvalidInputError, match="list of texts"):
+        emolens.analyze_batch("hello")
+
+
+def test_a_lone_surrogate_is_a_clear_error_naming_the_item():
+    # JSON's "\ud800" escape or bytes decoded with surrogateescape: not a character, and it
+    # once reached the n-gram hasher as a UnicodeEncodeError traceback.
+    with pytest.raises(InvalidInputError, match="Item 1 has a lone surrogate"):
+        emolens.analyze_batch(["fine", "caf\udce9 is great"])
+
+
+def test_the_api_follows_the_settings(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("EMOLENS_MAX_TEXT_CHARS", "10")
+    monkeypatch.setenv("EMOLENS_UNCERTAIN_BELOW", "1.0")
+    monkeypatch.setenv("EMOLENS_MODEL", "lexicon")
+    r = emolens.analyze("I am so happy today and always")
+    assert r.text == "I am so ha" and "first 10 are analysed" in caplog.text
+    assert r.details["uncertain"] is True and r.model.startswith("lexicon@")
+    monkeypatch.delenv("EMOLENS_MODEL")
+    assert emolens.analyze("I am so happy").model.startswith("default@")

@@ -22,36 +22,44 @@ __all__ = [
 
 
 @lru_cache(maxsize=8)
-def _analyzer(model: str):
-    from emolens.pipeline import build_analyzer
+def _recognizer(model: str):
+    from emolens.models import resolve_recognizer
 
-    return build_analyzer(model)
+    return resolve_recognizer(model)
 
 
-def load(model: str | Path = "default", uncertain_below: float | None = None):
+@lru_cache(maxsize=16)
+def _analyzer(model: str, batch_size: int, max_chars: int, uncertain_below: float | None):
+    from emolens.pipeline import Analyzer
+
+    # Analyzers with other settings share the loaded recognizer.
+    return Analyzer(_recognizer(model), batch_size=batch_size, max_chars=max_chars,
+                    uncertain_below=uncertain_below)
+
+
+def load(model: str | Path | None = None, uncertain_below: float | None = None):
     """An Analyzer for a registered recognizer name or a model directory (loaded once, cached).
 
+    ``model`` defaults to the ``model`` setting (``EMOLENS_MODEL``, else "default"); batch
+    size, text length limit and ``uncertain_below`` also come from the settings unless given.
     With ``uncertain_below``, results whose top probability is below it carry
     ``details["uncertain"] = True`` (their label is unchanged). A directory made by
     `emolens train audio|image` gives a ``MediaModel`` (``analyze_files(paths)``) instead.
     """
+    from emolens.config import load_settings
     from emolens.io.model_files import media_modality
 
-    if media_modality(model) is not None:
+    settings = load_settings(model=model, uncertain_below=uncertain_below)
+    if media_modality(settings.model) is not None:
         from emolens.train.media import load_media_model
 
-        return load_media_model(model)
-    analyzer = _analyzer(str(model))
-    if uncertain_below is None:
-        return analyzer
-    from emolens.pipeline import Analyzer
-
-    return Analyzer(analyzer.recognizer, analyzer.batch_size, analyzer.max_chars,
-                    uncertain_below=uncertain_below)  # shares the loaded recognizer
+        return load_media_model(settings.model)
+    return _analyzer(str(settings.model), settings.batch_size, settings.max_text_chars,
+                     settings.uncertain_below)
 
 
 def analyze(
-    text: str, language: str | None = None, model: str | Path = "default",
+    text: str, language: str | None = None, model: str | Path | None = None,
     uncertain_below: float | None = None,
 ) -> EmotionResult:
     """Emotion expressed in one text. ``language`` ('en'/'zh') is detected when not given."""
@@ -59,10 +67,15 @@ def analyze(
 
 
 def analyze_batch(
-    texts: Sequence[str], language: str | None = None, model: str | Path = "default",
+    texts: Sequence[str], language: str | None = None, model: str | Path | None = None,
     uncertain_below: float | None = None,
 ) -> list[EmotionResult]:
     """One result per text, same order; batched internally for speed."""
+    if isinstance(texts, str):  # a str is a sequence too: it would give one result per letter
+        from emolens.errors import InvalidInputError
+
+        raise InvalidInputError("analyze_batch takes a list of texts; for one text use "
+                                "emolens.analyze(text) or analyze_batch([text]).")
     return load(model, uncertain_below).analyze_batch(list(texts), language=language)
 
 

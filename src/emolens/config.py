@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from emolens.errors import InvalidInputError
@@ -42,6 +42,9 @@ class _TomlSource(PydanticBaseSettingsSource):
             return tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"Config file {path} is not valid TOML: {exc}") from exc
+
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class Settings(BaseSettings):
@@ -128,6 +131,25 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "emolens"
 
 
+def settings_error(exc: ValidationError, prefix: str = "EMOLENS_") -> InvalidInputError:
+    """One clear message for invalid settings, naming each setting and its variable."""
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        problems.append(f"{name} ({prefix}{name.split('.')[0].upper()}, the config file or "
+                        f"the option): {error['msg']}, got {error.get('input')!r}")
+    return InvalidInputError("Invalid setting: " + "; ".join(problems))
+
+
+def build_settings(cls: type[S], prefix: str = "EMOLENS_", **overrides: Any) -> S:
+    """``cls`` with CLI-level overrides (None values are ignored); a bad value from the
+    environment, the config file or an option raises InvalidInputError naming it."""
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise settings_error(exc, prefix) from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings with CLI-level overrides (None values are ignored)."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    return build_settings(Settings, **overrides)

@@ -42,11 +42,13 @@ def results_table(results: list, title: str | None = None, max_text: int = 60) -
         table.add_column(column, overflow="fold" if column == "text" else "ellipsis")
     for r in results:
         text = (r.text or "").replace("\n", " ")
+        # Text(), not str: a cell string is Rich markup, and "[doge]" or "[/]" in a post
+        # would vanish or crash the table.
         table.add_row(
-            text if len(text) <= max_text else text[: max_text - 1] + "…",
+            Text(text if len(text) <= max_text else text[: max_text - 1] + "…"),
             r.language or "",
             Text(f"{r.label} (uncertain)", style="dim") if r.details.get("uncertain")
-            else r.label,
+            else Text(r.label),
             f"{r.confidence:.2f}",
             "" if r.valence is None else f"{r.valence:+.2f}",
             "" if r.arousal is None else f"{r.arousal:+.2f}",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from emolens.text.language import LANGUAGES, detect_language
 from emolens.types import EmotionResult
 
 ProgressCallback = Callable[[int], None]
+log = logging.getLogger(__name__)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def text_hash(text: str) -> str:
@@ -74,7 +78,18 @@ class Analyzer:
             raise InvalidInputError(
                 f"Item {index} is a {type(text).__name__}, not a str; pass text as a string."
             )
-        return text[: self.max_chars]
+        if len(text) > self.max_chars:
+            log.warning("Item %d has %d characters; only the first %d are analysed "
+                        "(max_text_chars).", index, len(text), self.max_chars)
+            text = text[: self.max_chars]
+        if _SURROGATE.search(text):
+            # No character: it cannot be encoded to be analysed or stored (JSON's "\ud800"
+            # escape, or bytes decoded with surrogateescape).
+            raise InvalidInputError(
+                f"Item {index} has a lone surrogate (such as a \\ud800 escape or undecodable "
+                "bytes), which is not a valid character; decode the text properly first."
+            )
+        return text
 
     def probabilities(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
         """Output-label probabilities for one batch (rows sum to 1)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr
 
-from emolens.config import Settings
+from emolens.config import Settings, build_settings
 
 
 class LLMSettings(Settings):
@@ -77,4 +77,4 @@ class LLMSettings(Settings):
 
 def load_llm_settings(**overrides: Any) -> LLMSettings:
     """LLM settings with CLI-level overrides (None values are ignored)."""
-    return LLMSettings(**{k: v for k, v in overrides.items() if v is not None})
+    return build_settings(LLMSettings, **overrides)
