@@ -1,7 +1,7 @@
 """emolens: offline emotion recognition. Results describe *expressed* emotion, not inner states.
 
 >>> import emolens
->>> r = emolens.analyze("I can't believe they cancelled my flight again")
+>>> r = emolens.analyze("They cancelled my flight AGAIN, I am furious")
 >>> r.label, r.scores, r.valence, r.arousal, r.language
 """
 
