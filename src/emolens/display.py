@@ -183,7 +183,8 @@ def show_problems(report: BatchReport, quiet: bool, max_chars: int, limit: int =
     if quiet or not report.warning_count:
         return
     if report.truncated:
-        err_console.print(f"[yellow]warning:[/] {report.truncated:,} texts were longer than "
+        err_console.print(f"[yellow]warning:[/] {report.truncated:,} "
+                          f"{'text was' if report.truncated == 1 else 'texts were'} longer than "
                           f"{max_chars:,} characters and were cut (EMOLENS_MAX_TEXT_CHARS)")
     for warning in report.warnings[:limit]:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)

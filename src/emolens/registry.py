@@ -27,7 +27,9 @@ class Registry:
     def register(self, name: str, factory: Callable[..., Any], description: str = "") -> None:
         """Make ``factory`` available as ``name``; a later registration replaces an earlier one."""
         self._factories[name] = factory
-        self._descriptions[name] = description or (factory.__doc__ or "").strip().split("\n")[0]
+        # A docstring's first line, without its reST literals (``accurate``) for the screen.
+        self._descriptions[name] = description or (
+            (factory.__doc__ or "").strip().split("\n")[0].replace("``", ""))
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:

@@ -68,7 +68,7 @@ def check_not_binary(path: Path, sample: bytes) -> None:
     # Text has next to no NUL or control bytes; compressed or binary data has ~0.4 % and ~10 %.
     if nul_share > 0.001 or control_share > 0.02:
         raise InvalidInputError(
-            f"{path} looks binary ({nul_share:.0%} NUL bytes, {control_share:.0%} control "
+            f"{path} looks binary ({nul_share:.1%} NUL bytes, {control_share:.1%} control "
             "bytes), not a text file. UTF-16 text needs a byte-order mark; re-save it as UTF-8."
         )
 
