@@ -104,3 +104,22 @@ def test_the_api_follows_the_settings(monkeypatch, tmp_path, caplog):
     assert r.details["uncertain"] is True and r.model.startswith("lexicon@")
     monkeypatch.delenv("EMOLENS_MODEL")
     assert emolens.analyze("I am so happy").model.startswith("default@")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("😭😭", "sadness"), ("😡😡😡", "anger"), ("😂", "joy"), ("😱", "fear"), ("🤮", "disgust"),
+])
+def test_emoji_only_posts_read_as_their_emoji(text, expected):
+    # The encoders see no emoji (MiniLM maps them to [UNK]) and the training sets hold no
+    # emoji-only posts: these all came out neutral before the emoji table took part.
+    r = emolens.analyze(text)
+    assert r.label == expected and r.scores[expected] > 0.6
+    assert r.details["emoji_share"] == 1.0 and set(r.details["emoji"].values()) == {expected}
+
+
+def test_an_emoji_beside_a_clear_sentence_only_nudges_it():
+    plain = emolens.analyze("I am so happy with my new job, best decision ever")
+    nudged = emolens.analyze("I am so happy with my new job, best decision ever 😭")
+    assert plain.label == nudged.label == "joy"
+    assert plain.scores["sadness"] < nudged.scores["sadness"] < 0.2
+    assert "emoji" not in plain.details and nudged.details["emoji"] == {"😭": "sadness"}

@@ -145,7 +145,14 @@ def _accurate(**_: Any) -> TextRecognizer:
     A language whose encoder cannot load here (its base package or extra is missing) falls
     back to the n-gram model alone, with a warning naming what to install.
     """
-    return _blend(_ngram())
+    return _emoji_aware(_blend(_ngram()))
+
+
+def _emoji_aware(model: TextRecognizer) -> TextRecognizer:
+    """``model`` with emoji read from the lexicon's table (its encoders cannot see them)."""
+    from emolens.text.emoji import EmojiAwareRecognizer
+
+    return EmojiAwareRecognizer(model)
 
 
 def _blend(ngram: TextRecognizer) -> TextRecognizer:
@@ -170,17 +177,21 @@ def _blend(ngram: TextRecognizer) -> TextRecognizer:
 def _default(**_: Any) -> TextRecognizer:
     """Shipped default: the n-gram model, escalating unsure texts to the ``accurate`` encoders.
 
+    Emoji count through the lexicon's emoji table, by their share of the text
+    (``emolens.text.emoji``).
+
     The per-language confidence thresholds come from ``cascade.json`` (chosen on dev splits
     by recipes/cascade/choose.py). Without that file the default is the n-gram model.
     """
     thresholds = _tuned()["thresholds"]
     if not thresholds:
-        return _ngram()
+        return _emoji_aware(_ngram())
     from emolens.text.cascade import CascadeRecognizer
 
     ngram = _ngram()
     accurate = _blend(ngram)
-    return CascadeRecognizer(ngram, accurate, thresholds, name="default", version=accurate.version)
+    return _emoji_aware(CascadeRecognizer(ngram, accurate, thresholds, name="default",
+                                          version=accurate.version))
 
 
 def _hf(**kwargs: Any) -> TextRecognizer:
