@@ -14,8 +14,12 @@ from loopback import HttpServer, Request, SmtpServer
 from typer.testing import CliRunner
 
 from emolens.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, app
+from emolens.errors import InvalidInputError
+from emolens.ingest import open_source
 from emolens.ingest.notify import Alert, EmailNotifier
 from emolens.ingest.rules import Rule, evaluate, parse_duration
+from emolens.ingest.watch import Watcher, load_config
+from emolens.pipeline import build_analyzer
 from emolens.store import ResultStore
 from emolens.store.tables import list_alerts
 from emolens.types import EmotionResult
@@ -232,4 +236,120 @@ def test_config_errors_are_reported(tmp_path):
                       'label = "anger"\nwindow = "an hour"\nabove = 0.3\nsources = ["b"]\n')
     result = CliRunner().invoke(app, ["watch", str(config), "--once"])
     assert result.exit_code == EXIT_ERROR
-    assert "rules.0.window" in result.output and "not a duration" in result.output
+    assert "rules[0].window" in result.output and "not a duration" in result.output
+
+
+def write_sources(tmp_path, bad: str, extra: str = "") -> str:
+    """A config with a good table source and a second source ``bad`` (TOML lines)."""
+    (tmp_path / "posts").mkdir(exist_ok=True)
+    (tmp_path / "posts" / "a.csv").write_text(
+        "text\n" + "".join(f'"{t}"\n' for t in ANGRY[:2] + HAPPY[:2]), encoding="utf-8")
+    path = tmp_path / "watch.toml"
+    path.write_text(f'model = "ngram"\n\n[[sources]]\nname = "good"\nsource = "posts/a.csv"\n'
+                    f'\n[[sources]]\nname = "second"\n{bad}\n{extra}', encoding="utf-8")
+    return str(path)
+
+
+API = 'source = "https://api.example.com/posts?page={page}"\nkind = "api"'
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ('source = "posts"\ntext_col = 5', "sources[1].text_col: expected a string, got 5"),
+    ('source = "posts"\npattern = 5', "sources[1].pattern: expected a string, got 5"),
+    (f'{API}\nfields = ["text=body"]',
+     "sources[1].fields: expected a table of strings, got ['text=body']"),
+    (f'{API}\nmax_pages = "two"', "sources[1].max_pages: expected an integer, got 'two'"),
+    (f'{API}\nitems_path = 5', "sources[1].items_path: expected a string, got 5"),
+    (f'{API}\ntimeout = "soon"', "sources[1].timeout: expected a number, got 'soon'"),
+    (f'{API}\nresume = "yes"', "sources[1].resume: expected true or false, got 'yes'"),
+    (f'{API}\ntext_col = "body"', "sources[1].text_col does not apply to the 'api' connector"),
+    ('source = "posts"\nkind = "nope"', "sources[1].kind: Unknown source 'nope'"),
+])
+def test_connector_options_are_checked_when_the_config_is_loaded(tmp_path, bad, message):
+    db = tmp_path / "w.db"
+    result = CliRunner().invoke(app, ["watch", write_sources(tmp_path, bad), "--once",
+                                      "--db", str(db)])
+    assert result.exit_code == EXIT_ERROR, result.output
+    assert f"is not valid: {message}" in " ".join(result.output.split())
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not db.exists()  # refused before anything was opened, let alone polled
+
+
+def test_open_source_checks_option_types_too():
+    with pytest.raises(InvalidInputError, match="max_pages: expected an integer, got '2'"):
+        open_source("https://api.example.com/x", "api", max_pages="2")
+    assert open_source("https://api.example.com/x", "api", max_pages=2, timeout=5).max_pages == 2
+
+
+class Broken:
+    """A connector with a bug: reading it raises what no connector should."""
+
+    name = "broken"
+
+    def __init__(self, source: str) -> None:
+        self.source, self.polls = source, 0
+
+    def items(self, state):
+        self.polls += 1
+        raise AttributeError("'int' object has no attribute 'strip'")
+        yield  # a generator, as connectors are
+
+
+def test_a_source_that_crashes_is_reported_and_the_others_are_still_polled(tmp_path):
+    config = load_config(write_sources(tmp_path, 'source = "https://example.com/x.json"'))
+    config.interval = timedelta(seconds=0.05)  # every source due again at once in loop mode
+    good = open_source(config.sources[0].source)
+    broken = Broken("https://example.com/x.json")
+    with ResultStore(str(tmp_path / "w.db")) as store:
+        watcher = Watcher(config, {"good": good, "second": broken}, build_analyzer("ngram"),
+                          store, {})
+        first = watcher.cycle()
+        cycles = [first]
+        watcher.run(cycles.append, should_stop=lambda: len(cycles) >= 4)  # loop mode
+        stored = store.count()
+    ok, failed = first.reports
+    assert (ok.status, ok.stored) == ("ok", 4) and first.status == "partial"
+    assert failed.status == "failed" and failed.error_count == 1
+    assert failed.failed == ("source 'second' (https://example.com/x.json) failed unexpectedly: "
+                             "AttributeError: 'int' object has no attribute 'strip'")
+    polled = [r.source for cycle in cycles[1:] for r in cycle.reports]
+    assert polled.count(good.source) >= 2 and broken.polls >= 2  # both went on being polled
+    assert stored == 4
+
+
+def test_rule_on_a_label_the_model_never_gives_is_refused(tmp_path):
+    rule = '[[rules]]\nname = "typo"\nlabel = "angr"\nwindow = "1h"\nabove = 0.3\n'
+    config = write_sources(tmp_path, 'source = "posts/a.csv"', rule)
+    result = CliRunner().invoke(app, ["watch", config, "--once", "--db",
+                                      str(tmp_path / "w.db")])
+    assert result.exit_code == EXIT_ERROR, result.output
+    output = " ".join(result.output.split())
+    assert "rules[0].label: rule 'typo' watches 'angr', which the model" in output
+    assert "never gives; its labels: anger, disgust," in output
+    assert "did you mean 'anger'?" in output
+    with ResultStore(str(tmp_path / "w.db")) as store:
+        assert store.count() == 0  # refused before any source was polled
+    fixed = write_sources(tmp_path, 'source = "posts/a.csv"', rule.replace("angr", "anger"))
+    assert CliRunner().invoke(app, ["watch", fixed, "--once", "--db",
+                                    str(tmp_path / "w.db")]).exit_code == EXIT_OK
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://hooks.example.com/x", "https://",
+                                 "hooks.example.com/x"])
+def test_a_webhook_url_that_is_not_http_is_refused_at_load(tmp_path, url):
+    notify = f'[[notify]]\nname = "ops"\ntype = "webhook"\nurl = "{url}"\n'
+    result = CliRunner().invoke(app, ["watch", write_sources(tmp_path, 'source = "posts/a.csv"',
+                                                             notify), "--once",
+                                      "--db", str(tmp_path / "w.db")])
+    assert result.exit_code == EXIT_ERROR, result.output
+    assert (f"notify[0].url: {url!r} is not an http:// or https:// URL with a host"
+            in " ".join(result.output.split()))
+    assert not (tmp_path / "w.db").exists()
+
+
+def test_a_bad_smtp_setting_is_named_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOLENS_SMTP_PORT", "abc")
+    result = CliRunner().invoke(app, ["watch", write_sources(tmp_path, 'source = "posts/a.csv"'),
+                                      "--once", "--db", str(tmp_path / "w.db")])
+    assert result.exit_code == EXIT_ERROR
+    assert "smtp_port (EMOLENS_SMTP_PORT" in " ".join(result.output.split())

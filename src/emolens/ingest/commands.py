@@ -263,15 +263,15 @@ def watch_cmd(
     as_json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Poll sources on a schedule and send alerts when rules fire."""
+    from emolens.config import build_settings
     from emolens.ingest.settings import WatchSettings
     from emolens.ingest.sources import open_source
     from emolens.ingest.watch import Watcher, load_config
     from emolens.store import ResultStore
 
     cfg = load_config(config)
-    overrides = {"db": db or cfg.db, "model": model or cfg.model, "store_text": cfg.store_text,
-                 "hash_authors": cfg.hash_authors}
-    settings = WatchSettings(**{k: v for k, v in overrides.items() if v is not None})
+    settings = build_settings(WatchSettings, db=db or cfg.db, model=model or cfg.model,
+                              store_text=cfg.store_text, hash_authors=cfg.hash_authors)
     _log_to_stderr(logging.WARNING if quiet else logging.INFO)
     sources = {s.name: open_source(s.source, s.kind, **s.options) for s in cfg.sources}
     notifiers = {n.name: _notifier(n, settings) for n in cfg.notify}

@@ -8,7 +8,9 @@ cooldown (default: its window), judged from the alerts stored.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -70,6 +72,18 @@ class Rule(BaseModel):
         if self.baseline is not None and self.baseline <= self.window:
             raise ValueError("the baseline period must be longer than the window")
         return self
+
+
+def check_label(rule: Rule, labels: Sequence[str], model: str, where: str = "rule") -> None:
+    """Refuse a rule on a label ``model`` never gives (a typo would keep it quiet forever)."""
+    if rule.label in labels:
+        return
+    close = difflib.get_close_matches(rule.label, labels, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise InvalidInputError(
+        f"{where}.label: rule {rule.name!r} watches {rule.label!r}, which the model {model} "
+        f"never gives; its labels: {', '.join(labels)}{hint}"
+    )
 
 
 @dataclass

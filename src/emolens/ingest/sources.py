@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import inspect
 import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from pydantic import PydanticUserError, TypeAdapter, ValidationError
 
 from emolens.errors import InvalidInputError
 from emolens.ingest.api import ApiSource
@@ -110,21 +115,80 @@ def _is_reddit(head: str) -> bool:
 
 def open_source(source: str, kind: str | None = None, **options: Any) -> Source:
     """The connector of ``kind`` (guessed when None) for ``source``, with ``options`` (None
-    values are left out); an option the connector does not take is an InvalidInputError."""
+    values are left out); an option the connector does not take, or of the wrong type, is an
+    InvalidInputError."""
     options = {k: v for k, v in options.items() if v is not None}
-    kind = kind or guess_kind(source, options.get("items_path"))
+    kind = kind or guess_kind(source, _text(options.get("items_path")))
+    check_options(kind, options)
+    return sources.factory(kind)(source=source, **options)
+
+
+def check_options(kind: str, options: dict[str, Any], where: str = "") -> None:
+    """Refuse an option the ``kind`` connector does not take, or whose value does not fit
+    the type its signature declares; ``where`` prefixes the option in the message (e.g.
+    'sources[2].'), so a config file's mistake is found before any source is read."""
     factory = sources.factory(kind)
     takes = _parameters(factory)
     extra = sorted(set(options) - takes)
     if extra and "**" not in takes:
         raise InvalidInputError(
-            f"{', '.join(extra)} do{'es' if len(extra) == 1 else ''} not apply to the {kind!r} "
-            f"connector; it takes: {', '.join(sorted(takes - {'source'})) or 'no options'}"
+            f"{', '.join(where + name for name in extra)} do{'es' if len(extra) == 1 else ''} "
+            f"not apply to the {kind!r} connector; it takes: "
+            f"{', '.join(sorted(takes - {'source'})) or 'no options'}"
         )
-    return factory(source=source, **options)
+    hints = _annotations(factory)
+    for name, value in options.items():
+        if name in hints and not _fits(hints[name], value):
+            raise InvalidInputError(f"{where}{name}: expected {_describe(hints[name])}, "
+                                    f"got {value!r}")
 
 
 def _parameters(factory: Any) -> set[str]:
     """Keyword parameters of a connector class or factory ('**' when it takes any)."""
     params = inspect.signature(factory).parameters.values()
     return {"**" if p.kind is p.VAR_KEYWORD else p.name for p in params}
+
+
+def _annotations(factory: Any) -> dict[str, Any]:
+    """The declared types of a connector's parameters; {} when they cannot be resolved (a
+    plugin's, say), so that its options are passed on unchecked rather than refused."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # any failure to resolve them means: nothing to check
+        return {}
+
+
+def _fits(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` is of ``annotation`` as it is, without coercion ("2" is no int)."""
+    try:
+        adapter = TypeAdapter(annotation)
+    except PydanticUserError:  # a type pydantic cannot check is passed on unchecked
+        return True
+    try:
+        adapter.validate_python(value, strict=True)
+    except ValidationError:
+        return False
+    return True
+
+
+_WORDS = {str: ("a string", "strings"), int: ("an integer", "integers"),
+          float: ("a number", "numbers"), bool: ("true or false", "true or false values")}
+
+
+def _describe(annotation: Any, plural: bool = False) -> str:
+    """``annotation`` in words: 'an integer', 'a table of strings', 'a list of strings'."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a, plural) for a in args if a is not type(None))
+    if origin in (dict, Mapping):
+        return "a table" + (f" of {_describe(args[1], plural=True)}" if args else "")
+    if origin in (list, tuple, Sequence):
+        return "a list" + (f" of {_describe(args[0], plural=True)}" if args else "")
+    if annotation in _WORDS:
+        return _WORDS[annotation][plural]
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -33,6 +33,7 @@ The config is TOML::
 
 from __future__ import annotations
 
+import logging
 import time
 import tomllib
 from collections.abc import Callable
@@ -40,14 +41,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from emolens.errors import EmolensError, InvalidInputError
+from emolens.errors import EmolensError, InvalidInputError, UnknownComponentError
 from emolens.ingest.base import Source, is_url
 from emolens.ingest.notify import Alert, Notifier
-from emolens.ingest.rules import Duration, Evaluation, Rule, evaluate, format_duration
+from emolens.ingest.rules import (
+    Duration,
+    Evaluation,
+    Rule,
+    check_label,
+    evaluate,
+    format_duration,
+)
 from emolens.ingest.run import IngestOptions, IngestReport, ingest
+
+log = logging.getLogger("emolens.watch")
 
 
 class SourceConfig(BaseModel):
@@ -80,6 +91,15 @@ class NotifyConfig(BaseModel):
     to: list[str] = Field(default_factory=list)  # email
     subject_prefix: str = "[emolens]"
     timeout: float = Field(10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str | None) -> str | None:
+        # Refused here, not when the first alert fires and nobody is looking.
+        parts = urlsplit(url) if url is not None else None
+        if parts is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError(f"{url!r} is not an http:// or https:// URL with a host")
+        return url
 
     @model_validator(mode="after")
     def _check(self) -> NotifyConfig:
@@ -134,13 +154,44 @@ def load_config(path: str | Path) -> WatchConfig:
     try:
         config = WatchConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_where(e['loc']) or 'config'}: "
+                             f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
         raise InvalidInputError(f"The watch config {path} is not valid: {problems}") from exc
-    for source in config.sources:
+    for number, source in enumerate(config.sources):
         if not is_url(source.source) and not Path(source.source).expanduser().is_absolute():
             source.source = str(path.parent.resolve() / source.source)
+        try:
+            _check_source(source, f"sources[{number}]")
+        except EmolensError as exc:
+            raise InvalidInputError(f"The watch config {path} is not valid: {exc}") from exc
     return config
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the config reads: ('rules', 0, 'window') ->
+    'rules[0].window'."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def _check_source(source: SourceConfig, where: str) -> None:
+    """The source's connector takes its options, with values of the right types: a mistake
+    stops the watch at the start, not one source in the middle of the night."""
+    from emolens.ingest.sources import check_options, guess_kind
+
+    if source.kind is None:
+        items_path = source.options.get("items_path")
+        try:
+            source.kind = guess_kind(source.source, items_path
+                                     if isinstance(items_path, str) else None)
+        except EmolensError as exc:
+            raise InvalidInputError(f"{where} ({source.name!r}): {exc}") from exc
+    try:
+        check_options(source.kind, source.options, f"{where}.")
+    except UnknownComponentError as exc:
+        raise InvalidInputError(f"{where}.kind: {exc}") from exc
 
 
 @dataclass
@@ -163,6 +214,15 @@ def _utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def _check_labels(rules: list[Rule], analyzer: Any) -> None:
+    """Every rule watches a label the model gives; a misspelt one would never fire."""
+    labels = tuple(analyzer.output_labels)
+    if getattr(analyzer, "abstain_below", None) is not None:
+        labels += ("uncertain",)  # what such a model stores below its threshold
+    for number, rule in enumerate(rules):
+        check_label(rule, labels, analyzer.model_id, f"rules[{number}]")
+
+
 class Watcher:
     """Polls the config's sources, evaluates its rules and sends what fires."""
 
@@ -178,6 +238,7 @@ class Watcher:
     ) -> None:
         self.config, self.sources, self.analyzer, self.store = config, sources, analyzer, store
         self.notifiers, self.options, self.clock = notifiers, options or IngestOptions(), clock
+        _check_labels(config.rules, analyzer)
         self.intervals = {s.name: (s.interval or config.interval).total_seconds()
                           for s in config.sources}
         self.next_due = dict.fromkeys(self.sources, 0.0)
@@ -186,11 +247,25 @@ class Watcher:
         """Poll ``names`` (default: every source), then evaluate the rules."""
         done = Cycle()
         for name in names or list(self.sources):
-            done.reports.append(ingest(self.sources[name], self.analyzer, self.store,
-                                       self.options))
+            done.reports.append(self._poll(name))
             self.next_due[name] = time.monotonic() + self.intervals[name]
         self._check_rules(done)
         return done
+
+    def _poll(self, name: str) -> IngestReport:
+        """Collect one source. ``ingest`` reports the failures it knows; anything else (a
+        connector's bug) is reported as this source's failure too, so that one broken source
+        does not stop the others from being polled."""
+        source = self.sources[name]
+        try:
+            return ingest(source, self.analyzer, self.store, self.options)
+        except Exception as exc:
+            log.debug("source %r failed", name, exc_info=True)
+            report = IngestReport(source.source, source.name)
+            report.failed = (f"source {name!r} ({source.source}) failed unexpectedly: "
+                             f"{type(exc).__name__}: {exc}")
+            report.add_error(report.failed)
+            return report
 
     def run(self, on_cycle: Callable[[Cycle], None], should_stop: Callable[[], bool],
             sleep: Callable[[float], None] = time.sleep) -> None:
