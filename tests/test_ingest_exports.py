@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emolens.cli import EXIT_PARTIAL, app
+from emolens.errors import InvalidInputError
 from emolens.ingest import BadItem, IngestItem, Note, guess_kind, open_source
 from emolens.store import ResultStore
 
@@ -190,6 +191,39 @@ def test_telegram_export(tmp_path):
     assert [b.message for b in bad] == [
         "is str, not a message object", "has no id",
         "its text is neither a string nor a list of parts"]
+
+
+@pytest.mark.usefixtures("isolated_settings")
+def test_telegram_export_folder_is_read_through_its_result_json(tmp_path, store_url):
+    folder = tmp_path / "ChatExport_2026-01-05"  # as Telegram Desktop names it
+    (folder / "photos").mkdir(parents=True)
+    result_json = folder / "result.json"
+    result_json.write_text(json.dumps(TELEGRAM, ensure_ascii=False), encoding="utf-8")
+    assert guess_kind(str(folder)) == "telegram"
+    items, bad, _ = split(entries(str(folder)))
+    assert [i.id for i in items] == ["telegram:777:2", "telegram:777:3"]
+    assert {i.source for i in items} == {str(result_json.resolve())}
+    assert bad[0].name.startswith(f"{result_json.resolve()}: 家人群")
+
+    command = ["ingest", str(folder), "--model", "ngram", "--db", store_url, "--json",
+               "--no-media"]
+    run = CliRunner().invoke(app, command)
+    (source,) = [json.loads(line) for line in run.stdout.splitlines()
+                 if json.loads(line)["type"] == "source"]
+    assert (source["kind"], source["analysed"], source["error_count"]) == ("telegram", 2, 3)
+    assert source["failed"] is None
+    with ResultStore(store_url) as store:
+        frame = store.to_frame()
+    assert sorted(frame["author"]) == ["Dad", "Mum"]
+    assert set(frame["source"]) == {str(result_json.resolve())}  # as when the file is given
+    again = CliRunner().invoke(app, ["ingest", str(result_json), "--model", "ngram", "--db",
+                                     store_url, "--json", "--no-media"])
+    assert json.loads(again.stdout.splitlines()[-1])["skipped_existing"] == 2
+
+
+def test_telegram_folder_without_result_json_says_so(tmp_path):
+    with pytest.raises(InvalidInputError, match="No result.json in .*: give the folder"):
+        entries(str(tmp_path), "telegram")
 
 
 WECHAT_TXT = """2024-01-05 20:31:02 张三

@@ -54,7 +54,24 @@ class TelegramExport:
 
     def items(self, state: dict[str, Any]) -> Iterator[Entry]:
         """Text messages of each chat, in order."""
+        path = self._file()
+        for entry in self._entries(path):
+            if isinstance(entry, IngestItem):
+                entry.source = str(path)  # as when the file itself is given, like tweets.js
+            yield entry
+
+    def _file(self) -> Path:
+        """The export's result.json: the source itself, or the file in the export's folder
+        (Telegram Desktop writes ChatExport_<date>/result.json beside the media folders)."""
         path = Path(self.source)
+        if not path.is_dir():
+            return path
+        if not (path / "result.json").is_file():
+            raise InvalidInputError(f"No result.json in {path}: give the folder Telegram "
+                                    "Desktop exported (in JSON format) or its result.json")
+        return path / "result.json"
+
+    def _entries(self, path: Path) -> Iterator[Entry]:
         try:
             data = json.loads(path.read_text(encoding="utf-8-sig"))
         except (OSError, UnicodeDecodeError) as exc:
