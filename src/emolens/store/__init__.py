@@ -7,8 +7,9 @@ Contract (implemented by ``emolens.store.sql.ResultStore``):
 - ``add(results, store_text="full"|"hash"|"none") -> int``: inserts results, skipping any whose
   (item_key, model) is already stored; commits before returning; returns the number inserted.
 - ``existing_keys(keys, model) -> set[str]``: which of ``keys`` are already stored for ``model``.
-- ``to_frame(source=, group=, model=, label=, since=, until=) -> pandas.DataFrame``: one row per
-  stored result, score columns named ``p_<label>``.
+- ``to_frame(source=, group=, model=, label=, since=, until=, folder=) -> pandas.DataFrame``: one
+  row per stored result, score columns named ``p_<label>``; with ``folder=True`` the source is
+  a folder and the results of the files under it are included.
 """
 
 from emolens.store.sql import ResultStore

@@ -87,15 +87,34 @@ def _engine(db: str | None, must_exist: bool) -> tuple[Any, str]:
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_age(value: str) -> timedelta:
+def parse_age(value: str, param_hint: str = "--older-than") -> timedelta:
     """'90d', '12h', '4w' or '30m' as a timedelta; BadParameter otherwise."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*", value.lower())
     if match is None:
         raise typer.BadParameter(
             f"{value!r} is not an age; use a number and a unit: 30m, 12h, 90d or 4w",
-            param_hint="--older-than",
+            param_hint=param_hint,
         )
-    return timedelta(**{_UNITS[match[2]]: float(match[1])})
+    try:
+        return timedelta(**{_UNITS[match[2]]: float(match[1])})
+    except OverflowError:
+        raise _too_long_ago(value, param_hint) from None
+
+
+def ago(value: str, param_hint: str = "--older-than") -> datetime:
+    """The aware UTC time the age ``value`` reaches back to; BadParameter when it is not an
+    age or reaches back before the year 1, which no datetime can hold."""
+    age = parse_age(value, param_hint)
+    try:
+        return datetime.now(UTC) - age
+    except OverflowError:
+        raise _too_long_ago(value, param_hint) from None
+
+
+def _too_long_ago(value: str, param_hint: str) -> typer.BadParameter:
+    return typer.BadParameter(
+        f"{value!r} reaches back before the year 1; give a shorter age (e.g. 3650d for ten "
+        "years)", param_hint=param_hint)
 
 
 def purge_cmd(
@@ -123,19 +142,19 @@ def purge_cmd(
 
     if older_than is None and source is None and author is None:
         raise typer.BadParameter("give --older-than, --source, --author, or several")
-    before = datetime.now(UTC) - parse_age(older_than) if older_than is not None else None
+    before = ago(older_than) if older_than is not None else None
     settings = load_settings(db=db)
     url = settings.db
     authors = None if author is None else _author_forms(author, settings.author_salt)
     if "://" not in url and not Path(url).expanduser().exists():
         raise InvalidInputError(f"No result store at {url}: nothing to delete.")
     with ResultStore(url) as store:
-        source = _stored_source(store, source)
+        source, folder = stored_source(store, source) if source is not None else (None, False)
         matched = store.delete(source=source, stored_before=before, authors=authors,
-                               dry_run=True)
+                               dry_run=True, folder=folder)
         what = " and ".join(filter(None, (
-            source and f"from {source}", before and f"stored before {before:%Y-%m-%d %H:%M} UTC",
-            author and f"by {author}",
+            source and f"from {source}" + (" and the files under it" if folder else ""),
+            before and f"stored before {before:%Y-%m-%d %H:%M} UTC", author and f"by {author}",
         )))
         if dry_run or not matched:
             console.print(f"{matched:,} results {what} in {store.where}"
@@ -144,7 +163,8 @@ def purge_cmd(
             return
         if not yes:
             typer.confirm(f"Delete {matched:,} results {what}?", abort=True)
-        deleted = store.delete(source=source, stored_before=before, authors=authors)
+        deleted = store.delete(source=source, stored_before=before, authors=authors,
+                               folder=folder)
     console.print(f"deleted {deleted:,} results {what}", highlight=False, soft_wrap=True)
 
 
@@ -155,19 +175,37 @@ def _author_forms(author: str, salt: str | None) -> list[str]:
     return [author.strip()] + ([hash_author(author, salt)] if salt else [])
 
 
-def _stored_source(store: Any, source: str | None) -> str | None:
-    """``source`` as stored: files are stored by their absolute path."""
-    if source is None or not Path(source).exists():
-        return source
-    resolved = str(Path(source).expanduser().resolve())
-    return resolved if resolved in store.sources() else source
+def stored_source(store: Any, source: str) -> tuple[str, bool]:
+    """``source`` as the results in ``store`` hold it, and whether it is a folder whose files'
+    results count too (``folder=`` of ``ResultStore.delete`` and ``to_frame``).
+
+    Files are stored by their absolute path, and a folder's files each by their own, so a
+    path given relative or with ``~`` is resolved as at ingest time; a folder matches the
+    files under it, even after it was removed from the disk. Anything else (a URL, a name
+    given to the service) is matched as it is.
+    """
+    if "://" in source:
+        return source, False
+    path = Path(source).expanduser()
+    resolved = str(path.resolve())
+    if path.is_dir():
+        return resolved, True
+    stored = store.sources()
+    if source in stored:
+        return source, False
+    if resolved in stored:
+        return resolved, False
+    under = resolved.rstrip("/") + "/"
+    if any(s.startswith(under) for s in stored):  # a folder ingested, then removed
+        return resolved, True
+    return source, False
 
 
 def parse_since(value: str) -> datetime:
     """An age (30m, 12h, 7d, 4w: that long ago) or an ISO 8601 time (UTC without a zone), as
     naive UTC."""
     if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*[mhdw]\s*", value.lower()):
-        return (datetime.now(UTC) - parse_age(value)).replace(tzinfo=None)
+        return ago(value, "--since").replace(tzinfo=None)
     try:
         when = datetime.fromisoformat(value.strip())
         return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when

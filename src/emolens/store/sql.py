@@ -24,6 +24,7 @@ from emolens.pipeline import text_hash
 from emolens.privacy import redact
 from emolens.store.migrate import upgrade
 from emolens.store.schema import results_table
+from emolens.store.tables import source_filter
 from emolens.types import EmotionResult
 
 StoreText = Literal["full", "redacted", "hash", "none"]
@@ -120,17 +121,19 @@ class ResultStore:
         label: str | None = None,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
+        folder: bool = False,
     ) -> pd.DataFrame:
         """Stored results as a table, one row each, with a ``p_<label>`` column per score.
 
         ``since <= time < until``, where time is the item's own timestamp, or when it has
-        none, the time it was stored.
+        none, the time it was stored. With ``folder``, ``source`` is a folder and the results
+        of the files under it are read too.
         """
         col = results_table.c
         stmt = select(results_table).order_by(col.id)
-        for column, value in (
-            (col.source, source), (col.group_name, group), (col.model, model), (col.label, label)
-        ):
+        if source is not None:
+            stmt = stmt.where(source_filter(col.source, source, folder))
+        for column, value in ((col.group_name, group), (col.model, model), (col.label, label)):
             if value is not None:
                 stmt = stmt.where(column == value)
         when = func.coalesce(col.timestamp, col.created_at)
@@ -148,14 +151,16 @@ class ResultStore:
         stored_before: datetime | None = None,
         dry_run: bool = False,
         authors: Sequence[str] | None = None,
+        folder: bool = False,
     ) -> int:
         """Delete the results of ``source``, stored before ``stored_before`` and/or by one of
         ``authors`` (as stored: names or their hashes) (retention, data-subject requests);
-        returns how many matched. At least one filter is required."""
+        returns how many matched. At least one filter is required. With ``folder``,
+        ``source`` is a folder and the results of the files under it go too."""
         col = results_table.c
         where = []
         if source is not None:
-            where.append(col.source == source)
+            where.append(source_filter(col.source, source, folder))
         if authors is not None:
             where.append(col.author.in_(list(authors)))
         if stored_before is not None:

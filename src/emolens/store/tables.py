@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, false, func, insert, or_, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 
 from emolens.store.schema import alerts_table, audit_table, ingest_state_table, results_table
 
@@ -130,14 +131,21 @@ def label_share(
     if model is not None:
         where.append(col.model == model)
     if sources is not None:  # a folder's path also covers the files under it
-        where.append(or_(*(
-            or_(col.source == s, col.source.like(_like_prefix(s.rstrip("/")), escape="\\"))
-            for s in sources
-        )) if sources else false())
+        where.append(or_(*(source_filter(col.source, s, folder=True) for s in sources))
+                     if sources else false())
     stmt = select(func.count(), func.coalesce(func.sum(case((col.label == label, 1), else_=0)), 0))
     with engine.connect() as conn:
         total, hits = conn.execute(stmt.where(and_(*where))).one()
     return int(total), int(hits)
+
+
+def source_filter(column: Any, source: str, folder: bool = False) -> ColumnElement[bool]:
+    """``column`` is ``source``; with ``folder``, also any path under it, since a folder's
+    results are stored per file ('/data/posts' covers '/data/posts/a.csv', not
+    '/data/posts-old/b.csv')."""
+    if not folder:
+        return column == source
+    return or_(column == source, column.like(_like_prefix(source.rstrip("/")), escape="\\"))
 
 
 def _like_prefix(path: str) -> str:
