@@ -59,3 +59,28 @@ def test_remove_asks_first_and_refuses_shipped_models(tmp_path):
     plain.mkdir()
     refused = runner.invoke(app, ["models", "remove", str(plain), "--yes"])
     assert refused.exit_code == 1 and "not a model" in refused.output and plain.is_dir()
+
+
+def test_remove_refuses_a_model_folder_that_holds_other_files(tmp_path):
+    mine = _user_model(tmp_path / "proj")
+    (mine / "notes.txt").write_text("my notes")
+    (mine / "posts.csv").write_text("text\nhello\n")
+    refused = runner.invoke(app, ["models", "remove", str(mine), "--yes"], terminal_width=200)
+    assert refused.exit_code == 1
+    assert "not part of a model: notes.txt, posts.csv" in refused.output
+    assert (mine / "notes.txt").is_file() and (mine / "weights.npz").is_file()
+    (mine / "notes.txt").unlink()
+    (mine / "posts.csv").unlink()
+    (mine / ".finetune").mkdir()  # checkpoints an unfinished fine-tuning run left
+    (mine / ".finetune" / "last.pt").write_bytes(b"x")
+    gone = runner.invoke(app, ["models", "remove", str(mine), "--yes"])
+    assert gone.exit_code == 0, gone.output
+    assert not mine.exists() and tmp_path.is_dir()
+
+
+def test_remove_refuses_the_current_folder(tmp_path, monkeypatch):
+    mine = _user_model(tmp_path / "here")
+    monkeypatch.chdir(mine)
+    refused = runner.invoke(app, ["models", "remove", ".", "--yes"])
+    assert refused.exit_code == 1 and "current folder" in refused.output
+    assert (mine / "emolens-model.json").is_file()

@@ -7,7 +7,10 @@ are code rather than a folder (``lexicon``, ``accurate``, ``llm``...) have a des
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,10 @@ SHIPPED: dict[str, tuple[str, str]] = {  # name -> (folder, modality)
     "face": ("face", "image"),
 }
 CARD_FILE = "MODEL_CARD.md"
+CHECKPOINT_DIR = ".finetune"  # `train text --finetune` checkpoints, left by an unfinished run
+# Every file `emolens train` writes into a model directory (and the shipped formats): removing
+# a model deletes these and nothing else, and training writes only into a folder of these.
+MODEL_DIR_FILES = frozenset({MODEL_FILE, CARD_FILE, "weights.npz", "adapter.npz", "model.onnx"})
 _MODALITY_BY_TYPE = {"voice-whisper-logreg": "audio", "face-expression-onnx": "image"}
 
 
@@ -113,8 +120,60 @@ def _card(path: Path) -> str | None:
         return None
 
 
-def remove_model(path: str | Path) -> Path:
-    """Delete a model directory a user trained; refuses shipped models and non-model folders."""
+def content_version(arrays: Mapping[str, Any], *parts: Any) -> str:
+    """A short hash of a model's weights (and of ``parts``: labels, thresholds...): the
+    default version of a trained model, so that two trainings never share a model id (the
+    key stored results are kept under) unless they give the same model."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = arrays[key]
+        digest.update(f"{key}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    digest.update(json.dumps(parts, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:12]
+
+
+def foreign_entries(path: Path) -> list[str]:
+    """Names in the folder ``path`` that are not files a model directory is known to hold."""
+    return sorted(entry.name for entry in path.iterdir() if not _model_entry(entry))
+
+
+def _model_entry(entry: Path) -> bool:
+    if entry.is_symlink():  # a link would make removal reach outside the folder
+        return entry.name in MODEL_DIR_FILES
+    if entry.name == CHECKPOINT_DIR:
+        return entry.is_dir()
+    return entry.name in MODEL_DIR_FILES and entry.is_file()
+
+
+def _listing(names: list[str], most: int = 5) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def check_output_dir(path: str | Path) -> Path:
+    """``path`` if a model may be written there: a new or empty folder, or one that holds an
+    emolens model already (training again replaces its files). A folder of other files is
+    refused, so that the model is never mixed in with (and later removed with) a user's own
+    files."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InvalidInputError(f"{path} is a file, not a folder; name a folder to write the "
+                                "model to")
+    if not path.is_dir() or (path / MODEL_FILE).is_file():
+        return path
+    others = foreign_entries(path)
+    if others:
+        raise InvalidInputError(
+            f"{path} is not empty and holds no emolens model ({MODEL_FILE}); it has "
+            f"{_listing(others)}. Write the model to a new or empty folder instead, e.g. "
+            f"{path / 'model'}")
+    return path
+
+
+def removable_entries(path: str | Path) -> list[Path]:
+    """The files that removing the model directory ``path`` deletes; refuses shipped models,
+    folders that are not models, folders holding other files, and the current folder."""
     path = Path(path)
     if str(path) in SHIPPED and not path.exists():
         raise InvalidInputError(f"{str(path)!r} is a model shipped with emolens; it cannot be "
@@ -127,5 +186,26 @@ def remove_model(path: str | Path) -> Path:
     if peek_model(path) is None:
         raise InvalidInputError(
             f"{path} holds no {MODEL_FILE}, so it is not a model emolens made; not deleting it")
-    shutil.rmtree(path)
+    others = foreign_entries(path)
+    if others:
+        raise InvalidInputError(
+            f"{path} holds files that are not part of a model: {_listing(others)}; not deleting "
+            "anything. Move them out of the folder first (or delete it yourself)")
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        raise InvalidInputError(f"{path} is the current folder (or holds it); change to another "
+                                "folder first")
+    return sorted(path.iterdir())
+
+
+def remove_model(path: str | Path) -> Path:
+    """Delete a model directory a user trained: its model files, then the emptied folder
+    (see ``removable_entries`` for what is refused)."""
+    path = Path(path)
+    for entry in removable_entries(path):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    path.rmdir()
     return path

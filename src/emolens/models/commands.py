@@ -129,14 +129,15 @@ def remove_cmd(
     """Delete a model directory made by `emolens train` (shipped models are refused)."""
     from pathlib import Path
 
-    from emolens.models.catalog import folder_size, model_info, remove_model
+    from emolens.models.catalog import folder_size, model_info, removable_entries, remove_model
 
     info = model_info(path)
-    if info.shipped or info.path is None:
-        remove_model(path)  # raises the message saying it cannot be removed
     target = Path(path)
+    # Refused before asking: a shipped model, or a folder that holds more than a model.
+    entries = removable_entries(target)
     if not yes:
-        typer.confirm(f"Delete {target} ({info.name}, {folder_size(target) / 1e6:.2f} MB)?",
-                      abort=True, err=True)
+        names = ", ".join(entry.name for entry in entries)
+        typer.confirm(f"Delete {target} ({info.name}, {folder_size(target) / 1e6:.2f} MB: "
+                      f"{names})?", abort=True, err=True)
     remove_model(target)
     err_console.print(f"removed {target}", highlight=False)
