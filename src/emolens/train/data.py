@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +22,8 @@ class LabelledData:
     languages: list[str] | None
     path: Path
     groups: list[str] | None = None  # speaker, author, ...: kept on one side of a split
+    # Rows of the file left out, by reason ("no text", "no label"); for the commands to report.
+    skipped: dict[str, int] = field(default_factory=dict)
 
     def subset(self, index: Sequence[int]) -> LabelledData:
         """The rows at ``index``, in that order."""
@@ -90,8 +92,12 @@ def read_labelled(
     language_col: str | None = None,
     group_col: str | None = None,
 ) -> LabelledData:
-    """Rows with a non-empty text and label; other rows are dropped (and counted by the caller)."""
+    """Rows with a non-empty text and label; the others are dropped and counted in ``skipped``
+    (``skipped_note`` says it for people). A missing language is detected from the text."""
     path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a directory; pass the labelled file itself "
+                                "(.csv, .tsv, .jsonl, .json or .parquet)")
     if not path.is_file():
         raise InvalidInputError(f"{path}: no such file")
     frame = read_table(path)
@@ -100,15 +106,62 @@ def read_labelled(
             raise InvalidInputError(
                 f"{path}: no column {column!r}; columns are {list(frame.columns)}"
             )
-    frame = frame.astype({text_col: str, label_col: str})
-    keep = (frame[text_col].str.strip() != "") & (frame[label_col].str.strip() != "")
-    frame = frame[keep]
+    no_text, no_label = _blank(frame[text_col]), _blank(frame[label_col])
+    no_label &= ~no_text  # a row with neither counts once, as having no text
+    skipped = {reason: int(mask.sum()) for reason, mask in
+               (("no text", no_text), ("no label", no_label)) if mask.any()}
+    frame = frame[~(no_text | no_label)]
     if frame.empty:
-        raise InvalidInputError(f"{path}: no rows with both a text and a label")
+        why = f" (of {sum(skipped.values()):,} rows, {_reasons(skipped)})" if skipped else ""
+        raise InvalidInputError(f"{path}: no rows with both a text and a label{why}")
+    texts = frame[text_col].astype(str).tolist()
     return LabelledData(
-        texts=frame[text_col].tolist(),
-        labels=frame[label_col].str.strip().tolist(),
-        languages=frame[language_col].tolist() if language_col else None,
+        texts=texts,
+        labels=frame[label_col].astype(str).str.strip().tolist(),
+        languages=_languages(frame[language_col], texts) if language_col else None,
         path=path,
         groups=frame[group_col].astype(str).tolist() if group_col else None,
+        skipped=skipped,
     )
+
+
+def _blank(column: pd.Series) -> pd.Series:
+    """Null (JSONL null, Parquet NA: ``astype(str)`` would keep them as NaN) or blank cells."""
+    return column.isna() | (column.astype(str).str.strip() == "")
+
+
+def _languages(column: pd.Series, texts: list[str]) -> list[str]:
+    """Each row's language as given, or detected where the cell is empty."""
+    from emolens.text.language import detect_language
+
+    given = column.where(~_blank(column), "").astype(str).str.strip().tolist()
+    return [language or detect_language(text) for language, text in zip(given, texts,
+                                                                         strict=True)]
+
+
+def _reasons(skipped: dict[str, int]) -> str:
+    return ", ".join(f"{n:,} with {reason}" for reason, n in skipped.items())
+
+
+def skipped_note(data: LabelledData) -> str | None:
+    """A line saying how many rows of ``data``'s file were left out and why, if any were."""
+    if not data.skipped:
+        return None
+    n = sum(data.skipped.values())
+    return (f"{data.path}: skipped {n:,} of {n + len(data.texts):,} rows "
+            f"({_reasons(data.skipped)})")
+
+
+def parse_labels(value: str | None) -> list[str] | None:
+    """A comma-separated --labels value as a list; refuses empty and repeated labels."""
+    if value is None:
+        return None
+    labels = [x.strip() for x in value.split(",")]
+    if not all(labels):
+        raise InvalidInputError(f"--labels {value!r} has an empty label; separate labels by "
+                                "single commas")
+    repeated = sorted({x for x in labels if labels.count(x) > 1})
+    if repeated:
+        raise InvalidInputError(f"--labels lists {', '.join(repeated)} more than once "
+                                f"({value!r}); give each label once")
+    return labels
