@@ -83,6 +83,9 @@ class NgramRecognizer:
         # fitted on validation data; the Analyzer lists the labels at or above theirs.
         self.label_thresholds: dict[str, float] | None = None
         self.heads_: dict[str, _Head] = {}
+        # Languages whose training texts all had one label (language -> that label): they get
+        # no head of their own, and their texts are scored by another language's head.
+        self.skipped_languages_: dict[str, str] = {}
         self._featurizers: dict[str, NgramFeaturizer] = {}
 
     # -- features ---------------------------------------------------------------------------
@@ -102,12 +105,18 @@ class NgramRecognizer:
         """Train one head per language found in ``texts``; labels are those of ``y`` unless set.
 
         The temperature is fitted on ``calibration`` (texts, labels) when given, else on a 10 %
-        stratified hold-out, after which the head is refitted on everything.
+        stratified hold-out, after which the head is refitted on everything. A language whose
+        texts all have one label gets no head (see ``skipped_languages_``).
         """
         if len(texts) != len(y):
             raise InvalidInputError(f"Got {len(texts)} texts but {len(y)} labels.")
         if not self.labels:
             self.labels = tuple(sorted(set(y)))
+        repeated = sorted({label for label in self.labels if self.labels.count(label) > 1})
+        if repeated:
+            # Two columns of one label would split its probability and break the label index.
+            raise InvalidInputError(f"The label set lists {repeated} more than once: "
+                                    f"{list(self.labels)}; give each label once.")
         unknown = sorted(set(y) - set(self.labels))
         if unknown:
             raise InvalidInputError(f"Labels {unknown} are not in the label set {self.labels}.")
@@ -119,10 +128,14 @@ class NgramRecognizer:
             cal_texts = list(calibration[0])
             cal_langs = np.array(resolve_languages(cal_texts, None))
             cal_idx = np.array([self.labels.index(label) for label in calibration[1]])
-        self.heads_ = {}
+        self.heads_, self.skipped_languages_ = {}, {}
         for language in LANGUAGES:
             mask = langs == language
             if mask.sum() == 0:
+                continue
+            classes = np.unique(y_idx[mask])
+            if len(classes) < 2:
+                self.skipped_languages_[language] = self.labels[classes[0]]
                 continue
             counts = self._featurizer(language).transform(
                 [t for t, m in zip(texts, mask, strict=True) if m]
@@ -134,7 +147,17 @@ class NgramRecognizer:
                     [t for t, m in zip(cal_texts, cal_mask, strict=True) if m]
                 )
                 cal = (cal_counts, cal_idx[cal_mask])
-            self.heads_[language] = self._fit_head(counts, y_idx[mask], cal)
+            self.heads_[language] = self._fit_head(counts, y_idx[mask], cal, language)
+        if not self.heads_ and not self.skipped_languages_:
+            raise InvalidInputError(
+                f"No training text is in a language with n-gram features {list(LANGUAGES)}; "
+                f"got languages {sorted(set(langs.tolist()))[:10]}.")
+        if not self.heads_:
+            found = "; ".join(f"{language}: {label}"
+                              for language, label in self.skipped_languages_.items())
+            raise InvalidInputError(
+                f"Training data has a single label in every language ({found}); a classifier "
+                "needs at least two labels in one language.")
         return self
 
     def _fit_head(
@@ -142,15 +165,16 @@ class NgramRecognizer:
         counts: sp.csr_matrix,
         y: np.ndarray,
         calibration: tuple[sp.csr_matrix, np.ndarray] | None,
+        language: str,
     ) -> _Head:
         classes = np.unique(y)
-        if len(classes) < 2:
-            raise InvalidInputError(
-                f"Training data for a language has a single label ({self.labels[classes[0]]}); "
-                "a classifier needs at least two."
-            )
         df = np.asarray((counts > 0).sum(axis=0)).ravel()
         columns = np.flatnonzero(df >= self.min_df).astype(np.int32)
+        if len(columns) == 0:
+            raise InvalidInputError(
+                f"No n-gram of the {len(y)} {language} training texts occurs in at least "
+                f"min_df={self.min_df} of them, so there is nothing to learn from; use a "
+                "lower --min-df (1 keeps every n-gram) or more data.")
         idf = (np.log((1 + counts.shape[0]) / (1 + df[columns])) + 1).astype(np.float32)
         head = _Head(columns, idf, np.zeros((0, 0)), np.zeros(0), classes)
         x = head.weigh(counts)
@@ -203,17 +227,11 @@ class NgramRecognizer:
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: str | Path, extra: dict | None = None) -> Path:
         """Write the model as a directory loadable by ``emolens.load``."""
-        directory = Path(directory)
+        from emolens.models.catalog import check_output_dir
+
+        directory = check_output_dir(directory)  # never into a folder of the user's own files
         directory.mkdir(parents=True, exist_ok=True)
-        arrays: dict[str, np.ndarray] = {}
-        for language, head in self.heads_.items():
-            arrays[f"{language}.columns"] = head.columns
-            arrays[f"{language}.idf"] = head.idf.astype(np.float16)
-            arrays[f"{language}.coef"] = head.coef.astype(np.float16)
-            arrays[f"{language}.intercept"] = head.intercept
-            arrays[f"{language}.classes"] = head.classes
-            arrays[f"{language}.temperature"] = np.array([head.temperature])
-        np.savez_compressed(directory / WEIGHTS_FILE, **arrays)
+        np.savez_compressed(directory / WEIGHTS_FILE, **self._arrays())
         meta = {
             "type": "ngram",
             "name": self.name,
@@ -221,6 +239,7 @@ class NgramRecognizer:
             "labels": list(self.labels),
             "scheme": self.scheme,
             "languages": sorted(self.heads_),
+            "skipped_languages": self.skipped_languages_ or None,
             "abstain_below": self.abstain_below,
             "label_thresholds": self.label_thresholds,
             "params": {
@@ -234,6 +253,28 @@ class NgramRecognizer:
         }
         (directory / MODEL_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False))
         return directory
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The learned state as saved (IDF and weights in float16)."""
+        arrays: dict[str, np.ndarray] = {}
+        for language, head in self.heads_.items():
+            arrays[f"{language}.columns"] = head.columns
+            arrays[f"{language}.idf"] = head.idf.astype(np.float16)
+            arrays[f"{language}.coef"] = head.coef.astype(np.float16)
+            arrays[f"{language}.intercept"] = head.intercept
+            arrays[f"{language}.classes"] = head.classes
+            arrays[f"{language}.temperature"] = np.array([head.temperature])
+        return arrays
+
+    def content_version(self) -> str:
+        """A short hash of the saved weights and of what else changes results (labels,
+        abstention and multi-label thresholds): a version that differs between trainings."""
+        from emolens.models.catalog import content_version
+
+        if not self.heads_:
+            raise NotFittedError("This NgramRecognizer is not trained: call fit() or load().")
+        return content_version(self._arrays(), list(self.labels), self.abstain_below,
+                               self.label_thresholds)
 
     @classmethod
     def load(cls, directory: str | Path) -> NgramRecognizer:
@@ -258,6 +299,7 @@ class NgramRecognizer:
             abstain_below=meta.get("abstain_below"),
         )
         model.label_thresholds = meta.get("label_thresholds")
+        model.skipped_languages_ = meta.get("skipped_languages") or {}
         for language in meta["languages"]:
             model.heads_[language] = _Head(
                 columns=weights[f"{language}.columns"],
