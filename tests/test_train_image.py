@@ -122,7 +122,8 @@ def test_analyze_image_with_the_trained_face_head(tiny_image_model, tmp_path):
     assert result.exit_code == 0, result.output
     faces = [json.loads(line) for line in result.output.splitlines()
              if line.startswith("{") and '"modality": "face"' in line]
-    assert faces and "face=tiny-head@1" in faces[0]["model"]
+    version = json.loads((root / "model/emolens-model.json").read_text())["version"]
+    assert faces and f"face=tiny-head@{version}" in faces[0]["model"]
     assert faces[0]["label"] == "uncertain" and faces[0]["details"]["uncertain"]
 
 

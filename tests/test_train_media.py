@@ -125,7 +125,9 @@ def test_analyze_audio_with_the_trained_voice_model(audio_model, tmp_path):
     result = runner.invoke(app, ["analyze", "audio", str(ravdess("05", 7)), "--model",
                                  str(root / "model"), "--no-store", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "voice=voice-test@1" in result.output
+    version = json.loads((root / "model/emolens-model.json").read_text())["version"]
+    assert len(version) == 12  # no --version: a hash of the head, this training's own id
+    assert f"voice=voice-test@{version}" in result.output
     assert '"segments": 1' in result.output  # one utterance, on the canonical labels
 
 

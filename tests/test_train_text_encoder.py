@@ -80,7 +80,7 @@ def test_head_on_minilm_beats_ngrams_and_reloads_in_a_new_process(data, tmp_path
 
     texts = [t for t, _ in _rows("test", 150)[:20]]
     here = emolens.load(model_dir).analyze_batch(texts, language="en")
-    assert here[0].model == "dair-head@1"
+    assert here[0].model == f"dair-head@{meta['version']}"  # no --version: the head's hash
     code = (
         "import json, emolens;"
         f"rs = emolens.load({str(model_dir)!r}).analyze_batch({texts!r}, language='en');"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -56,7 +57,9 @@ AbstainOpt = Annotated[float | None, typer.Option(
     "--abstain-below", min=0.0, max=1.0, help="Store a threshold in the model: results whose "
     "top probability is below it get the label 'uncertain' (scores unchanged).")]
 NameOpt = Annotated[str, typer.Option("--name", help="Model name stored with every result.")]
-VersionOpt = Annotated[str, typer.Option("--version", help="Model version.")]
+VERSION_HELP = ("Model version (default: a short hash of the trained model, so that each "
+                "training has its own model id, the key its stored results are kept under).")
+VersionOpt = Annotated[str | None, typer.Option("--version", help=VERSION_HELP)]
 CacheOpt = Annotated[Path | None, typer.Option(
     "--cache-dir", help="Feature cache, by file content (default: <EMOLENS_CACHE_DIR or "
     "~/.cache/emolens>/features); re-training with other options reuses it.")]
@@ -76,7 +79,7 @@ def train_audio_cmd(
     group_col: GroupColOpt = None, group_regex: GroupRegexOpt = None, labels: LabelsOpt = None,
     scheme: SchemeOpt = None, dev: DevOpt = None, val_split: ValSplitOpt = 0.2,
     folds: FoldsOpt = None, c: COpt = None, balanced: BalancedOpt = False, seed: SeedOpt = 0,
-    abstain_below: AbstainOpt = None, name: NameOpt = "custom", version: VersionOpt = "1",
+    abstain_below: AbstainOpt = None, name: NameOpt = "custom", version: VersionOpt = None,
     whisper: Annotated[str, typer.Option(
         "--whisper", help="Whisper encoder of the features ('base', as the shipped voice "
         "model, or a CTranslate2 folder).")] = "base",
@@ -96,7 +99,7 @@ def train_image_cmd(
     group_col: GroupColOpt = None, group_regex: GroupRegexOpt = None, labels: LabelsOpt = None,
     scheme: SchemeOpt = None, dev: DevOpt = None, val_split: ValSplitOpt = 0.2,
     folds: FoldsOpt = None, c: COpt = None, balanced: BalancedOpt = False, seed: SeedOpt = 0,
-    abstain_below: AbstainOpt = None, name: NameOpt = "custom", version: VersionOpt = "1",
+    abstain_below: AbstainOpt = None, name: NameOpt = "custom", version: VersionOpt = None,
     face_model: Annotated[str, typer.Option(
         "--face-model", help="Face-expression CNN whose features are used ('default' or a "
         "model folder with a features output).")] = "default",
@@ -110,6 +113,7 @@ def train_image_cmd(
 
 
 def _train(modality: str, args: dict[str, Any], encoder_options: dict[str, Any]) -> None:
+    from emolens.train.data import parse_labels
     from emolens.train.heads import HeadOptions
     from emolens.train.media import modality_module, read_media, train_media
 
@@ -127,8 +131,8 @@ def _train(modality: str, args: dict[str, Any], encoder_options: dict[str, Any])
     with feature_progress(n, enabled=not args["quiet"]) as on_file:
         trained = train_media(
             modality, labelled, args["out"], options, encoder=encoder,
-            labels=[x.strip() for x in args["labels"].split(",")] if args["labels"] else None,
-            scheme=args["scheme"], dev=dev, name=args["name"], version=args["version"],
+            labels=parse_labels(args["labels"]), scheme=args["scheme"], dev=dev,
+            name=args["name"], version=args["version"],
             cache_dir=cache_dir(args["cache_dir"], args["no_cache"]), on_file=on_file,
             say=None if args["quiet"] else lambda m: err_console.print(f"[dim]{m}[/]"),
         )
@@ -184,7 +188,7 @@ def text_progress(enabled: bool = True) -> Iterator[Callable[[str, int], Callabl
 
 
 def train_text_encoder_cmd(train: Any, dev: Any, out: str, encoder_name: str, encoder: Any,
-                           labels: list[str] | None, *, name: str, version: str,
+                           labels: list[str] | None, *, name: str, version: str | None,
                            c: float | None, balanced: bool, seed: int, val_split: float,
                            folds: int | None, abstain_below: float | None, cache: bool) -> None:
     """`emolens train text --encoder NAME`: embed, fit and validate a head, save, report."""
@@ -192,14 +196,17 @@ def train_text_encoder_cmd(train: Any, dev: Any, out: str, encoder_name: str, en
 
     from emolens.config import cache_root
     from emolens.train.heads import HeadOptions
+    from emolens.train.text import label_notes, split_holdout
     from emolens.train.text_encoder import ENCODER_NOTES, train_text_encoder
 
     started = time.perf_counter()
+    label_set = labels or sorted({x for item in train.label_sets() for x in item})
+    held_out = None
     if dev is None and not folds and train.is_multilabel(labels or ()):
-        from emolens.train.text import split_holdout
-
         # multi-label data needs validation items to fit each label's threshold on
         train, dev = split_holdout(train, val_split or 0.1, seed)
+        held_out = dev
+    warn(label_notes(label_set, train, held_out))
     # Without --dev or --folds, a hold-out (group-aware with --group-col) fits the temperature
     # and gives validation numbers: --val-split, or 10 % when it is 0.
     options = HeadOptions(c=c, class_weight="balanced" if balanced else None, seed=seed,
@@ -216,7 +223,8 @@ def train_text_encoder_cmd(train: Any, dev: Any, out: str, encoder_name: str, en
                   f"{time.perf_counter() - started:.1f} s in all", highlight=False)
     console.print(validation_table(trained.validation.to_dict()))
     model = trained.recognizer
-    console.print(f"saved [bold]{trained.directory}[/] (encoder {encoder_name}; labels: "
+    console.print(f"saved [bold]{trained.directory}[/] as {model.name}@{model.version} "
+                  f"(encoder {encoder_name}; labels: "
                   f"{', '.join(model.labels)}); see its MODEL_CARD.md", highlight=False)
     if encoder_name in ENCODER_NOTES:
         console.print(f"[dim]note: {ENCODER_NOTES[encoder_name]}[/]", highlight=False)
@@ -224,14 +232,18 @@ def train_text_encoder_cmd(train: Any, dev: Any, out: str, encoder_name: str, en
 
 def train_text_finetune_cmd(train: Any, dev: Any, out: str, encoder_name: str,
                             labels: list[str] | None, options: Any, *, name: str,
-                            version: str, val_split: float) -> None:
+                            version: str | None, val_split: float) -> None:
     """`emolens train text --finetune lora|full|top`: fine-tune the encoder, validate, save."""
     from emolens.train.finetune import finetune_text
-    from emolens.train.text import split_holdout
+    from emolens.train.text import label_notes, split_holdout
 
     options.extra["dev_given"] = dev is not None
+    label_set = labels or sorted({x for item in train.label_sets() for x in item})
+    held_out = None
     if dev is None:  # a hold-out (group-aware with --group-col) picks the step and calibrates
         train, dev = split_holdout(train, val_split or 0.1, options.seed)
+        held_out = dev
+    warn(label_notes(label_set, train, held_out))
     with text_progress() as progress:
         result = finetune_text(train, dev, out, encoder_name, options, labels=labels,
                                name=name, version=version, progress=progress,
@@ -243,6 +255,14 @@ def train_text_finetune_cmd(train: Any, dev: Any, out: str, encoder_name: str,
     console.print(validation_table(result.validation))
     console.print(f"saved [bold]{result.directory}[/] (labels: {', '.join(result.labels)}); "
                   "runs without torch; see its MODEL_CARD.md", highlight=False)
+
+
+def warn(lines: Iterable[str | None]) -> None:
+    """Each line (None: nothing to say) as a warning on stderr."""
+    for line in lines:
+        if line:
+            err_console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False,
+                              soft_wrap=True)
 
 
 def show_trained(trained: Any) -> None:

@@ -503,11 +503,15 @@ def finetune_text(
     *,
     labels: Sequence[str] | None = None,
     name: str = "custom",
-    version: str = "1",
+    version: str | None = None,
     progress: ProgressFactory | None = None,
     say: Callable[[str], None] | None = None,
 ) -> FinetuneResult:
-    """Fine-tune ``encoder`` on ``train``, select and calibrate on ``dev``, save ``out_dir``."""
+    """Fine-tune ``encoder`` on ``train``, select and calibrate on ``dev``, save ``out_dir``
+    (without ``version``, a hash of the saved weights is the version)."""
+    from emolens.models.catalog import check_output_dir
+
+    check_output_dir(out_dir)  # before its checkpoints are written there
     options = options or FinetuneOptions()
     options.check()
     specs = encoder_specs()
@@ -726,7 +730,7 @@ def _round_like_export(model: Any, arrays: dict[str, np.ndarray]) -> None:
 def _metadata(spec: EncoderSpec, options: FinetuneOptions, label_set: tuple[str, ...],
               train: LabelledData, dev: LabelledData, arrays: dict[str, np.ndarray],
               dev_logits: np.ndarray, y_dev: np.ndarray, best: dict, history: list,
-              name: str, version: str, max_len: int, device: str, stopped_early: bool,
+              name: str, version: str | None, max_len: int, device: str, stopped_early: bool,
               seconds: float, steps: int, total: int) -> dict[str, Any]:
     from emolens.text.minilm import sha256_file
     from emolens.train.calibration import fit_temperature
@@ -780,8 +784,11 @@ def _metadata(spec: EncoderSpec, options: FinetuneOptions, label_set: tuple[str,
 
 
 def _write_model(out: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    from emolens.models.catalog import content_version
     from emolens.train.card import model_card
 
+    if not meta.get("version"):  # so that two trainings never share a model id
+        meta["version"] = content_version(arrays, meta["labels"], meta["temperature"])
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "adapter.npz", **arrays)
     (out / "emolens-model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False)

@@ -248,14 +248,18 @@ def train_media(
     scheme: str | None = None,
     dev: MediaData | None = None,
     name: str = "custom",
-    version: str = "1",
+    version: str | None = None,
     cache_dir: Path | None = None,
     on_file: OnFile | None = None,
     say: Callable[[str], None] | None = None,
     encoder: Encoder | None = None,
     encoder_options: dict[str, Any] | None = None,
 ) -> Trained:
-    """Extract (cached) features, fit and validate a head, and save the model directory."""
+    """Extract (cached) features, fit and validate a head, and save the model directory
+    (without ``version``, a hash of the head is the version: see ``save_model``)."""
+    from emolens.models.catalog import check_output_dir
+
+    check_output_dir(out_dir)  # before the feature extraction, not after it
     module = modality_module(modality)
     label_set = tuple(labels) if labels else tuple(sorted(set(data.labels)))
     unknown = sorted(set(data.labels) - set(label_set))
@@ -332,10 +336,16 @@ def _count_notes(notes: list[dict[str, Any]]) -> dict[str, int]:
 
 def save_model(out_dir: str | Path, head: LinearHead, meta: dict[str, Any],
                extra_arrays: dict[str, np.ndarray]) -> Path:
-    """Write weights.npz, emolens-model.json and MODEL_CARD.md into ``out_dir``."""
+    """Write weights.npz, emolens-model.json and MODEL_CARD.md into ``out_dir``; a missing
+    ``meta["version"]`` is set to a hash of the head (so two trainings never share an id)."""
+    from emolens.models.catalog import check_output_dir, content_version
     from emolens.train.card import model_card
 
-    directory = Path(out_dir)
+    directory = check_output_dir(out_dir)
+    if not meta.get("version"):
+        meta["version"] = content_version(head.arrays(), meta["labels"],
+                                          meta.get("abstain_below"),
+                                          meta.get("label_thresholds"))
     directory.mkdir(parents=True, exist_ok=True)
     np.savez(directory / WEIGHTS_FILE, **head.arrays(), **extra_arrays)
     (directory / MODEL_FILE).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n",

@@ -101,7 +101,7 @@ def train_text(
     labels: Sequence[str] | None = None,
     dev: LabelledData | None = None,
     name: str = "custom",
-    version: str = "1",
+    version: str | None = None,
     c: float = 0.5,
     class_weight: str | None = None,
     seed: int = 0,
@@ -114,13 +114,18 @@ def train_text(
     Labels that all have canonical counterparts make a model that reports canonical scores;
     any other label set is kept as the user's own ("custom" scheme). ``abstain_below`` is
     stored in the model: its results below that confidence get the label "uncertain".
+    Without ``version``, the version is a hash of the trained model (``content_version``),
+    so each training has its own model id, under which results are stored.
     """
+    from emolens.models.catalog import check_output_dir
+
+    check_output_dir(out_dir)  # before training, not after it
     # Items with several labels (GoEmotions-style "joy,surprise") train one row per label;
     # per-label thresholds fitted on the validation data then decide which labels a text has.
     multi = train.is_multilabel(labels or ())
     if multi:
         train = train.explode(labels or ())
-    model = _new_model(train, labels, name=name, version=version, c=c, min_df=min_df,
+    model = _new_model(train, labels, name=name, version=version or "", c=c, min_df=min_df,
                        class_weight=class_weight, seed=seed, abstain_below=abstain_below)
     label_set = model.labels
     started = time.perf_counter()
@@ -134,6 +139,7 @@ def train_text(
     if multi and dev is not None:
         model.label_thresholds = fit_label_thresholds(
             model.predict_proba(dev.texts, dev.languages), model.labels, dev)
+    model.version = version or model.content_version()
     model.save(
         out_dir,
         extra={
@@ -172,6 +178,9 @@ def fit_label_thresholds(probs: np.ndarray, labels: Sequence[str], dev: Labelled
 def _new_model(train: LabelledData, labels: Sequence[str] | None, **params) -> NgramRecognizer:
     """An untrained n-gram model for ``train``'s (or the given) label set."""
     label_set = tuple(labels) if labels else tuple(sorted(set(train.labels)))
+    repeated = sorted({label for label in label_set if label_set.count(label) > 1})
+    if repeated:
+        raise InvalidInputError(f"--labels lists {repeated} more than once: {list(label_set)}")
     unknown = sorted(set(train.labels) - set(label_set))
     if unknown:
         raise InvalidInputError(f"{train.path}: labels {unknown} are not in --labels {label_set}")
@@ -181,6 +190,48 @@ def _new_model(train: LabelledData, labels: Sequence[str] | None, **params) -> N
         else (None if L.is_mappable(label_set) else "custom")
     )
     return NgramRecognizer(labels=label_set, scheme=scheme, **params)
+
+
+def label_notes(label_set: Sequence[str], train: LabelledData,
+                held_out: LabelledData | None = None) -> list[str]:
+    """Warnings about labels the model will hardly or never learn: labels of ``label_set``
+    with no training example (all of them in the ``held_out`` validation part, or none at
+    all) and labels with a single one."""
+    counts: dict[str, int] = {}
+    for item in train.label_sets(label_set):
+        for label in item:
+            counts[label] = counts.get(label, 0) + 1
+    held = {x for item in held_out.label_sets(label_set) for x in item} if held_out else set()
+    missing = [label for label in label_set if label not in counts]
+    held_only = [label for label in missing if label in held]
+    notes = []
+    if held_only:
+        notes.append("labels whose every example landed in the validation hold-out, so the "
+                     f"model never learns them: {', '.join(held_only)}; add examples, or pass "
+                     "--dev or a smaller --val-split")
+    if len(missing) > len(held_only):
+        notes.append("labels in --labels with no training example, so the model never gives "
+                     f"them: {', '.join(x for x in missing if x not in held)}")
+    single = [label for label in label_set if counts.get(label) == 1]
+    if single:
+        notes.append("labels with a single training example, too few to learn from reliably: "
+                     f"{', '.join(single)}")
+    return notes
+
+
+def gold_overlap_note(data: LabelledData, output_labels: Sequence[str],
+                      scheme: str | None = None) -> str | None:
+    """A warning when none of ``data``'s gold labels is one the model gives (every item would
+    count as a mistake), with the likely fix."""
+    gold = {x for item in gold_label_sets(data, scheme, output_labels) for x in item}
+    if gold & set(output_labels):
+        return None
+    fix = ("map them to canonical labels with --scheme NAME (one of "
+           f"{', '.join(sorted(L.SCHEMES))})" if scheme is None else
+           f"check that --scheme {scheme} is the scheme of {data.path}")
+    return (f"none of the gold labels of {data.path} ({', '.join(sorted(gold)[:10])}) is a "
+            f"label of the model ({', '.join(output_labels)}), so every item counts as a "
+            f"mistake; {fix}, or evaluate a model trained on these labels")
 
 
 def validate(model: NgramRecognizer, dev: LabelledData) -> Metrics:

@@ -146,14 +146,18 @@ def train_text_encoder(
     labels: Sequence[str] | None = None,
     dev: LabelledData | None = None,
     name: str = "custom",
-    version: str = "1",
+    version: str | None = None,
     cache_dir: Path | None = None,
     progress: ProgressFactory | None = None,
     say: Callable[[str], None] | None = None,
     encoder: Any = None,
 ) -> TrainedText:
-    """Embed (cached), fit and validate a head, save the model directory."""
+    """Embed (cached), fit and validate a head, save the model directory (without
+    ``version``, a hash of the head is the version)."""
+    from emolens.models.catalog import check_output_dir
     from emolens.train.media import save_model
+
+    check_output_dir(out_dir)  # before the embedding, not after it
 
     multi = train.is_multilabel(labels or ())
     if multi:  # one row per label; per-label thresholds are fitted on the dev items below
