@@ -171,6 +171,7 @@ def test_store_text_hash_and_no_store(tmp_path, model_dir):
 def test_usage_errors(tmp_path, model_dir):
     path = write_csv(tmp_path / "posts.csv", 2)
     assert invoke(str(path), "--store-text", "some").exit_code == EXIT_USAGE
+    assert invoke(str(path), "--language", "fr").exit_code == EXIT_USAGE
     result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"),
                     "--out", str(tmp_path / "o.xlsx"))
     assert result.exit_code == EXIT_ERROR and ".parquet" in result.stderr
@@ -250,3 +251,53 @@ def count_rows(db: Path) -> int:
             return conn.execute("SELECT count(*) FROM results").fetchone()[0]
     except sqlite3.OperationalError:  # the table is not created yet
         return 0
+
+
+def test_an_out_file_that_is_an_input_is_refused_and_the_input_kept(tmp_path, model_dir):
+    # Opening --out truncates it: it once wiped the user's only copy of the data.
+    path = write_csv(tmp_path / "posts.csv", 5)
+    before = path.read_bytes()
+    result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"),
+                    "--out", str(path))
+    assert result.exit_code == EXIT_USAGE and "input file" in result.stderr
+    assert path.read_bytes() == before
+
+
+def analyze_text(*args: str, stdin: bytes | None = None):
+    return CliRunner().invoke(app, ["analyze", "text", *args], input=stdin,
+                              env={"COLUMNS": "200"})
+
+
+def test_analyze_text_shows_brackets_as_typed(model_dir):
+    # Table cells are Rich markup: "[doge]" vanished and "[/]" crashed the command.
+    result = analyze_text("bad [/] tag", "太好笑了[doge]", "--model", model_dir)
+    assert result.exit_code == EXIT_OK, result.output
+    assert "bad [/] tag" in result.output and "太好笑了[doge]" in result.output
+
+
+def test_analyze_text_decodes_gbk_stdin_and_non_utf8_arguments(model_dir):
+    piped = analyze_text("-", "--json", "--model", model_dir,
+                         stdin="今天很开心\n气死我了\n".encode("gbk"))
+    assert piped.exit_code == EXIT_OK, piped.output
+    rows = [json.loads(line) for line in piped.output.splitlines()]
+    assert [r["text"] for r in rows] == ["今天很开心", "气死我了"]
+    assert {r["language"] for r in rows} == {"zh"}
+    # A Latin-1 terminal's "café": Python hands the byte 0xE9 over as a lone surrogate.
+    typed = analyze_text("caf\udce9 is great", "--json", "--model", model_dir)
+    assert typed.exit_code == EXIT_OK, typed.output
+    assert json.loads(typed.output)["text"] == "café is great"
+
+
+def test_bad_settings_and_unwritable_paths_are_one_line_errors(tmp_path, model_dir,
+                                                               monkeypatch):
+    monkeypatch.setenv("EMOLENS_BATCH_SIZE", "abc")
+    result = analyze_text("hello", "--model", model_dir)
+    assert result.exit_code == EXIT_ERROR and result.exception.__class__ is SystemExit
+    assert "EMOLENS_BATCH_SIZE" in result.stderr and "Traceback" not in result.output
+    monkeypatch.delenv("EMOLENS_BATCH_SIZE")
+    db, not_a_folder = tmp_path / "r.db", tmp_path / "taken"
+    invoke(str(write_csv(tmp_path / "posts.csv", 3)), "--model", model_dir, "--db", str(db))
+    not_a_folder.write_text("a file where the report folder should go")
+    report = CliRunner().invoke(app, ["report", "--db", str(db), "--out", str(not_a_folder)])
+    assert report.exit_code == EXIT_ERROR and str(not_a_folder) in report.stderr
+    assert isinstance(report.exception, SystemExit)

@@ -49,7 +49,8 @@ def load(model: str | Path | None = None, uncertain_below: float | None = None):
     from emolens.config import load_settings
     from emolens.io.model_files import media_modality
 
-    settings = load_settings(model=model, uncertain_below=uncertain_below)
+    settings = load_settings(model=None if model is None else str(model),
+                             uncertain_below=uncertain_below)
     if media_modality(settings.model) is not None:
         from emolens.train.media import load_media_model
 

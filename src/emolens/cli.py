@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import sys
 from collections.abc import Callable
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from functools import partial, wraps
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -66,10 +67,11 @@ ModelOpt = Annotated[
     ),
 ]
 DbOpt = Annotated[
-    str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL [env: EMOLENS_DB]")
+    str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL (env: EMOLENS_DB)")
 ]
 LanguageOpt = Annotated[
-    str | None, typer.Option("--language", "-l", help="Force 'en' or 'zh' instead of detecting.")
+    Literal["en", "zh"] | None,
+    typer.Option("--language", "-l", help="Force 'en' or 'zh' instead of detecting."),
 ]
 
 
@@ -85,9 +87,32 @@ def friendly_errors(func: F) -> F:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True,
                               highlight=False)
             raise typer.Exit(EXIT_ERROR) from exc
+        except OSError as exc:
+            # A path that cannot be written or read (a file where a folder is wanted, no
+            # permission, a full disk) is the user's to fix: say which, without a traceback.
+            where = f" ({exc.filename})" if exc.filename else ""
+            err_console.print(f"[bold red]error:[/] {escape((exc.strerror or str(exc)) + where)}",
+                              soft_wrap=True, highlight=False)
+            raise typer.Exit(EXIT_ERROR) from exc
 
     return wrapper  # type: ignore[return-value]
 
+
+
+_ARGV_BYTES = re.compile("[\udc80-\udcff]")  # undecodable argv bytes (surrogateescape)
+
+
+def _decoded(data: bytes) -> str:
+    """Text piped in or typed in a terminal whose encoding may not be UTF-8: a BOM's
+    encoding, else UTF-8, else GB18030 (Chinese Windows consoles and files), else
+    Windows-1252 (Western ones), which decodes any bytes."""
+    from emolens.io.encoding import bom_encoding
+
+    for encoding in (bom_encoding(data), "utf-8", "gb18030"):
+        if encoding is not None:
+            with suppress(UnicodeDecodeError):
+                return data.decode(encoding)
+    return data.decode("cp1252", errors="replace")
 
 
 @analyze_app.command("text")
@@ -111,7 +136,11 @@ def analyze_text(
 
     settings = load_settings(model=model, uncertain_below=uncertain_below)
     if texts == ["-"]:
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        texts = [line for line in _decoded(sys.stdin.buffer.read()).splitlines()
+                 if line.strip()]
+    else:  # bytes of an argument that are not UTF-8 arrive as lone surrogates
+        texts = [_decoded(t.encode("utf-8", "surrogateescape")) if _ARGV_BYTES.search(t)
+                 else t for t in texts]
     analyzer = build_analyzer(settings.model, batch_size=settings.batch_size,
                               max_chars=settings.max_text_chars,
                               uncertain_below=settings.uncertain_below)
@@ -167,18 +196,18 @@ def analyze_file_cmd(
         "--quiet", "-q", help="No progress bar, summary or warnings; errors only.")] = False,
     engine: Annotated[Literal["local", "ray"], typer.Option(
         "--engine", help="local: analyse in this process. ray: on Ray workers, each loading "
-        "the model once (pip install 'emolens[ray]'); the same results, stored as they come "
+        "the model once (pip install 'emolens\\[ray]'); the same results, stored as they come "
         "back.")] = "local",
     address: Annotated[str | None, typer.Option(
         "--address", help="--engine ray: the Ray cluster to join (ray://host:10001, "
-        "host:6379 or auto; its nodes need emolens and the model installed) [env: RAY_ADDRESS]; "
+        "host:6379 or auto; its nodes need emolens and the model installed; env: RAY_ADDRESS); "
         "default: start a local Ray instance for the run.")] = None,
     workers: Annotated[int | None, typer.Option(
         "--workers", min=1, help="--engine ray: Ray workers (actors), each with the model "
-        "loaded once [default: 2].")] = None,
+        "loaded once (default: 2).")] = None,
     worker_cpus: Annotated[float | None, typer.Option(
         "--worker-cpus", min=0.01, help="--engine ray: CPUs each worker takes (and threads it "
-        "runs) [default: 1].")] = None,
+        "runs; default: 1).")] = None,
 ) -> None:
     """Analyse the texts of files and folders, storing results chunk by chunk (resumable)."""
     from emolens.batch import analyze_paths, check_options, expand_paths
@@ -196,6 +225,10 @@ def analyze_file_cmd(
         run = partial(analyze_paths_ray, model=settings.model, options=options)
     elif (address, workers, worker_cpus) != (None, None, None):
         raise typer.BadParameter("--address, --workers and --worker-cpus need --engine ray")
+    if out is not None and any(Path(p).resolve() == out.resolve() for p in paths):
+        # Opening the output truncates it: checked before anything is opened.
+        raise typer.BadParameter(f"{out} is an input file; writing results there would "
+                                 "overwrite it. Choose another --out file.", param_hint="--out")
     files = expand_paths(paths)
     if out is not None:  # a folder being analysed may hold the output of an earlier run
         files = [f for f in files if f.resolve() != out.resolve()]
@@ -237,7 +270,7 @@ MEDIA_HELP = (
 )
 AsrOpt = Annotated[str | None, typer.Option(
     "--asr-model", help="'base' (English + Chinese), 'tiny.en' (English, faster) or a "
-    "CTranslate2 Whisper folder [env: EMOLENS_ASR_MODEL].")]
+    "CTranslate2 Whisper folder (env: EMOLENS_ASR_MODEL).")]
 NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="Do not store results.")]
 MediaJsonOpt = Annotated[bool, typer.Option(
     "--json", help="Print each file's results and summary as JSON lines.")]
@@ -246,8 +279,8 @@ MediaOutOpt = Annotated[Path | None, typer.Option(
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")]
 MediaModelOpt = Annotated[str | None, typer.Option(
     "--model", "-m", help="Text model (name or directory), or a model made by `emolens train "
-    "audio|image`, which replaces the voice or face-expression model [env: EMOLENS_MODEL, "
-    "EMOLENS_VOICE_MODEL, EMOLENS_FACE_MODEL].")]
+    "audio|image`, which replaces the voice or face-expression model (env: EMOLENS_MODEL, "
+    "EMOLENS_VOICE_MODEL, EMOLENS_FACE_MODEL).")]
 MediaPaths = Annotated[
     list[Path], typer.Argument(help="Files, or folders to search (recursively) for them.")
 ]
@@ -518,7 +551,9 @@ def train_text_cmd(
         str | None, typer.Option(help="Labelled dev file for calibration and a first score.")
     ] = None,
     name: Annotated[str, typer.Option(help="Model name stored with every result.")] = "custom",
-    version: Annotated[str, typer.Option(help="Model version.")] = "1",
+    version: Annotated[str | None, typer.Option(
+        help="Model version (default: a short hash of the trained model, so that each "
+        "training has its own model id, the key its stored results are kept under).")] = None,
     c: Annotated[float | None, typer.Option("--c", help="Inverse regularisation strength "
                                             "(n-grams: 0.5; --encoder: chosen from 0.01, 0.1, "
                                             "1 by inner 3-fold CV).")] = None,
@@ -577,9 +612,12 @@ def train_text_cmd(
 ) -> None:
     """Train a text model (n-grams, a head on a frozen encoder, or a fine-tuned encoder),
     calibrated, on any label set."""
-    from emolens.train.data import read_labelled
-    from emolens.train.text import cross_validate_text, split_holdout, train_text
+    from emolens.models.catalog import check_output_dir
+    from emolens.train.commands import warn
+    from emolens.train.data import parse_labels, read_labelled, skipped_note
+    from emolens.train.text import cross_validate_text, label_notes, split_holdout, train_text
 
+    check_output_dir(out)  # a folder of the user's own files is refused before any work
     if top_layers is not None and finetune != "top":
         from emolens.errors import InvalidInputError
 
@@ -590,7 +628,8 @@ def train_text_cmd(
         model_encoder = load_encoder(encoder)  # an unknown name fails before reading data
     train_data = read_labelled(data, text_col, label_col, language_col, group_col)
     dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
-    label_set = [x.strip() for x in labels.split(",")] if labels else None
+    warn([skipped_note(train_data), skipped_note(dev_data) if dev_data else None])
+    label_set = parse_labels(labels)
     if finetune is not None:
         from emolens.errors import InvalidInputError
         from emolens.train.commands import train_text_finetune_cmd
@@ -615,21 +654,27 @@ def train_text_cmd(
             folds=folds, abstain_below=abstain_below, cache=cache_embeddings)
     params = dict(c=0.5 if c is None else c, class_weight="balanced" if balanced else None,
                   seed=seed, min_df=min_df)
-    cv = None
+    cv = held_out = None
+    all_labels = label_set or sorted({x for item in train_data.label_sets() for x in item})
     if folds:
         with console.status(f"{folds}-fold cross-validation on {len(train_data.texts):,} rows"):
             cv = cross_validate_text(train_data, folds, label_set, **params)
         _show_text_cv(cv)
     elif dev_data is None and (val_split > 0 or train_data.is_multilabel(label_set or ())):
         # multi-label data needs validation items to fit each label's threshold on
-        train_data, dev_data = split_holdout(train_data, val_split or 0.1, seed)
+        train_data, held_out = split_holdout(train_data, val_split or 0.1, seed)
+        dev_data = held_out
+    warn(label_notes(all_labels, train_data, held_out))
     with console.status(f"training on {len(train_data.texts):,} rows of {data} ..."):
         model, metrics = train_text(
             train_data, out, labels=label_set, dev=dev_data, name=name, version=version,
             abstain_below=abstain_below, extra={"cross_validation": cv}, **params,
         )
-    console.print(f"saved [bold]{out}[/] (labels: {', '.join(model.labels)}; "
-                  f"languages: {', '.join(sorted(model.heads_))})")
+    warn(f"no {language} head: every {language} training text is labelled {label}, so "
+         f"{language} texts are scored by the {next(iter(model.heads_))} head"
+         for language, label in model.skipped_languages_.items())
+    console.print(f"saved [bold]{out}[/] as {model.name}@{model.version} (labels: "
+                  f"{', '.join(model.labels)}; languages: {', '.join(sorted(model.heads_))})")
     if model.label_thresholds:
         console.print("multi-label: per-label thresholds fitted on the validation items "
                       "(results list their labels in details.labels): " + ", ".join(
@@ -700,8 +745,14 @@ def evaluate_cmd(
     """Accuracy, F1 with confidence intervals, calibration and mistakes of a model."""
     from emolens.io.model_files import media_modality
     from emolens.pipeline import build_analyzer
-    from emolens.train.data import read_labelled
-    from emolens.train.text import evaluate_report, metrics_from_report, write_metrics
+    from emolens.train.commands import warn
+    from emolens.train.data import read_labelled, skipped_note
+    from emolens.train.text import (
+        evaluate_report,
+        gold_overlap_note,
+        metrics_from_report,
+        write_metrics,
+    )
     from emolens.viz.evaluation import write_evaluation
 
     settings = load_settings(model=model)
@@ -714,6 +765,7 @@ def evaluate_cmd(
         return
     labelled = read_labelled(data, text_col, label_col, language_col)
     dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
+    warn([skipped_note(labelled), skipped_note(dev_data) if dev_data else None])
     analyzer = build_analyzer(settings.model, batch_size=settings.batch_size,
                               max_chars=settings.max_text_chars)
     own = set(analyzer.recognizer.labels)
@@ -728,6 +780,7 @@ def evaluate_cmd(
                             max_chars=settings.max_text_chars, map_to_canonical=False)
         console.print(f"scoring on the model's own labels ({', '.join(sorted(own))}); "
                       "--scheme NAME maps gold labels to canonical instead", highlight=False)
+    warn([gold_overlap_note(labelled, list(analyzer.output_labels), scheme)])
     with console.status(f"evaluating {analyzer.model_id} on {len(labelled.texts):,} rows ..."):
         report = evaluate_report(
             analyzer, labelled, scheme=scheme, dev=dev_data, n_bootstrap=bootstrap, seed=seed,
@@ -773,7 +826,7 @@ def _iso_time(value: str | None) -> str | None:
 def report_cmd(
     db: DbOpt = None,
     out: Annotated[
-        str | None, typer.Option("--out", help="Folder for the report [env: EMOLENS_OUT_DIR]")
+        str | None, typer.Option("--out", help="Folder for the report (env: EMOLENS_OUT_DIR)")
     ] = None,
     source: Annotated[str | None, typer.Option(help="Only results from this source.")] = None,
     group: Annotated[str | None, typer.Option(help="Only results in this group.")] = None,

@@ -39,8 +39,8 @@ def explain_cmd(
     text: Annotated[str, typer.Argument(help="The text to explain.")],
     language: LanguageOpt = None,
     fast_model: Annotated[str | None, typer.Option(
-        "--fast-model", help="Recognizer shown beside the LLM [default: default; env "
-        "EMOLENS_LLM_FAST_MODEL].")] = None,
+        "--fast-model", help="Recognizer shown beside the LLM (default: default; env "
+        "EMOLENS_LLM_FAST_MODEL).")] = None,
     no_llm: Annotated[bool, typer.Option(
         "--no-llm", help="Leave the LLM out even when one is configured.")] = False,
     as_json: JsonOpt = False,
@@ -87,7 +87,7 @@ def llm_analyze_cmd(
         "--route-below go to the LLM.")] = False,
     route_below: Annotated[float | None, typer.Option(
         "--route-below", min=0.0, max=1.0, help="Routing threshold (implies --route) "
-        "[default: 0.6; env EMOLENS_LLM_ROUTE_BELOW].")] = None,
+        "(default: 0.6; env EMOLENS_LLM_ROUTE_BELOW).")] = None,
     labels: Annotated[str | None, typer.Option(
         "--labels", help="Your own comma-separated label set instead of the canonical one "
         "(LLM alone, no routing).")] = None,
