@@ -301,3 +301,18 @@ def test_bad_settings_and_unwritable_paths_are_one_line_errors(tmp_path, model_d
     report = CliRunner().invoke(app, ["report", "--db", str(db), "--out", str(not_a_folder)])
     assert report.exit_code == EXIT_ERROR and str(not_a_folder) in report.stderr
     assert isinstance(report.exception, SystemExit)
+
+
+def test_with_id_col_rows_added_above_are_the_only_new_items(tmp_path, model_dir):
+    # Keyed by row, a line inserted at the top made every row new and doubled the store.
+    path, db = write_csv(tmp_path / "posts.csv", 6), tmp_path / "r.db"
+    args = ["--model", model_dir, "--db", str(db), "--id-col", "id", "--json"]
+    assert invoke(str(path), *args).exit_code == EXIT_OK
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join([lines[0], "99,a brand new post,2024-04-01 12:00,ch0",
+                               *lines[1:]]) + "\n", encoding="utf-8")
+    second = invoke(str(path), *args)
+    assert second.exit_code == EXIT_OK, second.output
+    summary = json.loads(second.stdout.strip().splitlines()[-1])
+    assert len(db_rows(db)) == 7
+    assert summary["analysed"] == 1 and summary["skipped_existing"] == 6

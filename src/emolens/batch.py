@@ -38,10 +38,17 @@ class Store(Protocol):
     def to_frame(self, source: str | None = None, model: str | None = None) -> Any: ...
 
 
-def item_key(source: str, row: int, text: str) -> str:
+def item_key(source: str, row: int | str, text: str) -> str:
     """Identity of an item in the store: the same row of the same file with the same text."""
     data = f"{source}\x1f{row}\x1f{text}".encode("utf-8", errors="surrogatepass")
     return hashlib.sha256(data).hexdigest()
+
+
+def file_item_key(source: str, item: Item) -> str:
+    """``item_key`` of an item read from a file: by its own id where --id-col gives one, so
+    rows added above it or reordered are not analysed and stored again, else by its row."""
+    place = item.row if item.item_id is None else f"id:{item.item_id}"
+    return item_key(source, place, item.text)
 
 
 @dataclass
@@ -339,7 +346,7 @@ def _run_chunk(
 ) -> None:
     """Analyse the chunk's items that are not stored yet, store them, and hand all to the sink."""
     model = job.analyzer.model_id
-    keys = [item_key(source, item.row, item.text) for item in items]
+    keys = [file_item_key(source, item) for item in items]
     existing = job.store.existing_keys(keys, model) if job.store is not None else set()
     todo = [i for i, key in enumerate(keys) if key not in existing]
     fresh = job.analyzer.analyze_batch([items[i].text for i in todo], language=job.language)

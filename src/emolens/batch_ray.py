@@ -40,7 +40,7 @@ from emolens.batch import (
     chunk_results,
     describe,
     expand_paths,
-    item_key,
+    file_item_key,
     open_readers,
     read_chunks,
     start_file,
@@ -262,7 +262,7 @@ class _Window:
 
     def add(self, chunk: _Pending) -> None:
         """Queue a chunk, finding which of its items are stored already."""
-        chunk.keys = [item_key(chunk.source, item.row, item.text) for item in chunk.items]
+        chunk.keys = [file_item_key(chunk.source, item) for item in chunk.items]
         store = self.run_.store
         if store is not None and chunk.keys:
             chunk.existing = store.existing_keys(chunk.keys, self.run_.model_id)

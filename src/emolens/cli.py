@@ -173,7 +173,9 @@ def analyze_file_cmd(
     group_col: Annotated[str | None, typer.Option(
         "--group-col", help="Column to group results by (channel, speaker, brand, ...).")] = None,
     id_col: Annotated[str | None, typer.Option(
-        "--id-col", help="Column with your own id of each item (copied to --out).")] = None,
+        "--id-col", help="Column with your own id of each item (copied to --out). With it, "
+        "a re-run knows items by id, so rows added above them or moved are not analysed and "
+        "stored again.")] = None,
     model: ModelOpt = None,
     language: LanguageOpt = None,
     db: DbOpt = None,
