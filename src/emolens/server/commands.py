@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 DbOpt = Annotated[
     str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL (env EMOLENS_DB).")
 ]
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]  # uvicorn's
 
 
 def register(app: typer.Typer, guard: Callable[[Any], Any]) -> None:
@@ -52,11 +53,13 @@ def serve_cmd(
         "--vision", help="Also serve images and video: POST /v1/analyze/image, "
         "POST /v1/analyze/video (jobs) and WS /v1/stream/video (loads the face, expression "
         "and OCR models at start; needs the video extra).")] = False,
-    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(
+        case_sensitive=False, help="uvicorn's log level.")] = "info",
 ) -> None:
     """Run the REST + WebSocket API and the dashboard (Ctrl+C stops it after open requests)."""
     import logging
 
+    from emolens.config import build_settings
     from emolens.display import console
     from emolens.server import create_app
     from emolens.server.settings import ServerSettings
@@ -68,9 +71,13 @@ def serve_cmd(
                                  "vision": True if vision else None}
     if model:
         overrides.update(model=model[0], extra_models=model[1:])
-    settings = ServerSettings(**{k: v for k, v in overrides.items() if v is not None}).check()
+    # A bad value (--port 70000, EMOLENS_PORT=abc) is named in one line, not a pydantic dump.
+    settings = build_settings(ServerSettings, **overrides).check()
     app = create_app(settings)  # raises MissingExtraError without the server extra
     import uvicorn
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    _load(app.state.service)
 
     url = f"http://{_url_host(settings.host)}:{settings.port}"
     auth = "on (send Authorization: Bearer <key>)" if settings.auth else "OFF (loopback only)"
@@ -81,10 +88,20 @@ def serve_cmd(
                   highlight=False, soft_wrap=True)
     if settings.auth:
         _warn_without_keys(settings.db)
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
                 ws_max_size=settings.max_body_bytes, timeout_graceful_shutdown=15,
                 server_header=False)
+
+
+def _load(service: Any) -> None:
+    """Load the models and open the store before uvicorn starts: an unknown model or a bad
+    store is then one clear error from the CLI, not a traceback from the app's lifespan
+    (which finds the service started and loads nothing twice)."""
+    try:
+        service.start()
+    except BaseException:
+        service.stop()
+        raise
 
 
 def keys_create(

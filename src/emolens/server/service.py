@@ -42,12 +42,16 @@ class Service:
         self.vision: VisionService | None = None  # with settings.vision only
         self.jobs = JobManager(settings.job_workers, settings.max_jobs, settings.job_keep_seconds)
         self.ready = False
+        self.started = False
 
     def start(self) -> None:
-        """Open the store, load every served model and, with audio or vision on, theirs.
+        """Open the store, load every served model and, with audio or vision on, theirs; a
+        second call does nothing (`emolens serve` starts the service before uvicorn does).
 
         Blocking: call it from a thread.
         """
+        if self.started:
+            return
         s = self.settings
         self.store = ResultStore(s.db)
         self.auth = Authenticator(
@@ -71,6 +75,7 @@ class Service:
         if s.vision:
             self.vision = VisionService(s)
             self.vision.start(next(iter(self.analyzers.values()), None), self.speech)
+        self.started = True
 
     def open(self) -> None:
         """Start the batching workers on the running loop; the service is then ready."""
@@ -88,8 +93,8 @@ class Service:
             await batcher.stop()
 
     def stop(self) -> None:
-        """Stop answering readiness, release the database."""
-        self.ready = False
+        """Stop answering readiness, release the database; ``start`` may load again."""
+        self.ready = self.started = False
         if self.store is not None:
             self.store.close()
 
