@@ -165,6 +165,8 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path):
         refused = client.get("/v1/models")
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
         assert "Rate limit" in refused.json()["detail"]
+        # The body gives the same whole seconds as the header, not "retry in 1.98 s".
+        assert refused.json()["detail"].endswith(f"retry in {refused.headers['retry-after']} s.")
         other = new_key(db, "other")  # buckets are per key
         assert client.get("/v1/models", headers={"X-API-Key": other}).status_code == 200
 

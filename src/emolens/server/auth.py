@@ -27,8 +27,13 @@ class AuthError(Exception):
         """The same refusal as an HTTP error with the headers clients expect."""
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
         if self.retry_after is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+            headers["Retry-After"] = str(retry_seconds(self.retry_after))
         return HTTPException(self.status, self.message, headers=headers)
+
+
+def retry_seconds(wait: float) -> int:
+    """A wait as the whole seconds of a Retry-After header: rounded up, at least 1."""
+    return max(1, math.ceil(wait))
 
 
 class RateLimiter:
@@ -120,9 +125,11 @@ class Authenticator:
         """Raise AuthError(429) when the caller is over its rate."""
         wait = self.limiter.take(caller)
         if wait > 0:
+            # Whole seconds, as Retry-After gives them, so the body and the header agree.
+            retry = retry_seconds(wait)
             raise AuthError(
                 429, f"Rate limit exceeded ({self.limiter.rate:g} requests/s, burst "
-                f"{self.limiter.burst}); retry in {wait:.2f} s.", retry_after=wait,
+                f"{self.limiter.burst}); retry in {retry} s.", retry_after=retry,
             )
 
 
