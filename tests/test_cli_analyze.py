@@ -316,3 +316,24 @@ def test_with_id_col_rows_added_above_are_the_only_new_items(tmp_path, model_dir
     summary = json.loads(second.stdout.strip().splitlines()[-1])
     assert len(db_rows(db)) == 7
     assert summary["analysed"] == 1 and summary["skipped_existing"] == 6
+
+
+def test_report_source_takes_a_relative_file_or_a_folder(tmp_path, model_dir, monkeypatch):
+    # Sources are stored as absolute file paths: "report --source posts" or a relative
+    # file name once matched nothing.
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    write_csv(folder / "a.csv", 4), write_csv(folder / "b.csv", 3)
+    write_csv(tmp_path / "other.csv", 5)
+    db = tmp_path / "r.db"
+    for path in (folder, tmp_path / "other.csv"):
+        assert invoke(str(path), "--model", model_dir, "--db", str(db)).exit_code == EXIT_OK
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    for source, expected in (("posts", 7), ("posts/b.csv", 3), ("other.csv", 5)):
+        out = tmp_path / f"rep[{expected}]"
+        result = runner.invoke(app, ["report", "--db", str(db), "--source", source,
+                                     "--out", str(out)], env={"COLUMNS": "300"})
+        assert result.exit_code == EXIT_OK, result.output
+        assert f"report of {expected} results" in result.output
+        assert str(out / "report.html") in result.output and (out / "report.html").is_file()

@@ -32,3 +32,36 @@ def test_top_level_help_names_every_modality():
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "120"})
     for word in ("text", "speech", "images", "video"):
         assert word in result.output
+
+
+def _help_texts(command, path: str):
+    """(where, text) for a command's help and each of its options', through every group."""
+    yield path, command.help or ""
+    for param in command.params:
+        yield f"{path} {param.name}", getattr(param, "help", None) or ""
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _help_texts(sub, f"{path} {name}")
+
+
+def test_help_texts_show_their_brackets():
+    # Help is rendered as Rich markup, where "[env: EMOLENS_DB]" or "emolens[ray]" is a tag
+    # and silently vanishes: the user then never sees the variable, the default, or the
+    # right install command. Brackets meant literally must be escaped ("\[").
+    import inspect
+
+    import typer
+    from rich.text import Text
+
+    eaten = []
+    for where, text in _help_texts(typer.main.get_command(app), "emolens"):
+        text = inspect.cleandoc(text)
+        if Text.from_markup(text).plain != text.replace("\\[", "["):
+            eaten.append(f"{where}: {text[:80]}")
+    assert not eaten, "\n".join(eaten)
+
+
+def test_escaped_brackets_reach_the_screen():
+    result = CliRunner().invoke(app, ["analyze", "file", "--help"],
+                                env={"COLUMNS": "200", "TERM": "dumb"})
+    assert "pip install 'emolens[ray]'" in result.output
+    assert "env: EMOLENS_DB" in result.output

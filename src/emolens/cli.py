@@ -854,6 +854,7 @@ def report_cmd(
 
     from emolens.errors import InvalidInputError
     from emolens.store import ResultStore
+    from emolens.store.commands import stored_source
     from emolens.viz import write_report
 
     settings = load_settings(db=db, out_dir=out)
@@ -862,7 +863,10 @@ def report_cmd(
         raise InvalidInputError(empty)  # don't create an empty database just to report on it
     with ResultStore(settings.db) as store:
         total = store.count()
-        frame = store.to_frame(source=source, group=group, model=model, since=since, until=until)
+        # a relative path, or a folder whose files were analysed one by one, as stored
+        stored, folder = stored_source(store, source) if source is not None else (None, False)
+        frame = store.to_frame(source=stored, folder=folder, group=group, model=model,
+                               since=since, until=until)
     if total == 0:
         raise InvalidInputError(empty)
     if frame.empty:
@@ -871,11 +875,12 @@ def report_cmd(
         )
     with console.status(f"drawing {len(frame):,} results ..."):
         paths = write_report(frame, settings.out_dir, bucket=bucket, by=by)
-    console.print(f"report of {len(frame):,} results written to [bold]{paths.html}[/]")
+    console.print(f"report of {len(frame):,} results written to "
+                  f"[bold]{escape(str(paths.html))}[/]")
     for path in paths.files()[1:]:
-        console.print(f"  {path}")
+        console.print(f"  {escape(str(path))}")
     for line in paths.skipped:
-        console.print(f"  [dim]{line}[/]")
+        console.print(f"  [dim]{escape(line)}[/]")
 
 
 register_server_commands(app, friendly_errors)  # `emolens serve`, `emolens keys ...`

@@ -36,7 +36,7 @@ def serve_cmd(
         "--port", help="TCP port (default 8000; env EMOLENS_PORT).")] = None,
     model: Annotated[list[str] | None, typer.Option(
         "--model", "-m", help="Model to serve (repeat to serve several; the first is the "
-        "default) [default: default].")] = None,
+        "default; default: default).")] = None,
     db: DbOpt = None,
     no_auth: Annotated[bool, typer.Option(
         "--no-auth", help="Serve without API keys; allowed on a loopback address only.")] = False,
