@@ -111,14 +111,16 @@ def analyze_audio(path: str | Path, language: str | None = None, asr_model: str 
 
 @lru_cache(maxsize=2)
 def load_vision(audio: bool = True, ocr: bool = True, fps: float = 5.0,
-                face_model: str | None = None, text_model: str | None = None):
+                face_model: str | None = None, text_model: str | None = None,
+                voice_model: str | None = None, asr_model: str | None = None):
     """A VisualAnalyzer (face, expression, OCR, text and, with ``audio``, speech models);
-    ``face_model``/``text_model`` None = settings (EMOLENS_FACE_MODEL, EMOLENS_MODEL)."""
+    a model left None comes from the settings (EMOLENS_FACE_MODEL, EMOLENS_MODEL,
+    EMOLENS_VOICE_MODEL, EMOLENS_ASR_MODEL)."""
     from emolens.config import load_settings
     from emolens.vision.pipeline import VisualAnalyzer
 
     settings = load_settings()
-    speech = load_speech(text_model=text_model) if audio else None
+    speech = load_speech(asr_model, voice_model, text_model) if audio else None
     return VisualAnalyzer(expression_model=face_model or settings.face_model,
                           text_model=text_model or settings.model, fps=fps,
                           ocr_interval=1.0 if ocr else None, weights=settings.fusion_weights,

@@ -267,8 +267,17 @@ def analyze_file_cmd(
 
 
 MEDIA_HELP = (
-    "\n\nResults are stored as they are analysed; running the same command again skips what "
-    "is stored. Files that cannot be decoded are listed and the rest go on (exit status 3)."
+    "\n\nFiles that cannot be decoded are listed and the rest go on (exit status 3)."
+)
+AUDIO_STORING = (
+    "\n\nSegments are stored as they are analysed; running the same command again skips "
+    "what is stored."
+)
+# A video's or an image's results are fused over the whole file, so they are stored when the
+# file is done: a run stopped in the middle of a file analyses that file again.
+VISUAL_STORING = (
+    "\n\nA file's results are stored when the file is done. Running the same command again "
+    "analyses the files again but stores nothing twice."
 )
 AsrOpt = Annotated[str | None, typer.Option(
     "--asr-model", help="'base' (English + Chinese), 'tiny.en' (English, faster) or a "
@@ -292,7 +301,7 @@ MediaPaths = Annotated[
     "audio",
     help="Analyse speech in audio files (wav, flac, mp3, m4a, ogg/opus, ...) or the audio "
     "track of videos: one result per utterance with its time span, transcript, the emotion "
-    "in the voice, in the words, and both fused." + MEDIA_HELP,
+    "in the voice, in the words, and both fused." + AUDIO_STORING + MEDIA_HELP,
 )
 @friendly_errors
 def analyze_audio_cmd(
@@ -319,7 +328,7 @@ def analyze_audio_cmd(
     "video",
     help="Analyse videos (mp4, mkv, webm, avi, mov): every face tracked with its expression, "
     "on-screen text read and analysed, the audio track analysed as speech, all fused per "
-    "second." + MEDIA_HELP,
+    "second." + VISUAL_STORING + MEDIA_HELP,
 )
 @friendly_errors
 def analyze_video_cmd(
@@ -342,7 +351,9 @@ def analyze_video_cmd(
     settings = _media_settings(language, db=db, **_model_overrides(model))
     with _loading(quiet, "face, expression, OCR, speech and text"):
         vision = emolens.load_vision(audio=not no_audio, ocr=not no_ocr, fps=fps,
-                                     face_model=settings.face_model, text_model=settings.model)
+                                     face_model=settings.face_model, text_model=settings.model,
+                                     voice_model=settings.voice_model,
+                                     asr_model=settings.asr_model)
 
     analyze = _stored_at_end(
         lambda path, progress: vision.analyze_video(path, language=language, progress=progress))
@@ -355,7 +366,7 @@ def analyze_video_cmd(
 @analyze_app.command(
     "image",
     help="Analyse images (jpg, png, webp, bmp; EXIF orientation honoured): every face with "
-    "its expression and the image's text, fused." + MEDIA_HELP,
+    "its expression and the image's text, fused." + VISUAL_STORING + MEDIA_HELP,
 )
 @friendly_errors
 def analyze_image_cmd(
@@ -484,8 +495,10 @@ def _run_media(
                 sink=None if writer is None else writer.write,
             )
         except KeyboardInterrupt:
-            err_console.print("interrupted: analysed results are stored; run the same "
-                              "command again to resume")
+            err_console.print(
+                "interrupted: every analysed segment is stored; run the same command again "
+                "to resume" if audio else "interrupted: the files finished before it are "
+                "stored; the one in progress is analysed again next time")
             raise typer.Exit(130) from None
     where = "not stored" if no_store else f"stored in {settings.db}"
     show_audio_report(report, model_id, where, as_json=as_json, quiet=quiet)
