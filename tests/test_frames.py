@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -135,3 +137,84 @@ def test_bad_videos_name_the_file(tmp_path: Path) -> None:
     audio_only.write_bytes((Path(__file__).parent / "fixtures/audio/en_flight.ogg").read_bytes())
     with pytest.raises(InvalidInputError, match="no video stream"):
         list(iter_video_frames(audio_only))
+
+
+# -- phone videos: stored sideways, shown turned -------------------------------------------
+
+FFMPEG = shutil.which("ffmpeg")
+
+
+def marked_video(path: Path) -> Path:
+    """1 s of 96 x 64 dark frames with a white 16 x 16 marker in the stored top-left corner."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.options = {"qscale": "2"}  # near lossless: pixels compare closely
+        image = np.full((64, 96, 3), 40, np.uint8)
+        image[:16, :16] = 255
+        for k in range(10):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = k, Fraction(1, 10)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def tagged_copy(path: Path, rotate: int) -> Path:
+    """A copy of ``path`` whose stream carries a display rotation, as a phone's portrait
+    video does (ffmpeg's ``rotate`` tag, clockwise degrees; written as a display matrix)."""
+    if FFMPEG is None:
+        pytest.skip("ffmpeg is not installed: it writes the rotated test video")
+    out = path.with_name(f"{path.stem}-rotate{rotate}.mp4")
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(path), "-c", "copy",
+                    "-metadata:s:v:0", f"rotate={rotate}", str(out)], check=True)
+    return out
+
+
+def shown_by_ffmpeg(path: Path, tmp_path: Path) -> np.ndarray:
+    """The first frame as ffmpeg shows it (it applies the display rotation by default)."""
+    png = tmp_path / f"{path.stem}.png"
+    subprocess.run([FFMPEG or "ffmpeg", "-v", "error", "-y", "-i", str(path), "-frames:v", "1",
+                    str(png)], check=True)
+    return np.asarray(Image.open(png).convert("RGB"))
+
+
+def test_rotated_phone_video_frames_come_out_upright(tmp_path: Path) -> None:
+    # rotate=270 is what ffprobe reports as "displaymatrix: rotation of -90.00 degrees":
+    # the stored frame is turned a quarter clockwise for display.
+    path = tagged_copy(marked_video(tmp_path / "phone.mp4"), 270)
+    shown = shown_by_ffmpeg(path, tmp_path)
+    if shown.shape[:2] != (96, 64):
+        pytest.skip("this ffmpeg wrote no display rotation from the rotate tag")
+    frame = next(iter_video_frames(path, fps=1.0)).image
+    assert frame.shape == (96, 64, 3)  # portrait, as shown: sides swapped
+    assert frame[:16, -16:].mean() > 200  # the marker turned with the picture: top right
+    assert frame[:16, :16].mean() < 80 and frame[-16:, -16:].mean() < 80
+    assert np.abs(frame.astype(int) - shown).mean() < 3  # what a player shows
+
+
+@pytest.mark.parametrize("rotate", [90, 180])
+def test_every_quarter_turn_matches_what_ffmpeg_shows(tmp_path: Path, rotate: int) -> None:
+    path = tagged_copy(marked_video(tmp_path / "phone.mp4"), rotate)
+    shown = shown_by_ffmpeg(path, tmp_path)
+    if shown[:16, :16].mean() > 200:  # the marker where it was stored: shown unturned
+        pytest.skip("this ffmpeg wrote no display rotation from the rotate tag")
+    frame = next(iter_video_frames(path, fps=1.0)).image
+    assert frame.shape == shown.shape
+    assert np.abs(frame.astype(int) - shown).mean() < 3
+    assert frame[:16, :16].mean() < 80  # the marker left the stored corner
+
+
+def test_frames_at_given_times_are_upright_too(tmp_path: Path) -> None:
+    path = tagged_copy(marked_video(tmp_path / "phone.mp4"), 270)
+    sampled = next(iter_video_frames(path, fps=1.0, max_side=48))
+    found = next(video_frames_at(path, [sampled.t], max_side=48))
+    assert found.image.shape == sampled.image.shape == (48, 32, 3)
+    assert np.array_equal(found.image, sampled.image)  # boxes found in analysis still fit
+
+
+def test_unrotated_video_is_left_as_stored(tmp_path: Path) -> None:
+    frame = next(iter_video_frames(marked_video(tmp_path / "plain.mp4"), fps=1.0)).image
+    assert frame.shape == (64, 96, 3) and frame[:16, :16].mean() > 200

@@ -1,4 +1,5 @@
-"""Images and video frames as RGB arrays: EXIF-upright images, video sampled at a fixed rate.
+"""Images and video frames as upright RGB arrays (EXIF orientation, a video stream's display
+rotation), video sampled at a fixed rate.
 
 Video is decoded as a stream with PyAV and sampled at ``fps`` frames per second of
 *presentation time* (timestamps from the container, so variable-frame-rate recordings and
@@ -42,6 +43,30 @@ def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
     scale = max_side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX))
+
+
+def _rotation(frame: Any, stream: Any) -> float:
+    """Degrees counterclockwise the frame turns for display: the display matrix PyAV >= 14
+    reads per frame, else the stream's older ``rotate`` tag (degrees clockwise)."""
+    rotation = getattr(frame, "rotation", None)
+    if rotation is not None:
+        return float(rotation)
+    try:
+        return -float(stream.metadata.get("rotate", 0))
+    except ValueError:  # a tag that is not a number: leave the frame as stored
+        return 0.0
+
+
+def upright_rgb(frame: Any, stream: Any) -> np.ndarray:
+    """A decoded video frame as RGB uint8, turned the way a player shows it.
+
+    Phones store portrait video sideways and tag the stream with its rotation (ffprobe:
+    "displaymatrix: rotation of -90.00 degrees"); read as stored, faces lie on their side
+    and the face detector misses them. Mirrored display matrices are rare and not undone.
+    """
+    image = frame.to_ndarray(format="rgb24")
+    turns = round(_rotation(frame, stream) / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def load_image(path: str | Path, max_side: int | None = 1920) -> np.ndarray:
@@ -102,8 +127,7 @@ def iter_video_frames(
                     continue
                 last_t = t
                 next_t = (np.floor(t / step + 1e-9) + 1) * step
-                image = frame.to_ndarray(format="rgb24")
-                yield Frame(t, _fit(image, max_side))
+                yield Frame(t, _fit(upright_rgb(frame, stream), max_side))
                 produced += 1
         except (av.error.FFmpegError, ValueError) as exc:
             if produced == 0:
@@ -133,7 +157,7 @@ def video_frames_at(
                     f"{path}: the frame at {t:.2f} s cannot be decoded ({exc})") from exc
             if found is None:
                 raise InvalidInputError(f"{path}: no frame at {t:.2f} s")
-            yield Frame(float(found.time), _fit(found.to_ndarray(format="rgb24"), max_side))
+            yield Frame(float(found.time), _fit(upright_rgb(found, stream), max_side))
 
 
 def _frame_at(container: Any, stream: Any, t: float, slack: float = 1e-3) -> Any:
