@@ -26,6 +26,10 @@ from emolens.errors import InvalidInputError, MissingExtraError, ModelFileError
 DET_MODEL = "PP-OCRv6_det_small.onnx"
 REC_MODEL = "PP-OCRv6_rec_small.onnx"
 CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
+# The name stored in video and image model ids: keep it in step with DET_MODEL / REC_MODEL,
+# so results read by other OCR models are stored apart.
+OCR_MODEL = "PP-OCRv6-small"
+MIN_SCORE = 0.6  # recognition score below which a line is dropped
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in the pixels of the frame given
 
@@ -84,7 +88,7 @@ def rapidocr_model_dir() -> Path:
 class TextReader:
     """Reads Chinese and English text lines from RGB frames, in reading order."""
 
-    def __init__(self, *, min_score: float = 0.6, det_side: int = 960, max_side: int = 1920,
+    def __init__(self, *, min_score: float = MIN_SCORE, det_side: int = 960, max_side: int = 1920,
                  use_angle_cls: bool = False, threads: int | None = None) -> None:
         for extra_module in ("rapidocr", "onnxruntime", "cv2"):
             if importlib.util.find_spec(extra_module) is None:
@@ -101,6 +105,13 @@ class TextReader:
         self.use_angle_cls = use_angle_cls  # captions are upright; the classifier costs time
         self.threads = threads
         self._engine: Any = None
+
+    @property
+    def model_id(self) -> str:
+        """The OCR models and what changes the lines they return (score floor, angle
+        classifier), e.g. 'PP-OCRv6-small' or 'PP-OCRv6-small/min0.7+cls'."""
+        return (OCR_MODEL + ("" if self.min_score == MIN_SCORE else f"/min{self.min_score:g}")
+                + ("+cls" if self.use_angle_cls else ""))
 
     def _load(self) -> Any:
         if self._engine is None:

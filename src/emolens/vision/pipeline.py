@@ -67,6 +67,7 @@ class VideoTimeline:
     fused: list[EmotionResult] = field(default_factory=list)
     people: list[PersonSummary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "no audio track"
+    model: str = ""  # the model id its face, screen-text and fused results are stored under
 
     def results(self) -> list[EmotionResult]:
         """Every result, as stored: faces, captions, speech segments, fused windows."""
@@ -130,6 +131,8 @@ class VisualAnalyzer:
             from emolens.vision.ocr import TextReader
 
             self.reader = TextReader()
+        # Taken now: the service wraps the reader in a lock that does not carry it.
+        self._ocr_model = self.reader.model_id if self.reader is not None else None
         self.fps, self.ocr_interval, self.window = fps, ocr_interval, window
         self.weights = weights
         self.speech = speech
@@ -142,11 +145,44 @@ class VisualAnalyzer:
 
     @property
     def model_id(self) -> str:
-        parts = [f"face={self.expression.name}@{self.expression.version}",
-                 f"text={self.text.model_id}"]
-        if self.speech is not None:
-            parts.append(f"speech={self.speech.transcriber.name}")
-        return "video[" + ",".join(parts) + "]"
+        """What produces a video's results, e.g. 'video[face=fer@1,text=…,ocr=PP-OCRv6-small/1s,
+        asr=base,voice=default@1,fps=5,window=1s]'. Results are stored once per item key and
+        model id, so every setting that changes them is named: a run with another voice
+        model, OCR on, or another sampling rate stores its own rows beside the earlier ones."""
+        if self.speech is None:
+            audio = ["audio=off"]
+        else:
+            voice = self.speech.voice
+            audio = [f"asr={self.speech.transcriber.name}", f"voice={voice.name}@{voice.version}"]
+        ocr = "off" if self._ocr_model is None else f"{self._ocr_model}/{self.ocr_interval:g}s"
+        parts = [*self._common_parts(ocr), *audio, f"fps={self.fps:g}",
+                 f"window={self.window:g}s"]
+        return "video[" + ",".join(parts + self._tuned_parts()) + "]"
+
+    @property
+    def image_model_id(self) -> str:
+        """What produces an image's results: the face, text and OCR models (no audio, no
+        sampling), e.g. 'image[face=fer@1,text=…,ocr=PP-OCRv6-small]'."""
+        parts = self._common_parts(self._ocr_model or "off")
+        return "image[" + ",".join(parts + self._tuned_parts()) + "]"
+
+    def _common_parts(self, ocr: str) -> list[str]:
+        return [f"face={self.expression.name}@{self.expression.version}",
+                f"text={self.text.model_id}", f"ocr={ocr}"]
+
+    def _tuned_parts(self) -> list[str]:
+        """Settings named only when they differ from the defaults, to keep ids short."""
+        from emolens.fusion import DEFAULT_WEIGHTS
+        from emolens.vision.faces import MIN_FACE_SIZE
+
+        parts = []
+        if self.detector.min_size != MIN_FACE_SIZE:
+            parts.append(f"min_face={self.detector.min_size}")
+        changed = {k: v for k, v in sorted((self.weights or {}).items())
+                   if DEFAULT_WEIGHTS.get(k) != v}
+        if changed:
+            parts.append("weights=" + ";".join(f"{k}:{v:g}" for k, v in changed.items()))
+        return parts
 
     # -- one frame ----------------------------------------------------------------------
 
@@ -235,7 +271,7 @@ class VisualAnalyzer:
         timeline.fused = _fuse_instant(_on_canonical(timeline.faces),
                                        _on_canonical(timeline.captions), self.weights)
         timeline.people = _people(timeline.faces, by="face")
-        _identify(timeline, file_fingerprint(path), self.model_id)
+        _identify(timeline, file_fingerprint(path), self.image_model_id)
         return timeline
 
     def analyze_video(
@@ -244,10 +280,16 @@ class VisualAnalyzer:
         language: str | None = None,
         progress: Callable[[float], None] | None = None,
     ) -> VideoTimeline:
-        """The timeline of one video; ``progress`` receives seconds of video sampled."""
+        """The timeline of one video; ``progress`` receives seconds of video sampled.
+        ``language`` ('en'/'zh', else detected) is checked before any frame is read."""
+        from emolens.text.language import LANGUAGES
         from emolens.vision.ocr import CaptionTracker
         from emolens.vision.tracking import FaceTracker
 
+        if language is not None and language not in LANGUAGES:
+            # A caller's mistake, not a fault of the file: raise it now, rather than analyse
+            # every frame and then report the audio track as merely not analysed.
+            raise InvalidInputError(f"language must be one of {LANGUAGES}, got {language!r}")
         path = Path(path)
         timeline = VideoTimeline(str(path), 0.0)
         tracker, captions = FaceTracker(), CaptionTracker(min_chars=MIN_CAPTION_CHARS)
@@ -340,6 +382,7 @@ def _people(faces: list[EmotionResult], by: str) -> list[PersonSummary]:
 
 def _identify(timeline: VideoTimeline, fingerprint: str, model_id: str) -> None:
     """Source, stable item keys and model name on every result (for the store)."""
+    timeline.model = model_id
     for r in timeline.results():
         r.source_id = timeline.source
         if r.modality != "speech":
