@@ -125,6 +125,16 @@ def test_bad_files_raise_a_clear_error_naming_the_file(
     assert str(path) in str(caught.value)
 
 
+def test_a_missing_file_or_a_folder_is_named_not_an_oserror(tmp_path: Path) -> None:
+    missing = tmp_path / "a" / "nonexist.wav"
+    with pytest.raises(InvalidInputError, match="no such file") as caught:
+        load_audio(missing)
+    assert str(caught.value) == f"{missing}: no such file"
+    with pytest.raises(InvalidInputError, match="is a folder, not a recording") as caught:
+        probe(tmp_path)
+    assert str(tmp_path) in str(caught.value)
+
+
 def test_a_file_without_audio_track_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "silent-film.mp4"
     with av.open(str(path), "w") as out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sqlite3
 from pathlib import Path
@@ -16,6 +17,7 @@ from typer.testing import CliRunner  # noqa: E402
 from emolens.audio.decode import load_audio  # noqa: E402
 from emolens.audio.pipeline import SpeechAnalyzer  # noqa: E402
 from emolens.cli import app  # noqa: E402
+from emolens.errors import InvalidInputError  # noqa: E402
 from emolens.labels import CANONICAL  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"
@@ -190,6 +192,61 @@ def test_cli_stores_resumes_reports_and_names_bad_files(
     report = runner.invoke(app, ["report", "--db", str(db), "--out", str(tmp_path / "rep")])
     assert report.exit_code == 0, report.output
     assert (tmp_path / "rep" / "timeline-1.png").is_file()
+
+
+def test_the_same_file_gives_the_same_segments_every_time(analyzer: SpeechAnalyzer) -> None:
+    # Chinese read as English: Whisper's sampling fallback made this differ run to run.
+    runs = [analyzer.analyze_file(FIXTURES / "zh_gift.ogg", language="en") for _ in range(2)]
+    first, again = ([(r.t_start, r.text, r.label, r.scores) for r in t.segments] for t in runs)
+    assert first and first == again
+
+
+def test_a_missing_file_or_a_folder_is_an_invalid_input(
+    analyzer: SpeechAnalyzer, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nonexist.wav"
+    with pytest.raises(InvalidInputError, match="no such file") as caught:
+        analyzer.analyze_file(missing)
+    assert str(missing) in str(caught.value)
+    with pytest.raises(InvalidInputError, match="is a folder, not a recording"):
+        analyzer.analyze_file(tmp_path)
+    result = CliRunner().invoke(app, ["analyze", "audio", str(missing), "--no-store", "--json"])
+    assert result.exit_code == 1, result.output
+    assert f"{missing}: no such file" in result.output and "Errno" not in result.output
+
+
+def _rows(path: Path) -> list[tuple[str, ...]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = csv.DictReader(handle)
+        return [(r["item_key"], r["label"], r["t_start"], r["text"]) for r in rows]
+
+
+def test_out_holds_every_segment_on_a_rerun_and_a_resume(tmp_path: Path) -> None:
+    clip, db = FIXTURES / "en_flight.ogg", tmp_path / "speech.db"
+    runner = CliRunner()
+
+    def run(out: Path, *more: str) -> list[dict]:
+        result = runner.invoke(app, ["analyze", "audio", str(clip), "--db", str(db),
+                                     "--out", str(out), "--json", *more])
+        assert result.exit_code == 0, result.output
+        return [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+
+    run(tmp_path / "first.csv")
+    first = _rows(tmp_path / "first.csv")
+    assert first and all(text for *_, text in first)
+    lines = run(tmp_path / "again.csv")  # everything already stored
+    assert _rows(tmp_path / "again.csv") == first
+    assert [x["stored"] for x in lines if x["type"] == "file"] == [0]
+    lines = run(tmp_path / "again.jsonl")
+    written = [json.loads(x) for x in (tmp_path / "again.jsonl").read_text().splitlines()]
+    assert len(written) == len(first) == sum(x["type"] == "segment" for x in lines)
+    with sqlite3.connect(db) as conn:  # as if the first run had been stopped before the end
+        conn.execute("delete from results where t_start = (select max(t_start) from results)")
+    lines = run(tmp_path / "resumed.csv")
+    assert _rows(tmp_path / "resumed.csv") == first
+    assert [x["stored"] for x in lines if x["type"] == "file"] == [1]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from results").fetchone()[0] == len(first)
 
 
 def test_models_command_lists_the_speech_models() -> None:

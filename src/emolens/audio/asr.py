@@ -8,6 +8,7 @@ See ``benchmarks/asr_wer.py`` for measured word/character error rates and speed.
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +23,19 @@ LANGUAGES = ("en", "zh")
 # repetition penalty stops the loops ("铁镜铁镜铁镜...") the prompt otherwise sets off.
 PROMPTS = {"zh": "以下是普通话的句子。"}
 REPETITION_PENALTY = {"zh": 1.2}
+# Greedy/beam decoding only. faster-whisper's default falls back to sampling at temperatures
+# 0.2-1.0 when a decode looks bad (Chinese heard as English, say), so the same file gave a
+# different transcript, and label, run to run. A fixed ctranslate2.set_random_seed does not
+# help: CTranslate2 seeds each worker thread's generator once, on its first use, so the
+# second transcription in a process (and every file after the first in a batch) still draws
+# from wherever the first one left it off. Measured on tests/fixtures/audio/zh_gift.ogg read
+# as English: three different transcripts in one process, seeded before each call or not.
+# The fallback stays, deterministic: a decode that loops (compressing better than
+# faster-whisper's own threshold, 2.4) is decoded once more with the repetition penalty that
+# already keeps Chinese out of loops; that clip then reads as one sentence, not 200 words.
+TEMPERATURE = 0.0
+LOOP_RATIO = 2.4
+LOOP_PENALTY = 1.2
 
 
 @dataclass(frozen=True)
@@ -82,12 +96,28 @@ class Transcriber:
                 f"The ASR model {self.name!r} is English-only; use 'base' for Chinese speech"
             )
         language = language or self.detect_language(audio)
+        penalty = REPETITION_PENALTY.get(language, 1.0)
+        texts, words = self._decode(audio, language, penalty)
+        if penalty < LOOP_PENALTY and _compression_ratio(" ".join(texts)) > LOOP_RATIO:
+            texts, words = self._decode(audio, language, LOOP_PENALTY)
+        echo = PROMPTS.get(language, "").strip("。")
+        if echo and any(echo in t for t in texts):
+            # Whisper now and then repeats its prompt instead of transcribing: drop that.
+            texts = [t.replace(echo + "。", "").replace(echo, "") for t in texts]
+            words = _without_run(words, echo)
+        joiner = "" if language == "zh" else " "
+        return Transcript(joiner.join(t for t in texts if t), language, words)
+
+    def _decode(self, audio: np.ndarray, language: str, penalty: float
+                ) -> tuple[list[str], list[Word]]:
+        """Segment texts and words of one deterministic decode."""
         segments, _ = self.model.transcribe(
             audio,
             language=language,
             beam_size=self.beam_size,
             initial_prompt=PROMPTS.get(language),
-            repetition_penalty=REPETITION_PENALTY.get(language, 1.0),
+            repetition_penalty=penalty,
+            temperature=TEMPERATURE,
             condition_on_previous_text=False,
             vad_filter=False,  # we segment speech ourselves
             word_timestamps=True,
@@ -97,14 +127,13 @@ class Transcriber:
         for segment in segments:
             texts.append(segment.text.strip())
             words.extend(Word(w.start, w.end, w.word) for w in segment.words or [])
-        echo = PROMPTS.get(language, "").strip("。")
-        if echo and any(echo in t for t in texts):
-            # Whisper now and then repeats its prompt instead of transcribing: drop that.
-            texts = [t.replace(echo + "。", "").replace(echo, "") for t in texts]
-            words = _without_run(words, echo)
-        joiner = "" if language == "zh" else " "
-        return Transcript(joiner.join(t for t in texts if t), language, words)
+        return texts, words
 
+
+def _compression_ratio(text: str) -> float:
+    """How much zlib shrinks ``text``: Whisper's own measure of a decode stuck in a loop."""
+    data = text.encode()
+    return len(data) / len(zlib.compress(data))
 
 
 def _without_run(words: list[Word], run: str) -> list[Word]:

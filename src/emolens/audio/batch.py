@@ -34,7 +34,8 @@ def expand_media(
 
 
 # analyze(path, stored, keep, progress) -> a timeline with .summary() (and .skipped):
-# ``stored(key)`` gives a result from an earlier run, ``keep(results)`` stores new ones.
+# ``stored(key)`` gives a result from an earlier run; ``keep(results)`` gets every result,
+# those read back from the store too, stores the new ones and hands all to the sink.
 Analyze = Callable[
     [Path, Callable[[str], EmotionResult | None], Callable[[list[EmotionResult]], None],
      Callable[[float], None] | None],
@@ -102,8 +103,11 @@ def analyze_media_paths(
         report.files.append(entry)
 
         def keep(results: list[EmotionResult], entry: AudioFileReport = entry) -> None:
-            if store is not None:
-                entry.stored += store.add(results, store_text=store_text)
+            # Results read back from the store come too: the sink (--out) gets every one,
+            # so a re-run or a resumed run writes the whole file; only new ones are stored.
+            new = [r for r in results if not r.details.get("stored_before")]
+            if store is not None and new:
+                entry.stored += store.add(new, store_text=store_text)
             if sink is not None:
                 sink(results)
 

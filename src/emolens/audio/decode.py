@@ -41,7 +41,18 @@ def _av():
     return av
 
 
+def check_recording(path: Path) -> None:
+    """InvalidInputError naming ``path`` when it is missing or a folder, as images and videos
+    say it: the OSError that opening it would raise names neither what was wrong nor the file
+    in a form the batch report and the CLI show."""
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a folder, not a recording")
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such file")
+
+
 def _open(path: Path):
+    check_recording(path)
     return open_media(path, "audio")
 
 

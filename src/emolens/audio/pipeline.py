@@ -24,7 +24,7 @@ import numpy as np
 
 from emolens import labels as L
 from emolens.audio.asr import Transcriber, Transcript
-from emolens.audio.decode import SAMPLE_RATE, iter_audio_blocks
+from emolens.audio.decode import SAMPLE_RATE, check_recording, iter_audio_blocks
 from emolens.audio.vad import Segmenter, SegmentOptions, SpeechProbability
 from emolens.errors import InvalidInputError
 from emolens.fusion import fuse, words_reliability
@@ -363,11 +363,15 @@ class SpeechAnalyzer:
 
         ``stored(key)`` returns a segment's result from an earlier run (or None): such
         segments are not analysed again (a resumed run) but are in the timeline.
-        ``on_results`` receives each pack's results as soon as they exist (to store them);
-        ``progress`` receives seconds of audio decoded.
+        ``on_results`` receives every result of the timeline, a few at a time as they exist:
+        the new ones to store, and those read back from ``stored`` too (their ``details``
+        say ``stored_before``), so that an export of a re-run or a resumed run is complete;
+        ``progress`` receives seconds of audio decoded. A missing file or a folder raises
+        InvalidInputError naming it.
         """
         path = Path(path)
         source = str(path)
+        check_recording(path)
         fingerprint = file_fingerprint(path)
         decoded = 0
 
@@ -384,27 +388,23 @@ class SpeechAnalyzer:
         def key(segment: Segment) -> str:
             return f"audio:{fingerprint}:{segment.start}-{segment.end}"
 
+        hand_on = _HandOn(timeline, on_results)
+
         def skip(segment: Segment) -> bool:
             earlier = None if stored is None else stored(key(segment))
             if earlier is not None:
-                timeline.segments.append(earlier)
                 timeline.skipped += 1
+                hand_on(earlier)  # not analysed again, but still part of what is written out
             return earlier is not None
 
-        pending: list[EmotionResult] = []
         found = self.analyze_blocks(blocks(), language, skip=skip)
         for result in itertools.chain(found, self._second_look(path, timeline, language, skip)):
             span = Segment(round(result.t_start * SAMPLE_RATE), round(result.t_end * SAMPLE_RATE),
                            np.zeros(0, np.float32))
             result.source_id = source
             result.item_key = key(span)
-            timeline.segments.append(result)
-            pending.append(result)
-            if on_results is not None and len(pending) >= 8:
-                on_results(pending)
-                pending = []
-        if on_results is not None and pending:
-            on_results(pending)
+            hand_on(result)
+        hand_on.flush()
         timeline.duration = decoded / SAMPLE_RATE
         timeline.segments.sort(key=lambda r: r.t_start or 0.0)
         return timeline
@@ -425,6 +425,29 @@ class SpeechAnalyzer:
         for result in self.analyze_blocks(blocks, language, skip=skip, options=relaxed):
             result.details["vad_threshold"] = relaxed.threshold
             yield result
+
+
+class _HandOn:
+    """Results into a timeline and, a few at a time, to ``on_results`` (to store and export)."""
+
+    def __init__(self, timeline: AudioTimeline,
+                 on_results: Callable[[list[EmotionResult]], None] | None, size: int = 8) -> None:
+        self.timeline, self.on_results, self.size = timeline, on_results, size
+        self.pending: list[EmotionResult] = []
+
+    def __call__(self, result: EmotionResult) -> None:
+        self.timeline.segments.append(result)
+        self.pending.append(result)
+        if len(self.pending) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand on what is pending."""
+        if self.on_results is not None and self.pending:
+            # A stored segment comes when the VAD closes it, new ones before it only once
+            # their pack is analysed: sorted, each batch goes out in time order.
+            self.on_results(sorted(self.pending, key=lambda r: r.t_start or 0.0))
+        self.pending = []
 
 
 def _pcm_blocks(chunks: Iterable[np.ndarray | bytes], sample_rate: int) -> Iterator[np.ndarray]:
