@@ -175,7 +175,7 @@ def test_image_gives_faces_left_to_right_their_expressions_the_caption_and_fusio
              filename="poster.png")
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["model"].startswith("video[face=") and out["duration"] == 0
+    assert out["model"].startswith("image[face=") and out["duration"] == 0
     assert out["source"].startswith("api-upload:")
     found = out["faces"]
     assert [f["group"] for f in found] == ["face 1", "face 2"]
@@ -470,7 +470,7 @@ def test_audio_jobs_and_a_shutdown_that_finishes_the_running_job(tmp_path):
                                     job_grace_seconds=25))  # LiveServer waits 30 s to stop
     with LiveServer(app) as server:
         ready = httpx.get(f"{server.url}/readyz").json()
-        assert ready["speech"].startswith("speech[") and "speech=" in ready["vision"]
+        assert ready["speech"].startswith("speech[") and "voice=" in ready["vision"]
         r = post(server, "/v1/analyze/audio", mine, AUDIO.read_bytes(), "audio/ogg",
                  job="true", store="true", source="call-7")
         assert r.status_code == 202, r.text

@@ -390,7 +390,7 @@ def analyze_image_cmd(
 
     analyze = _stored_at_end(lambda path, progress: vision.analyze_image(path))
     pictures = None if annotate is None else _Pictures(annotate, annotate_image, "annotated")
-    _run_media(paths, pictures.after(analyze) if pictures else analyze, vision.model_id,
+    _run_media(paths, pictures.after(analyze) if pictures else analyze, vision.image_model_id,
                settings, no_store, as_json, out, quiet, images=True, pictures=pictures,
                labels=vision.output_labels)
 

@@ -52,7 +52,7 @@ def _vision(image: bool, language: str | None,
         keep(timeline.results())
         return timeline
 
-    return analyze, vision.model_id
+    return analyze, vision.image_model_id if image else vision.model_id
 
 
 class MediaAnalyzers:

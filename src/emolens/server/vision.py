@@ -133,7 +133,8 @@ class VisionService:
             r.source_id = source
         stored = store.add(timeline.results(), self.settings.store_text) if store else 0
         return VisualAnalyzeResponse(
-            model=self.model_id, source=source, duration=round(timeline.duration, 3),
+            model=timeline.model or self.model_id, source=source,
+            duration=round(timeline.duration, 3),
             summary=timeline.summary(), faces=timeline.faces, captions=timeline.captions,
             speech=timeline.speech, fused=timeline.fused, notes=timeline.notes, stored=stored)
 
