@@ -106,6 +106,9 @@ def analyze_audio(path: str | Path, language: str | None = None, asr_model: str 
     the voice and the words said on their own in ``details``; ``.summary()`` the whole.
     ``language`` ('en'/'zh') is detected when not given.
     """
+    from emolens.audio.decode import check_recording
+
+    check_recording(Path(path))  # before loading the models: a typo fails at once
     return load_speech(asr_model).analyze_file(path, language=language)
 
 
