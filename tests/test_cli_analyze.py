@@ -286,6 +286,7 @@ def test_analyze_text_decodes_gbk_stdin_and_non_utf8_arguments(model_dir):
     typed = analyze_text("caf\udce9 is great", "--json", "--model", model_dir)
     assert typed.exit_code == EXIT_OK, typed.output
     assert json.loads(typed.output)["text"] == "café is great"
+    assert analyze_text("sad", "-", "--model", model_dir).exit_code == EXIT_USAGE
 
 
 def test_bad_settings_and_unwritable_paths_are_one_line_errors(tmp_path, model_dir,

@@ -135,6 +135,9 @@ def analyze_text(
     from emolens.pipeline import build_analyzer
 
     settings = load_settings(model=model, uncertain_below=uncertain_below)
+    if "-" in texts and len(texts) > 1:
+        raise typer.BadParameter("'-' reads the texts from stdin; give it alone",
+                                 param_hint="TEXTS")
     if texts == ["-"]:
         texts = [line for line in _decoded(sys.stdin.buffer.read()).splitlines()
                  if line.strip()]
