@@ -3,7 +3,6 @@ written by hand (faces with their boxes and tracks, a caption), fused by the rea
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from emolens.vision.pipeline import VideoTimeline
 from emolens.viz.charts import EMOTION_COLORS
 
 av = pytest.importorskip("av")
+from clips import write_clip  # noqa: E402
 
 SIZE, FPS, SECONDS = (640, 360), 10, 6
 SKIN, BACKGROUND = (230, 180, 150), (70, 90, 110)
@@ -68,18 +68,7 @@ def timeline_of(path: Path) -> VideoTimeline:
 @pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("keyframes") / "two people.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
-        stream.time_base = Fraction(1, FPS)
-        for k in range(SECONDS * FPS):
-            frame = av.VideoFrame.from_ndarray(scene(k / FPS), format="rgb24")
-            frame.pts, frame.time_base = k, Fraction(1, FPS)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    return write_clip(path, (scene(k / FPS) for k in range(SECONDS * FPS)), FPS)
 
 
 def rgb(color: str) -> tuple[int, int, int]:

@@ -12,7 +12,6 @@ import json
 import os
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import httpx
@@ -24,6 +23,7 @@ av = pytest.importorskip("av", reason="needs the video extra: pip install 'emole
 pytest.importorskip("rapidocr", reason="needs the video extra: pip install 'emolens[video]'")
 pytest.importorskip("faster_whisper", reason="needs the audio extra")
 
+from clips import write_clip  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from live_server import LiveServer  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -103,33 +103,14 @@ def make_video(path: Path, seconds: int = 3, speech: bool = True) -> Path:
     opens."""
     from emolens.audio.decode import load_audio
 
-    rate = 10
-    crowd = people()
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
-        v = out.add_stream("mpeg4", rate=rate)
-        v.width, v.height, v.pix_fmt = 640, 360, "yuv420p"
-        v.time_base = Fraction(1, rate)
-        a = out.add_stream("aac", rate=16000, layout="mono")
-        for k in range(seconds * rate):
-            caption = CAPTION if rate // 2 <= k < 5 * rate // 2 else ""
-            frame = av.VideoFrame.from_ndarray(scene(crowd, caption, x_shift=k), format="rgb24")
-            frame.pts, frame.time_base = k, Fraction(1, rate)
-            for packet in v.encode(frame):
-                out.mux(packet)
-        sound = np.zeros(16000 * seconds, np.float32)
-        if speech:
-            words = load_audio(AUDIO)[: sound.size - 8000]
-            sound[8000 : 8000 + words.size] = words
-        for start in range(0, sound.size, 1024):
-            chunk = np.ascontiguousarray(sound[start : start + 1024][None])
-            af = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
-            af.sample_rate, af.pts = 16000, start
-            for packet in a.encode(af):
-                out.mux(packet)
-        for stream in (v, a):
-            for packet in stream.encode(None):
-                out.mux(packet)
-    return path
+    rate, crowd = 10, people()
+    frames = (scene(crowd, CAPTION if rate // 2 <= k < 5 * rate // 2 else "", x_shift=k)
+              for k in range(seconds * rate))
+    sound = np.zeros(16000 * seconds, np.float32)
+    if speech:
+        words = load_audio(AUDIO)[: sound.size - 8000]
+        sound[8000 : 8000 + words.size] = words
+    return write_clip(path, frames, rate, sound, options={"movflags": "faststart"})
 
 
 @pytest.fixture(scope="module")

@@ -170,34 +170,15 @@ def test_voice_model_on_own_labels_labels_speech_segments(audio_model, tmp_path)
 def test_analyze_video_with_the_trained_voice_model(audio_model, tmp_path):
     # `analyze video --model` once passed only the face and text models on: the video's
     # speech was read by the shipped voice model, with no warning.
-    from fractions import Fraction
-
-    import av
+    from clips import write_clip
 
     from emolens.audio.decode import load_audio
 
     root, _ = audio_model
     speech = load_audio(ravdess("05", 7))
-    path = tmp_path / "talk.mp4"
-    with av.open(str(path), "w") as out:
-        video = out.add_stream("mpeg4", rate=5)
-        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
-        audio = out.add_stream("aac", rate=16000, layout="mono")
-        for k in range(int(5 * speech.size / 16000) + 1):
-            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 90, np.uint8),
-                                               format="rgb24")
-            frame.pts, frame.time_base = k, Fraction(1, 5)
-            for packet in video.encode(frame):
-                out.mux(packet)
-        for start in range(0, speech.size, 1024):
-            chunk = np.ascontiguousarray(speech[start : start + 1024][None])
-            samples = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
-            samples.sample_rate, samples.pts = 16000, start
-            for packet in audio.encode(samples):
-                out.mux(packet)
-        for stream in (video, audio):
-            for packet in stream.encode(None):
-                out.mux(packet)
+    grey = np.full((120, 160, 3), 90, np.uint8)
+    path = write_clip(tmp_path / "talk.mp4", [grey] * (5 * speech.size // 16000 + 1), rate=5,
+                      sound=speech)
     result = runner.invoke(app, ["analyze", "video", str(path), "--model", str(root / "model"),
                                  "--no-ocr", "--fps", "1", "--no-store", "--json", "--quiet"])
     assert result.exit_code == 0, result.output

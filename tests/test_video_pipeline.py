@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ av = pytest.importorskip("av")
 pytest.importorskip("rapidocr", reason="needs the video extra")
 pytest.importorskip("faster_whisper", reason="needs the audio extra")
 
+from clips import write_clip  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from emolens.vision.expression import FACE_DIR  # noqa: E402
@@ -62,28 +62,9 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     people = [faces("happy", 1)[0], faces("surprise", 1)[0]]
     speech = np.concatenate([np.zeros(8000, np.float32), load_audio(FIXTURES / "en_flight.ogg")])
     speech = np.pad(speech, (0, max(0, 16000 * 6 - speech.size)))[: 16000 * 6]
-    with av.open(str(path), "w") as out:
-        v = out.add_stream("mpeg4", rate=10)
-        v.width, v.height, v.pix_fmt = 640, 360, "yuv420p"
-        v.time_base = Fraction(1, 10)
-        a = out.add_stream("aac", rate=16000, layout="mono")
-        for k in range(60):
-            caption = "What a wonderful surprise, thank you!" if 10 <= k < 40 else ""
-            frame = av.VideoFrame.from_ndarray(scene(people, caption, x_shift=k), format="rgb24")
-            frame.pts, frame.time_base = k, Fraction(1, 10)
-            for packet in v.encode(frame):
-                out.mux(packet)
-        for start in range(0, speech.size, 1024):
-            chunk = speech[start : start + 1024][None]
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="flt",
-                                            layout="mono")
-            af.sample_rate, af.pts = 16000, start
-            for packet in a.encode(af):
-                out.mux(packet)
-        for stream in (v, a):
-            for packet in stream.encode(None):
-                out.mux(packet)
-    return path
+    frames = (scene(people, "What a wonderful surprise, thank you!" if 10 <= k < 40 else "",
+                    x_shift=k) for k in range(60))
+    return write_clip(path, frames, 10, speech)
 
 
 def test_video_timeline(analyzer, video: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ av = pytest.importorskip("av")
 pytest.importorskip("rapidocr", reason="needs the video extra")
 pytest.importorskip("faster_whisper", reason="needs the audio extra")
 
+from clips import write_clip  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from emolens.errors import InvalidInputError  # noqa: E402
@@ -39,18 +39,7 @@ def scene() -> np.ndarray:
 
 
 def write_video(path: Path, image: np.ndarray, seconds: int = 2, rate: int = 5) -> Path:
-    height, width = image.shape[:2]
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("mpeg4", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for k in range(seconds * rate):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts, frame.time_base = k, Fraction(1, rate)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return path
+    return write_clip(path, [image] * (seconds * rate), rate)
 
 
 @pytest.fixture(scope="module")
