@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
@@ -99,9 +98,6 @@ def friendly_errors(func: F) -> F:
 
 
 
-_ARGV_BYTES = re.compile("[\udc80-\udcff]")  # undecodable argv bytes (surrogateescape)
-
-
 def _decoded(data: bytes) -> str:
     """Text piped in or typed in a terminal whose encoding may not be UTF-8: a BOM's
     encoding, else UTF-8, else GB18030 (Chinese Windows consoles and files), else
@@ -132,6 +128,7 @@ def analyze_text(
         "(env: EMOLENS_UNCERTAIN_BELOW).")] = None,
 ) -> None:
     """Analyse texts given on the command line (not stored)."""
+    from emolens.io.encoding import UNDECODABLE
     from emolens.pipeline import build_analyzer
 
     settings = load_settings(model=model, uncertain_below=uncertain_below)
@@ -142,7 +139,7 @@ def analyze_text(
         texts = [line for line in _decoded(sys.stdin.buffer.read()).splitlines()
                  if line.strip()]
     else:  # bytes of an argument that are not UTF-8 arrive as lone surrogates
-        texts = [_decoded(t.encode("utf-8", "surrogateescape")) if _ARGV_BYTES.search(t)
+        texts = [_decoded(t.encode("utf-8", "surrogateescape")) if UNDECODABLE.search(t)
                  else t for t in texts]
     analyzer = build_analyzer(settings.model, batch_size=settings.batch_size,
                               max_chars=settings.max_text_chars,

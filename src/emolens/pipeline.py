@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 from emolens import labels as L
 from emolens.config import DEFAULT_BATCH_SIZE
 from emolens.errors import InvalidInputError
+from emolens.io.encoding import LONE_SURROGATE
 from emolens.models import resolve_recognizer
 from emolens.text.base import ExplainingRecognizer, TextRecognizer, normalise_rows
 from emolens.text.language import LANGUAGES, detect_language
@@ -20,7 +20,6 @@ from emolens.types import EmotionResult
 
 ProgressCallback = Callable[[int], None]
 log = logging.getLogger(__name__)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def text_hash(text: str) -> str:
@@ -82,7 +81,7 @@ class Analyzer:
             log.warning("Item %d has %d characters; only the first %d are analysed "
                         "(max_text_chars).", index, len(text), self.max_chars)
             text = text[: self.max_chars]
-        if _SURROGATE.search(text):
+        if LONE_SURROGATE.search(text):
             # No character: it cannot be encoded to be analysed or stored (JSON's "\ud800"
             # escape, or bytes decoded with surrogateescape).
             raise InvalidInputError(

@@ -10,7 +10,6 @@ analyzers (``emolens.ingest.media``) once the texts are done.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +20,12 @@ from emolens.batch import MAX_KEPT, check_options
 from emolens.errors import EmolensError
 from emolens.ingest.base import BadItem, IngestItem, Note, Source
 from emolens.ingest.media import MediaAnalyzers
+from emolens.io.encoding import LONE_SURROGATE
 from emolens.pipeline import Analyzer
 from emolens.privacy import hash_author
 from emolens.types import EmotionResult
 
 CHUNK_SIZE = 200
-_SURROGATE = re.compile("[\ud800-\udfff]")  # cannot be encoded, so cannot be stored
 
 
 @dataclass
@@ -182,7 +181,7 @@ class _Run:
             report.read -= 1
             report.add_error(f"{name}: empty text")
             return
-        if _SURROGATE.search(text):
+        if LONE_SURROGATE.search(text):
             report.read -= 1
             report.add_error(f"{name}: has a lone surrogate or bytes that are not valid text")
             return

@@ -8,11 +8,17 @@ UTF-8 apart from a few broken lines stays UTF-8: those lines become row errors, 
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 
 from emolens.errors import InvalidInputError
 
 SAMPLE_BYTES = 1 << 20
+# Bytes that did not decode, kept by errors="surrogateescape" (file rows, command arguments).
+UNDECODABLE = re.compile("[\udc80-\udcff]")
+# A lone surrogate (JSON's "\ud800" escape, or such bytes) is no character: it cannot be
+# encoded to be analysed or stored.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Leading bytes of common binary formats people rename or export by mistake.
 _MAGIC: tuple[tuple[bytes, str], ...] = (

@@ -9,7 +9,6 @@ for TXT and JSONL, elements for a JSON array, rows for Parquet.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from emolens.errors import InvalidInputError
-from emolens.io.encoding import detect_encoding
+from emolens.io.encoding import LONE_SURROGATE, UNDECODABLE, detect_encoding
 from emolens.io.formats import OPENERS, BadRow, Record
 from emolens.io.times import parse_time
 
@@ -32,10 +31,6 @@ _FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
     ".txt": "txt", ".parquet": "parquet",
 }
-_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes kept by errors="surrogateescape"
-# A lone surrogate (e.g. JSON's "\ud800" escape) is no character: it cannot be encoded to
-# be analysed or stored.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -163,9 +158,10 @@ class ItemReader:
         if text is None or not text.strip():
             return self._error(row, "empty text")
         raw_time = record.get(cols.time) if cols.time is not None else None
-        if any(isinstance(v, str) and _UNDECODABLE.search(v) for v in (*values.values(), raw_time)):
+        cells = [v for v in (*values.values(), raw_time) if isinstance(v, str)]
+        if any(UNDECODABLE.search(v) for v in cells):
             return self._error(row, f"has bytes that are not valid {self.encoding}")
-        if any(isinstance(v, str) and _SURROGATE.search(v) for v in (*values.values(), raw_time)):
+        if any(LONE_SURROGATE.search(v) for v in cells):
             return self._error(row, "has a lone surrogate (such as a \\ud800 escape), which is "
                                "not a valid character")
         truncated = len(text) > self.max_chars
