@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from emolens.errors import InvalidInputError
 from emolens.io.textfiles import SUPPORTED_EXTENSIONS, Item, ItemReader, RowError, read_items
 from emolens.pipeline import Analyzer
-from emolens.text.language import LANGUAGES
+from emolens.text.language import check_language
 from emolens.types import EmotionResult
 
 CHUNK_SIZE = 2000  # rows per store commit; the analyzer gets each chunk in one call
@@ -165,8 +165,7 @@ def expand_paths(
 
 def check_options(language: str | None, store_text: str, chunk_size: int) -> None:
     """Raise InvalidInputError for options a run would refuse, before anything is read."""
-    if language is not None and language not in LANGUAGES:
-        raise InvalidInputError(f"language must be one of {LANGUAGES}, got {language!r}")
+    check_language(language)
     if store_text not in STORE_TEXT_MODES:
         raise InvalidInputError(
             f"store_text must be one of {list(STORE_TEXT_MODES)}, got {store_text!r}"

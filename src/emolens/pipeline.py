@@ -15,7 +15,7 @@ from emolens.errors import InvalidInputError
 from emolens.io.encoding import LONE_SURROGATE
 from emolens.models import resolve_recognizer
 from emolens.text.base import ExplainingRecognizer, TextRecognizer, normalise_rows
-from emolens.text.language import LANGUAGES, detect_language
+from emolens.text.language import check_language, detect_language
 from emolens.types import EmotionResult
 
 ProgressCallback = Callable[[int], None]
@@ -125,8 +125,7 @@ class Analyzer:
         progress: ProgressCallback | None = None,
     ) -> Iterator[EmotionResult]:
         """Like ``analyze_batch`` but yields each batch's results as soon as they are ready."""
-        if language is not None and language not in LANGUAGES:
-            raise InvalidInputError(f"language must be one of {LANGUAGES}, got {language!r}")
+        check_language(language)
         if languages is not None and len(languages) != len(texts):
             raise InvalidInputError(f"Got {len(texts)} texts but {len(languages)} languages.")
         for start in range(0, len(texts), self.batch_size):

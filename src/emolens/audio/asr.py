@@ -15,8 +15,8 @@ import numpy as np
 
 from emolens.audio.whisper_models import is_multilingual, whisper_model_dir
 from emolens.errors import InvalidInputError, MissingExtraError
+from emolens.text.language import LANGUAGES, check_language
 
-LANGUAGES = ("en", "zh")
 # Chinese decoding, chosen on the espeak-ng Chinese set of benchmarks/asr_wer.py (40 posts;
 # mean CER 0.58 vs 0.66 with neither, 0.83 with the prompt alone): a prompt in Simplified
 # Chinese keeps Whisper off Traditional characters (the text models read Simplified), and a
@@ -89,8 +89,7 @@ class Transcriber:
 
     def transcribe(self, audio: np.ndarray, language: str | None = None) -> Transcript:
         """Text and word timings of ``audio``; ``language`` is detected when None."""
-        if language is not None and language not in LANGUAGES:
-            raise InvalidInputError(f"language must be one of {LANGUAGES}, got {language!r}")
+        check_language(language)
         if language == "zh" and not self.multilingual:
             raise InvalidInputError(
                 f"The ASR model {self.name!r} is English-only; use 'base' for Chinese speech"

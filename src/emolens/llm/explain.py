@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from emolens.errors import InvalidInputError
 from emolens.llm.errors import HOW_TO_CONFIGURE, LLMRequestError
 from emolens.llm.outcome import ItemFailure
 from emolens.llm.recognizer import LLMRecognizer
 from emolens.pipeline import Analyzer
 from emolens.text.base import ExplainingRecognizer, TextRecognizer
-from emolens.text.language import LANGUAGES, detect_language
+from emolens.text.language import check_language, detect_language
 
 
 def explain_text(
@@ -30,8 +29,7 @@ def explain_text(
     parts are still given), and ``llm_status`` is 'ok', 'error' or 'not configured'.
     """
     language = language or detect_language(text)
-    if language not in LANGUAGES:
-        raise InvalidInputError(f"language must be one of {LANGUAGES}, got {language!r}")
+    check_language(language)
     fast_result = Analyzer(fast).analyze_batch([text], languages=[language])[0]
     out: dict[str, Any] = {
         "text": text,

@@ -29,6 +29,12 @@ def detect_language(text: str) -> str:
     return "zh" if chinese_share(text) > 0.5 else "en"
 
 
+def check_language(language: str | None) -> None:
+    """InvalidInputError unless ``language`` is None (detect it) or one of ``LANGUAGES``."""
+    if language is not None and language not in LANGUAGES:
+        raise InvalidInputError(f"language must be one of {LANGUAGES}, got {language!r}")
+
+
 def resolve_languages(texts: Sequence[str], languages: Sequence[str] | None) -> list[str]:
     """Each text's language: as given (one per text), or detected."""
     if languages is None:

@@ -282,14 +282,13 @@ class VisualAnalyzer:
     ) -> VideoTimeline:
         """The timeline of one video; ``progress`` receives seconds of video sampled.
         ``language`` ('en'/'zh', else detected) is checked before any frame is read."""
-        from emolens.text.language import LANGUAGES
+        from emolens.text.language import check_language
         from emolens.vision.ocr import CaptionTracker
         from emolens.vision.tracking import FaceTracker
 
-        if language is not None and language not in LANGUAGES:
-            # A caller's mistake, not a fault of the file: raise it now, rather than analyse
-            # every frame and then report the audio track as merely not analysed.
-            raise InvalidInputError(f"language must be one of {LANGUAGES}, got {language!r}")
+        # A caller's mistake, not a fault of the file: raised now, rather than after every
+        # frame is analysed and the audio track reported as merely not analysed.
+        check_language(language)
         path = Path(path)
         timeline = VideoTimeline(str(path), 0.0)
         tracker, captions = FaceTracker(), CaptionTracker(min_chars=MIN_CAPTION_CHARS)
