@@ -312,7 +312,7 @@ def analyze_audio_cmd(
     """Analyse speech in recordings: a timeline of expressed emotion per file."""
     import emolens
 
-    settings = _media_settings(language, db=db, asr_model=asr_model, **_model_overrides(model))
+    settings = load_settings(db=db, asr_model=asr_model, **_model_overrides(model))
     with _loading(quiet, "speech, voice and text"):
         speech = emolens.load_speech(settings.asr_model, settings.voice_model, settings.model)
 
@@ -348,7 +348,7 @@ def analyze_video_cmd(
     import emolens
     from emolens.vision.keyframes import keyframe_sheet
 
-    settings = _media_settings(language, db=db, **_model_overrides(model))
+    settings = load_settings(db=db, **_model_overrides(model))
     with _loading(quiet, "face, expression, OCR, speech and text"):
         vision = emolens.load_vision(audio=not no_audio, ocr=not no_ocr, fps=fps,
                                      face_model=settings.face_model, text_model=settings.model,
@@ -383,7 +383,7 @@ def analyze_image_cmd(
     import emolens
     from emolens.vision.keyframes import annotate_image
 
-    settings = _media_settings(None, db=db, **_model_overrides(model))
+    settings = load_settings(db=db, **_model_overrides(model))
     with _loading(quiet, "face, expression, OCR and text"):
         vision = emolens.load_vision(audio=False, ocr=not no_ocr,
                                      face_model=settings.face_model, text_model=settings.model)
@@ -442,14 +442,6 @@ class _Pictures:
                 console.print(f"wrote {picture}", highlight=False, soft_wrap=True)
         for line in self.failed:
             err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
-
-
-def _media_settings(language: str | None, **overrides: Any) -> Any:
-    from emolens.text.language import LANGUAGES
-
-    if language is not None and language not in LANGUAGES:
-        raise typer.BadParameter(f"must be one of {LANGUAGES}", param_hint="--language")
-    return load_settings(**overrides)
 
 
 def _model_overrides(model: str | None) -> dict[str, str]:
