@@ -178,9 +178,6 @@ def fit_label_thresholds(probs: np.ndarray, labels: Sequence[str], dev: Labelled
 def _new_model(train: LabelledData, labels: Sequence[str] | None, **params) -> NgramRecognizer:
     """An untrained n-gram model for ``train``'s (or the given) label set."""
     label_set = tuple(labels) if labels else tuple(sorted(set(train.labels)))
-    repeated = sorted({label for label in label_set if label_set.count(label) > 1})
-    if repeated:
-        raise InvalidInputError(f"--labels lists {repeated} more than once: {list(label_set)}")
     unknown = sorted(set(train.labels) - set(label_set))
     if unknown:
         raise InvalidInputError(f"{train.path}: labels {unknown} are not in --labels {label_set}")
