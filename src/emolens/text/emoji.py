@@ -33,7 +33,8 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @lru_cache(maxsize=1)
-def _emoji_pattern() -> re.Pattern[str]:
+def emoji_pattern() -> re.Pattern[str]:
+    """Matches each emoji of the lexicon's emoji table (this module's and the lexicon's)."""
     # The table's emoji are single code points: one character class is far faster than an
     # alternation of ~100 strings, and this runs on every text.
     assert all(len(e) == 1 for e in EMOJI)
@@ -44,10 +45,10 @@ def emoji_evidence(text: str) -> tuple[list[str], float]:
     """The table emoji in ``text`` and its word count without them (a Chinese character
     counts half a word: Chinese words average about two characters); no words are counted
     when there is no emoji."""
-    found = _emoji_pattern().findall(text)
+    found = emoji_pattern().findall(text)
     if not found:
         return found, 0.0
-    rest = _emoji_pattern().sub(" ", text)
+    rest = emoji_pattern().sub(" ", text)
     cjk = len(_CJK.findall(rest))
     latin = len(_WORDS.findall(_CJK.sub(" ", rest))) if cjk else len(_WORDS.findall(rest))
     return found, latin + cjk / 2

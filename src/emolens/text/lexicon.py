@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from emolens.labels import CANONICAL
+from emolens.text.emoji import emoji_pattern
 from emolens.text.features import jieba_segmenter, normalise
 from emolens.text.language import resolve_languages
 from emolens.text.lexicon_tables import (
@@ -99,11 +100,6 @@ def _vader() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     return SentimentIntensityAnalyzer()
-
-
-@lru_cache(maxsize=1)
-def _emoji_pattern() -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(e) for e in sorted(EMOJI, key=len, reverse=True)))
 
 
 def _one(emotion: str) -> Hits:
@@ -236,7 +232,7 @@ def _is_en_negator(token: str) -> bool:
 
 def _symbols(text: str, evidence: _Evidence) -> str:
     """Count emoji and known Weibo emoticons; return the text with the emoticons removed."""
-    for emoji in _emoji_pattern().findall(text):
+    for emoji in emoji_pattern().findall(text):
         evidence.add(_one(EMOJI[emoji]), emoji, None)
 
     def weibo(match: re.Match[str]) -> str:
