@@ -72,12 +72,9 @@ def analyze_batch(
     uncertain_below: float | None = None,
 ) -> list[EmotionResult]:
     """One result per text, same order; batched internally for speed."""
-    if isinstance(texts, str):  # a str is a sequence too: it would give one result per letter
-        from emolens.errors import InvalidInputError
-
-        raise InvalidInputError("analyze_batch takes a list of texts; for one text use "
-                                "emolens.analyze(text) or analyze_batch([text]).")
-    return load(model, uncertain_below).analyze_batch(list(texts), language=language)
+    if not isinstance(texts, Sequence):  # a generator, say
+        texts = list(texts)
+    return load(model, uncertain_below).analyze_batch(texts, language=language)
 
 
 @lru_cache(maxsize=2)

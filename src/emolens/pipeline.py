@@ -125,6 +125,9 @@ class Analyzer:
         progress: ProgressCallback | None = None,
     ) -> Iterator[EmotionResult]:
         """Like ``analyze_batch`` but yields each batch's results as soon as they are ready."""
+        if isinstance(texts, str):  # a str is a sequence too: it would give one result per letter
+            raise InvalidInputError("analyze_batch takes a list of texts; for one text use "
+                                    "emolens.analyze(text) or analyze_batch([text]).")
         check_language(language)
         if languages is not None and len(languages) != len(texts):
             raise InvalidInputError(f"Got {len(texts)} texts but {len(languages)} languages.")
