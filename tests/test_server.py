@@ -102,10 +102,10 @@ def test_every_v1_route_needs_a_key(service):
 def test_health_docs_and_dashboard_need_no_key(service):
     client, _, _ = service
     bare = {"Authorization": ""}
-    assert client.get("/healthz", headers=bare).json() == {"status": "ok", "models": [],
-                                                           "auth": True}
+    health = client.get("/healthz", headers=bare).json()
     ready = client.get("/readyz", headers=bare).json()
     assert ready["status"] == "ready" and ready["models"][0].startswith("default@")
+    assert health == {"status": "ok", "models": ready["models"], "auth": True}
     page = client.get("/", headers=bare)
     assert page.status_code == 200 and "emolens" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
@@ -117,6 +117,23 @@ def test_health_docs_and_dashboard_need_no_key(service):
     assert "cdn" not in docs.text.lower()
     spec = client.get("/openapi.json", headers=bare).json()
     assert {"/v1/analyze/text", "/v1/results", "/v1/stats", "/v1/models"} <= set(spec["paths"])
+
+
+def test_healthz_names_the_loaded_models_with_their_versions(tmp_path):
+    """`emolens serve` loads the models before uvicorn starts, so liveness already says which
+    models answer, as name@version: the id that results are stored under."""
+    app = create_app(ServerSettings(db=str(tmp_path / "h.db"), auth=False,
+                                    extra_models=["lexicon"]))
+    service = app.state.service
+    service.start()
+    with TestClient(app) as client:
+        models = client.get("/healthz").json()["models"]
+        served = client.get("/v1/models").json()["served"]
+        stored = client.post("/v1/analyze/text", json={"text": "so happy"}).json()["model"]
+    ids = [f"{a.recognizer.name}@{a.recognizer.version}" for a in service.analyzers.values()]
+    assert models == ids == [m["id"] for m in served] and stored == models[0]
+    assert [m.split("@")[0] for m in models] == ["default", "lexicon"]
+    assert all(m.split("@", 1)[1] for m in models)  # a version, not only a name
 
 
 def test_keys_cli_creates_lists_and_revokes(tmp_path):

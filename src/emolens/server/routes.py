@@ -254,10 +254,20 @@ def list_models(request: Request) -> ModelsResponse:
                           vision=vision.model_id if vision is not None else None)
 
 
+def _loaded(service: Service) -> list[str]:
+    """name@version of every model loaded: text models (the default first), then speech and
+    vision when served."""
+    # list() first: a copy taken at once, in case a route reads while start() still loads
+    models = [a.model_id for a in list(service.analyzers.values())]
+    return models + [x.model_id for x in (service.speech, service.vision) if x is not None]
+
+
 @health.get("/healthz", response_model=Health)
 def healthz(request: Request) -> Health:
-    """The process is up (and whether /v1 needs a key, so the dashboard knows to ask)."""
-    return Health(status="ok", auth=_service(request).settings.auth)
+    """The process is up, the models it has loaded (name@version), and whether /v1 needs a
+    key, so the dashboard knows to ask."""
+    service = _service(request)
+    return Health(status="ok", models=_loaded(service), auth=service.settings.auth)
 
 
 @health.get("/readyz", response_model=Ready, responses={503: {"model": Health}})
@@ -267,9 +277,7 @@ def readyz(request: Request) -> Ready | JSONResponse:
     service = _service(request)
     if not service.ready:
         return JSONResponse(Health(status="not ready").model_dump(), status_code=503)
-    models = [a.model_id for a in service.analyzers.values()]
     speech, vision = service.speech, service.vision
-    models += [x.model_id for x in (speech, vision) if x is not None]
-    return Ready(status="ready", models=models, auth=service.settings.auth,
+    return Ready(status="ready", models=_loaded(service), auth=service.settings.auth,
                  speech=speech.model_id if speech else None,
                  vision=vision.model_id if vision else None, jobs=service.jobs.counts())

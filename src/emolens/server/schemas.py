@@ -331,7 +331,9 @@ class Health(BaseModel):
     """Liveness or readiness."""
 
     status: str
-    models: list[str] = Field(default_factory=list)
+    models: list[str] = Field(default_factory=list, description=(
+        "Models loaded, as name@version (the id stored with each result): text models, the "
+        "default first, then speech and vision when served."))
     auth: bool | None = Field(None, description="Whether /v1 needs an API key.")
 
 
