@@ -84,3 +84,39 @@ def test_remove_refuses_the_current_folder(tmp_path, monkeypatch):
     refused = runner.invoke(app, ["models", "remove", ".", "--yes"])
     assert refused.exit_code == 1 and "current folder" in refused.output
     assert (mine / "emolens-model.json").is_file()
+
+
+def test_info_default_describes_the_cascade_it_runs():
+    """`default` is the emoji-aware cascade, not the n-gram folder it starts from: its info
+    names every part with the version that runs, the thresholds and where the cards are."""
+    from emolens.models import CASCADE_FILE
+    from emolens.registry import recognizers
+
+    data = json.loads(runner.invoke(app, ["models", "info", "default", "--json"]).output)
+    running = recognizers.create("default")
+    assert (data["name"], data["version"], data["type"]) == (running.name, running.version,
+                                                             "cascade")
+    tuned = json.loads(CASCADE_FILE.read_text(encoding="utf-8"))
+    assert data["thresholds"] == tuned["thresholds"]
+    folders = {"ngram": "default", "minilm-en": "minilm_en", "e5-zh": "e5_zh"}
+    parts = {p["name"]: p for p in data["parts"]}
+    assert list(parts) == ["ngram", "minilm-en", "e5-zh"]
+    for name, part in parts.items():
+        meta = json.loads((SHIPPED_DIR / folders[name] / "emolens-model.json").read_text())
+        assert part["version"] == meta["version"]
+        assert part["card"] == str(SHIPPED_DIR / folders[name] / "MODEL_CARD.md")
+    assert [(p["language"], p["threshold"], p["weight"]) for p in data["parts"][1:]] == [
+        (lang, tuned["thresholds"][lang], tuned["weights"][lang]) for lang in ("en", "zh")]
+    # the composite version is its parts' versions, so stored results tell which ran
+    assert data["version"].startswith("+".join(p["version"] for p in data["parts"]))
+    assert data["cards"] == [p["card"] for p in data["parts"]]
+
+    shown = runner.invoke(app, ["models", "info", "default"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    en = parts["minilm-en"]
+    for expected in ("cascade", "fast path", "en escalation", "zh escalation", "emoji",
+                     f"minilm-en {en['version']} x {en['weight']:g}", f"< {en['threshold']:g}",
+                     "minilm_en/MODEL_CARD.md", "e5_zh/MODEL_CARD.md"):
+        assert expected in shown.output, expected
+    ngram = json.loads(runner.invoke(app, ["models", "info", "ngram", "--json"]).output)
+    assert ngram["type"] == "ngram" and ngram["path"] == str(SHIPPED_DIR / "default")

@@ -1,8 +1,10 @@
 """What models exist, what one is, and removing one a user trained (never a shipped one).
 
-Names resolve to the folders shipped inside the package (``default``/``ngram``, ``minilm-en``,
-``e5-zh``, ``voice``, ``face``); any other argument is a model directory. Recognizers that
-are code rather than a folder (``lexicon``, ``accurate``, ``llm``...) have a description only.
+Names resolve to the folders shipped inside the package (``ngram``, ``minilm-en``, ``e5-zh``,
+``voice``, ``face``); any other argument is a model directory. ``default`` is no one folder
+but the cascade built from three of them, described from the recognizer it builds.
+Recognizers that are code rather than a folder (``lexicon``, ``accurate``, ``llm``...) have a
+description only.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +67,9 @@ class ModelInfo:
                 if validation.get(k) is not None},
             "size_bytes": None if self.path is None else folder_size(self.path),
             "description": self.description or None,
+            # a model made of others (the default cascade): its parts, and where their cards are
+            **{key: meta[key] for key in ("parts", "thresholds", "config", "cards", "notes")
+               if key in meta},
         }
 
 
@@ -81,6 +87,8 @@ def is_shipped(path: str | Path) -> bool:
 def model_info(name_or_path: str | Path) -> ModelInfo:
     """Metadata and card of a shipped model (by name), a model directory, or a recognizer."""
     text = str(name_or_path)
+    if text == "default":
+        return default_info()
     if text in SHIPPED:
         folder, modality = SHIPPED[text]
         path = SHIPPED_DIR / folder
@@ -98,6 +106,78 @@ def model_info(name_or_path: str | Path) -> ModelInfo:
     raise UnknownComponentError(
         f"Unknown model {text!r}: use a shipped name {sorted(SHIPPED)}, a recognizer "
         f"{sorted(described)}, or a model directory")
+
+
+def default_info() -> ModelInfo:
+    """What ``default`` is: the n-gram model on every text, per language an encoder blended
+    with it for the texts it is unsure of, emoji mixed in; with the versions, thresholds and
+    model cards of the parts, read from the recognizer itself so they are the ones it runs."""
+    from emolens.models import CASCADE_FILE
+    from emolens.registry import recognizers
+    from emolens.text.cascade import CascadeRecognizer
+    from emolens.text.emoji import EmojiAwareRecognizer
+    from emolens.text.ensemble import LanguageEnsemble
+
+    with warnings.catch_warnings(record=True) as caught:  # an encoder that cannot load here
+        warnings.simplefilter("always")
+        model = recognizers.create("default")
+    inner = model.base if isinstance(model, EmojiAwareRecognizer) else model
+    cascade = inner if isinstance(inner, CascadeRecognizer) else None
+    fast = cascade.fast if cascade else inner
+    members = cascade.accurate.members if cascade and isinstance(
+        cascade.accurate, LanguageEnsemble) else {}
+    dev = _dev_points(CASCADE_FILE, cascade.thresholds if cascade else {})
+    parts = [_part("fast", "ngram", fast.version)]
+    for language, group in members.items():
+        for recognizer, weight in group:
+            if recognizer is not fast:  # the n-gram's own share of the blend is 1 - weight
+                parts.append(_part("escalation", recognizer.name, recognizer.version,
+                                   language=language, weight=weight,
+                                   threshold=cascade.thresholds.get(language),
+                                   dev=dev.get(language)))
+    meta: dict[str, Any] = {
+        "name": model.name, "version": model.version,
+        "type": "cascade" if cascade else "ngram", "labels": list(model.labels),
+        "scheme": model.scheme, "parts": parts,
+        "thresholds": dict(cascade.thresholds) if cascade else {},
+        "cards": [p["card"] for p in parts if p.get("card")],
+        "notes": [str(w.message) for w in caught if issubclass(w.category, UserWarning)],
+    }
+    if cascade:
+        meta["config"] = str(CASCADE_FILE)
+    emoji = isinstance(model, EmojiAwareRecognizer)
+    return ModelInfo(model.name, "text", None, meta, None, True, _what_default_is(cascade, emoji))
+
+
+def _what_default_is(cascade: object, emoji: bool) -> str:
+    how = ("The n-gram model reads every text; a text whose top score is below its language's "
+           "threshold is read again by that language's encoder, blended with the n-gram model"
+           if cascade else "The n-gram model alone (cascade.json is missing)")
+    return how + ("; emoji count through the lexicon's emoji table." if emoji else ".")
+
+
+def _part(role: str, name: str, version: str, **extra: Any) -> dict[str, Any]:
+    """One part of the default cascade: its name, version, folder and card."""
+    folder = SHIPPED_DIR / SHIPPED[name][0] if name in SHIPPED else None
+    card = folder / CARD_FILE if folder is not None else None
+    return {"role": role, "name": name, "version": version, **extra,
+            "path": None if folder is None else str(folder),
+            "card": str(card) if card is not None and card.is_file() else None}
+
+
+def _dev_points(path: Path, thresholds: Mapping[str, float]) -> dict[str, dict[str, float]]:
+    """Per language, the share escalated and macro-F1 on dev at the chosen threshold, from
+    the curves that recipes/cascade/choose.py saves beside the thresholds."""
+    try:
+        curves = json.loads(path.read_text(encoding="utf-8")).get("curves", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    points = {}
+    for language, threshold in thresholds.items():
+        for point in curves.get(language, []):
+            if abs(point.get("threshold", -1.0) - threshold) < 1e-9:
+                points[language] = {k: point[k] for k in ("escalated", "macro_f1") if k in point}
+    return points
 
 
 def _from_dir(path: Path, name: str, modality: str | None) -> ModelInfo:

@@ -87,8 +87,9 @@ def _defaults_table() -> Table:
 
 
 def info_cmd(
-    model: Annotated[str, typer.Argument(help="A shipped name (default, minilm-en, e5-zh, "
-                                         "voice, face), a recognizer, or a model directory.")],
+    model: Annotated[str, typer.Argument(help="A shipped name (default, ngram, minilm-en, "
+                                         "e5-zh, voice, face), a recognizer, or a model "
+                                         "directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")]
     = False,
 ) -> None:
@@ -106,11 +107,19 @@ def info_cmd(
     for key, value in info.summary().items():
         if value in (None, {}, []):
             continue
+        if key == "parts":
+            for part in value:
+                table.add_row(*_part_row(part))
+            continue
         if key == "labels":
             value = ", ".join(value)
         elif key == "validation":
             value = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                               for k, v in value.items())
+        elif key == "thresholds":
+            value = ", ".join(f"{k} {v:g}" for k, v in value.items())
+        elif key in ("cards", "notes"):
+            value = "\n".join(value)
         elif key == "size_bytes":
             key, value = "size", f"{value / 1e6:.2f} MB"
         table.add_row(key, str(value))
@@ -119,6 +128,21 @@ def info_cmd(
         console.print(Markdown(info.card))
     elif info.path is not None:
         console.print(f"[dim]{info.path} has no MODEL_CARD.md[/]")
+
+
+def _part_row(part: dict) -> tuple[str, str]:
+    """A part of the default cascade as a table row: what it reads, and how it is used."""
+    what = f"{part['name']} {part['version']}"
+    if part["role"] == "fast":
+        return "fast path", f"{what}: every text"
+    weight = part.get("weight")
+    blend = f" x {weight:g} + ngram x {1 - weight:g}" if weight is not None else ""
+    when = f", where the n-gram's top score < {part['threshold']:g}" \
+        if part.get("threshold") is not None else ""
+    dev = part.get("dev") or {}
+    measured = (f" (dev: {dev['escalated']:.0%} of texts escalated, macro-F1 "
+                f"{dev['macro_f1']:.3f})") if {"escalated", "macro_f1"} <= set(dev) else ""
+    return f"{part.get('language', '')} escalation".strip(), f"{what}{blend}{when}{measured}"
 
 
 def remove_cmd(
