@@ -207,3 +207,67 @@ def test_report_draws_a_timeline_per_recording(tmp_path):
     # A later report without recordings removes the stale timeline files.
     again = write_report(frame[frame["t_start"].isna()], tmp_path / "out")
     assert again.timelines == () and not list((tmp_path / "out").glob("timeline-*.png"))
+
+
+POSTS = ["I am so happy today, best day ever!", "This makes me furious, worst service ever",
+         "今天真开心[哈哈]", "我好害怕明天的考试", "meh, it was fine I guess"]
+
+
+def _store_posts_read_by(db: str, models: list[str], posts: list[str] = POSTS) -> list[str]:
+    """The same posts analysed by each of the real ``models``, stored; their model ids."""
+    from emolens.pipeline import build_analyzer
+
+    ids = []
+    with ResultStore(db) as store:
+        for model in models:
+            analyzer = build_analyzer(model)
+            results = analyzer.analyze_batch(posts)
+            for row, r in enumerate(results):
+                r.source_id, r.timestamp = "posts.csv", datetime(2024, 3, 1, row)
+            assert store.add(results) == len(posts)
+            ids.append(analyzer.model_id)
+    return ids
+
+
+def test_report_warns_when_one_modality_comes_from_several_models(tmp_path):
+    db = str(tmp_path / "mixed.db")
+    # `ngram` stores as default@<n-gram version>: only the version tells it from the cascade
+    cascade, ngram = _store_posts_read_by(db, ["default", "ngram"], POSTS)
+    _store_posts_read_by(db, ["ngram"], ["so sad now", "what a surprise", "one more post"])
+    with ResultStore(db) as store:
+        store.add(speech_results("call.wav"))  # another modality, its own model: not mixed
+        frame = store.to_frame()
+    assert cascade != ngram and cascade.split("@")[0] == ngram.split("@")[0]
+    paths = write_report(frame, tmp_path / "out")
+    assert paths.mixed == (f"the 13 text results come from 2 models: {ngram} (8 rows), "
+                           f"{cascade} (5 rows)",)
+    page = paths.html.read_text(encoding="utf-8")
+    assert "Mixed models: the 13 text results come from 2 models" in page
+
+    one = write_report(frame[frame["model"] == cascade], tmp_path / "one")
+    assert one.mixed == () and "Mixed models" not in one.html.read_text(encoding="utf-8")
+    video = frame[frame["modality"] == "speech"]  # one model per modality: no warning
+    assert write_report(pd.concat([video, frame[frame["model"] == ngram]]),
+                        tmp_path / "two").mixed == ()
+
+
+def test_report_command_warns_about_mixed_models_and_filters_one(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from emolens.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    cascade, ngram = _store_posts_read_by("mixed.db", ["default", "ngram"])
+    runner = CliRunner()
+    mixed = runner.invoke(app, ["report", "--db", "mixed.db", "--out", "rep"],
+                          terminal_width=100)
+    assert mixed.exit_code == 0, mixed.output
+    assert "report of 10 results" in mixed.output
+    warning = [line for line in mixed.output.splitlines() if line.startswith("warning:")]
+    assert warning == [f"warning: the 10 text results come from 2 models: {ngram} (5 rows), "
+                       f"{cascade} (5 rows); the charts pool them. Pass --model with one of them "
+                       "to report on one model."]
+    chosen = runner.invoke(app, ["report", "--db", "mixed.db", "--out", "rep", "--model",
+                                 cascade])
+    assert chosen.exit_code == 0, chosen.output
+    assert "report of 5 results" in chosen.output and "warning" not in chosen.output

@@ -838,7 +838,8 @@ def report_cmd(
     source: Annotated[str | None, typer.Option(help="Only results from this source.")] = None,
     group: Annotated[str | None, typer.Option(help="Only results in this group.")] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Only results of this model (as stored).")
+        str | None, typer.Option("--model", "-m", help="Only results of this model, as stored "
+                                 "(name@version; the report names them when several are mixed).")
     ] = None,
     since: Annotated[
         str | None, typer.Option(help="Only items from this time on (ISO).", callback=_iso_time)
@@ -886,6 +887,9 @@ def report_cmd(
         console.print(f"  {escape(str(path))}")
     for line in paths.skipped:
         console.print(f"  [dim]{escape(line)}[/]")
+    for line in paths.mixed:  # after the paths, so that it is the last thing read
+        err_console.print(f"[yellow]warning:[/] {escape(line)}; the charts pool them. Pass "
+                          "--model with one of them to report on one model.", soft_wrap=True)
 
 
 register_server_commands(app, friendly_errors)  # `emolens serve`, `emolens keys ...`

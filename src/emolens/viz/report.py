@@ -40,6 +40,7 @@ class ReportPaths:
     skipped: tuple[str, ...] = ()  # why a chart was skipped or replaced, one line each
     timelines: tuple[Path, ...] = ()  # emotion over time, one per recording
     people: tuple[Path, ...] = ()  # time x emotion per person, one per video with faces
+    mixed: tuple[str, ...] = ()  # per modality read by several models: which, how many rows
 
     def files(self) -> list[Path]:
         """Every file written."""
@@ -99,9 +100,35 @@ def write_report(
         if written is None:
             stale.unlink(missing_ok=True)  # a chart from an earlier report would mislead
     html_path = out / "report.html"
-    html_path.write_text(_render_html(title, summary(df), sections, skipped), encoding="utf-8")
+    mixed = mixed_models(df)
+    html_path.write_text(_render_html(title, summary(df), sections, skipped, mixed),
+                         encoding="utf-8")
     return ReportPaths(html_path, dist_png, trend_png, heat_png, tuple(skipped), timelines,
-                       people)
+                       people, tuple(mixed))
+
+
+def mixed_models(df: pd.DataFrame) -> list[str]:
+    """One line per modality whose results come from more than one model (name@version),
+    naming each model with its row count; [] when each modality has one model.
+
+    Modalities are apart because they differ by nature (a video's faces, speech and fused
+    windows each have their own model); two models of one modality score the same kind of
+    item differently, so charts that pool them show the models' difference as if it were
+    the items'.
+    """
+    if df.empty or "model" not in df:
+        return []
+    modality = df["modality"] if "modality" in df else pd.Series("text", index=df.index)
+    lines = []
+    for kind, models in df["model"].fillna("").groupby(modality.fillna("text"), sort=True):
+        # most rows first, ties by name, so that the line is the same on every run
+        counts = models.value_counts().sort_index().sort_values(ascending=False, kind="stable")
+        if len(counts) > 1:
+            named = ", ".join(f"{model or '(unnamed)'} ({n:,} rows)" for model, n in
+                              counts.items())
+            lines.append(f"the {int(counts.sum()):,} {kind} results come from {len(counts)} "
+                         f"models: {named}")
+    return lines
 
 
 MAX_TIMELINES = 10
@@ -245,7 +272,8 @@ def _mean(values: pd.Series | None) -> str:
 
 
 def _render_html(
-    title: str, rows: dict[str, str], sections: list[_Section], skipped: list[str]
+    title: str, rows: dict[str, str], sections: list[_Section], skipped: list[str],
+    mixed: list[str],
 ) -> str:
     esc = html.escape
     table = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows.items())
@@ -262,9 +290,12 @@ def _render_html(
             js_included = True
     notes = "".join(f"<li>{esc(s)}</li>" for s in skipped) or "<li>none</li>"
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    warning = "".join(f'<p class="warning">Mixed models: {esc(line)}. The charts pool them; '
+                      "report on one model at a time (emolens report --model NAME@VERSION).</p>"
+                      for line in mixed)
     return _PAGE.format(
-        title=esc(title), note=esc(NOTE), table=table, body="\n".join(body), skipped=notes,
-        generated=generated,
+        title=esc(title), note=esc(NOTE), warning=warning, table=table, body="\n".join(body),
+        skipped=notes, generated=generated,
     )
 
 
@@ -283,11 +314,13 @@ th, td {{ text-align: left; padding: .3rem .9rem; border-bottom: 1px solid #e5e5
 th {{ color: #555; font-weight: 600; }}
 .note {{ color: #555; font-style: italic; }}
 .disclaimer {{ background: #f6f6f6; padding: .6rem .9rem; border-left: 4px solid #8c8c8c; }}
+.warning {{ background: #fff4e0; padding: .6rem .9rem; border-left: 4px solid #e6a000; }}
 </style>
 </head>
 <body>
 <h1>{title}</h1>
 <p class="disclaimer">{note}</p>
+{warning}
 <h2>Summary</h2>
 <table>
 {table}
