@@ -354,6 +354,37 @@ def test_stream_answers_each_frame_with_stable_track_ids(live):
         for n in (1, 2)]}
 
 
+def sideways_jpeg(frame: np.ndarray) -> bytes:
+    """``frame`` stored turned a quarter left with EXIF orientation 6 ("turn right to show"),
+    as a phone camera writes a portrait shot."""
+    buffer, exif = io.BytesIO(), Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(frame).transpose(Image.Transpose.ROTATE_90).save(
+        buffer, format="JPEG", quality=90, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def test_stream_turns_an_exif_rotated_jpeg_upright_as_image_uploads_do(live):
+    server, mine, _ = live
+    upright = scene(people(), "")
+    with stream(server, mine) as ws:
+        assert json.loads(ws.recv(timeout=30))["type"] == "start"
+        replies = []
+        for k, data in enumerate((jpeg(upright), sideways_jpeg(upright))):
+            ws.send(json.dumps({"t": k * 0.2}))
+            ws.send(data)
+            replies.append(json.loads(ws.recv(timeout=30)))
+    straight, turned = replies
+    assert (turned["width"], turned["height"]) == (straight["width"], straight["height"]) \
+        == (upright.shape[1], upright.shape[0])
+    assert len(turned["faces"]) == len(straight["faces"]) == 2
+    boxes = [sorted(f["details"]["box"] for f in r["faces"]) for r in replies]
+    assert np.allclose(boxes[0], boxes[1], atol=4)  # the same faces, in the same places
+    uploaded = post(server, "/v1/analyze/image", mine, sideways_jpeg(upright), "image/jpeg")
+    assert uploaded.status_code == 200, uploaded.text
+    assert len(uploaded.json()["faces"]) == 2
+
+
 def test_stream_drops_frames_sent_faster_than_analysed_and_says_which(live):
     server, mine, _ = live
     frame = jpeg(scene(people(), ""))

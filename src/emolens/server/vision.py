@@ -159,9 +159,9 @@ class VisionService:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
-    """A JPEG's bytes as RGB uint8, scaled as video frames are; InvalidInputError if it is
-    not a JPEG or does not decode."""
-    from PIL import Image, UnidentifiedImageError
+    """A JPEG's bytes as upright RGB uint8 (EXIF orientation applied), scaled as video frames
+    are; InvalidInputError if it is not a JPEG or does not decode."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     from emolens.vision.frames import MAX_IMAGE_PIXELS, VIDEO_MAX_SIDE
 
@@ -171,7 +171,10 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as opened:
             opened.draft("RGB", (VIDEO_MAX_SIDE, VIDEO_MAX_SIDE))  # fast JPEG shrink
-            rgb = opened.convert("RGB")
+            # A browser's canvas JPEG has no EXIF and is upright already, but a camera's or a
+            # phone app's may be stored sideways with an EXIF orientation: turned as image
+            # uploads are (load_image), or its faces lie on their side and are missed.
+            rgb = ImageOps.exif_transpose(opened).convert("RGB")
             rgb.thumbnail((VIDEO_MAX_SIDE, VIDEO_MAX_SIDE), Image.Resampling.BOX)
             return np.asarray(rgb)
     except Image.DecompressionBombError:

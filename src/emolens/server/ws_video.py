@@ -1,5 +1,9 @@
 """WebSocket ``/v1/stream/video``: JPEG frames in, faces with track ids and expressions out.
 
+Frames are still images, never a video container, so a stream's display rotation (which
+``vision.frames.upright_rgb`` applies to video files) has nothing to read here; a JPEG's
+EXIF orientation is applied when it is decoded (``server.vision.decode_jpeg``).
+
 Back-pressure is by dropping: while a frame is being analysed, at most one more waits; a
 newer frame replaces the waiting one, which is dropped (a live camera wants the latest
 picture, not a growing backlog). Every reply names the frames dropped since the previous
@@ -81,6 +85,8 @@ async def stream_video(websocket: WebSocket) -> None:
     """Live video: binary JPEG frames in, ``{"type": "frame", "seq", "t", "faces", "dropped"}``
     out per analysed frame, faces keeping their track id (``details.track``) across frames.
 
+    A JPEG with an EXIF orientation is turned upright first; ``width`` and ``height`` in the
+    reply, and the face boxes, are of the upright frame.
     A text frame ``{"t": seconds, "id": ...}`` before a JPEG gives that frame's time (else
     the time since the first frame) and an id echoed in its reply; ``{"end": true}`` ends the
     stream: the waiting frame is answered, ``{"type": "summary", ...}`` follows, close 1000.
