@@ -11,11 +11,13 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, Protocol
 
 from emolens.errors import InvalidInputError
 from emolens.io.textfiles import SUPPORTED_EXTENSIONS, Item, ItemReader, RowError, read_items
+from emolens.io.times import source_zone
 from emolens.pipeline import Analyzer
 from emolens.text.language import check_language
 from emolens.types import EmotionResult
@@ -201,18 +203,21 @@ def analyze_file(
     chunk_size: int = CHUNK_SIZE,
     progress: ProgressCallback | None = None,
     sink: ResultSink | None = None,
+    source_tz: str | tzinfo | None = None,
 ) -> BatchReport:
     """Analyse every item of one file, storing results in ``store`` (when given) chunk by chunk.
 
     Items already stored for the analyzer's model are not analysed again. ``sink`` receives
-    each chunk's results in file order, those read back from the store included. Raises
-    InvalidInputError when the file cannot be read at all.
+    each chunk's results in file order, those read back from the store included. Times
+    without an offset are read in ``source_tz`` (an IANA name; None: UTC) and stored in UTC.
+    Raises InvalidInputError when the file cannot be read at all.
     """
     check_options(language, store_text, chunk_size)
     job = _Job(analyzer, store, language, store_text, chunk_size, progress, sink)
     started = time.perf_counter()
     report = BatchReport()
-    reader = read_items(path, text_col, time_col, group_col, id_col, max_chars=analyzer.max_chars)
+    reader = read_items(path, text_col, time_col, group_col, id_col, max_chars=analyzer.max_chars,
+                        source_tz=source_tz)
     _run_file(reader, job, report)
     report.elapsed = time.perf_counter() - started
     return report
@@ -233,6 +238,7 @@ def analyze_paths(
     progress: ProgressCallback | None = None,
     sink: ResultSink | None = None,
     on_file: Callable[[Path], None] | None = None,
+    source_tz: str | tzinfo | None = None,
 ) -> BatchReport:
     """Like ``analyze_file`` for several files and folders (see ``expand_paths``).
 
@@ -240,6 +246,7 @@ def analyze_paths(
     ``on_file`` is called with each file's path before it is read.
     """
     check_options(language, store_text, chunk_size)
+    zone = source_zone(source_tz)  # a bad name fails the run, not each file
     files = expand_paths(paths)
     if not files:
         raise InvalidInputError("No files to analyse: give one or more files or folders.")
@@ -247,7 +254,7 @@ def analyze_paths(
     started = time.perf_counter()
     report = BatchReport()
     readers = open_readers(files, report, text_col, time_col, group_col, id_col,
-                           max_chars=analyzer.max_chars, on_file=on_file)
+                           max_chars=analyzer.max_chars, on_file=on_file, tz=zone)
     for reader in readers:
         _run_file(reader, job, report)
     report.elapsed = time.perf_counter() - started
@@ -264,9 +271,11 @@ def open_readers(
     *,
     max_chars: int,
     on_file: Callable[[Path], None] | None = None,
+    tz: tzinfo | None = None,
 ) -> Iterator[ItemReader]:
     """A reader for each file in turn; a file that cannot be read at all is recorded in
-    ``report`` as a failed file and an error, and the next one is opened."""
+    ``report`` as a failed file and an error, and the next one is opened. Naive times are
+    read in ``tz`` (None: UTC)."""
     for path in files:
         if on_file is not None:
             on_file(path)
@@ -275,7 +284,8 @@ def open_readers(
                 raise InvalidInputError(
                     f"{path} holds no files of a supported type ({', '.join(SUPPORTED_EXTENSIONS)})"
                 )
-            reader = read_items(path, text_col, time_col, group_col, id_col, max_chars=max_chars)
+            reader = read_items(path, text_col, time_col, group_col, id_col, max_chars=max_chars,
+                                source_tz=tz)
         except InvalidInputError as exc:
             report.files.append(FileReport(str(path), errors=1, failed=str(exc)))
             report.add_error(RowError(str(path), None, str(exc)))

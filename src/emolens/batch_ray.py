@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from emolens.batch import (
 from emolens.config import DEFAULT_BATCH_SIZE
 from emolens.errors import EmolensError, InvalidInputError, MissingExtraError, ModelFileError
 from emolens.io.textfiles import Item
+from emolens.io.times import source_zone
 from emolens.pipeline import Analyzer, build_analyzer
 from emolens.types import EmotionResult
 
@@ -182,6 +184,7 @@ def analyze_paths_ray(
     progress: ProgressCallback | None = None,
     sink: ResultSink | None = None,
     on_file: Callable[[Path], None] | None = None,
+    source_tz: str | tzinfo | None = None,
 ) -> RayBatchReport:
     """``emolens.batch.analyze_paths`` with the analysis on Ray workers; the same results.
 
@@ -195,6 +198,7 @@ def analyze_paths_ray(
     started = time.perf_counter()
     options = options or RayOptions()
     check_options(language, store_text, chunk_size)
+    zone = source_zone(source_tz)  # naive times are read there (None: UTC), as in analyze_paths
     options.check()
     _import_ray()  # before any reading: without the extra, say so at once
     files = expand_paths(paths)
@@ -207,7 +211,7 @@ def analyze_paths_ray(
         window = _Window(_Run(analyzer.model_id, spec, language, store, store_text, chunk_size,
                               options, session.connect, progress, sink), report)
         for reader in open_readers(files, report, text_col, time_col, group_col, id_col,
-                                   max_chars=analyzer.max_chars, on_file=on_file):
+                                   max_chars=analyzer.max_chars, on_file=on_file, tz=zone):
             file = start_file(reader, report)
             source = str(reader.path.resolve())
             stored = StoredResults(store, source, analyzer.model_id)

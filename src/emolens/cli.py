@@ -30,6 +30,7 @@ from emolens.display import (
     show_problems,
 )
 from emolens.errors import EmolensError
+from emolens.ingest.commands import SourceTzOpt
 from emolens.ingest.commands import register as register_ingest_commands
 from emolens.llm.commands import register as register_llm_commands
 from emolens.models.commands import register as register_models_commands
@@ -169,7 +170,9 @@ def analyze_file_cmd(
         "--text-col", help="Column with the text (default: the one named text, content, body, "
         "message, post, utterance, 内容, 微博内容 or 正文).")] = None,
     time_col: Annotated[str | None, typer.Option(
-        "--time-col", help="Column with when the text was written (ISO, Unix time, ...).")] = None,
+        "--time-col", help="Column with when the text was written (ISO, Unix time, ...); "
+        "times without an offset are in --source-tz.")] = None,
+    source_tz: SourceTzOpt = None,
     group_col: Annotated[str | None, typer.Option(
         "--group-col", help="Column to group results by (channel, speaker, brand, ...).")] = None,
     id_col: Annotated[str | None, typer.Option(
@@ -217,7 +220,7 @@ def analyze_file_cmd(
     from emolens.pipeline import build_analyzer
     from emolens.store import ResultStore
 
-    settings = load_settings(db=db, model=model, store_text=store_text)
+    settings = load_settings(db=db, model=model, store_text=store_text, source_tz=source_tz)
     check_options(language, settings.store_text, chunk_size)
     run = analyze_paths
     if engine == "ray":
@@ -251,6 +254,7 @@ def analyze_file_cmd(
                 group_col=group_col, id_col=id_col, language=language,
                 store_text=settings.store_text, chunk_size=chunk_size, progress=bar.advance,
                 on_file=bar.on_file, sink=None if writer is None else writer.write,
+                source_tz=settings.source_tz,
             )
         except KeyboardInterrupt:
             err_console.print("interrupted: every finished chunk is stored; run the same "

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from emolens.errors import InvalidInputError
@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         description="Flag results whose top probability is below this as uncertain "
         '(details["uncertain"] = True; the label is kept).',
     )
+    source_tz: str = Field(
+        "UTC", description="IANA time zone (e.g. Asia/Shanghai) in which times written without "
+        "an offset in files, exports and feeds are read; they are stored in UTC. Times with "
+        "an offset, and Unix times, are not changed.",
+    )
 
     asr_model: str = Field(
         "base",
@@ -106,6 +111,14 @@ class Settings(BaseSettings):
         description="Base weight of each modality when fusing (JSON in the env var, e.g. "
         '{"voice": 0.6, "words": 0.4}); see emolens.fusion.',
     )
+
+    @field_validator("source_tz")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from emolens.io.times import source_zone
+
+        source_zone(name)  # refused here, once, rather than when the first time is read
+        return name.strip()
 
     @classmethod
     def settings_customise_sources(

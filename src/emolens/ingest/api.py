@@ -62,6 +62,7 @@ class ApiSource:
         max_pages: int = 100,
         resume: bool = False,
         timeout: float = 30.0,
+        source_tz: str | None = None,
     ) -> None:
         self.source = source
         self.items_path, self.next_path = items_path, next_path
@@ -69,6 +70,7 @@ class ApiSource:
         self.auth_env, self.auth_header, self.auth_prefix = auth_env, auth_header, auth_prefix
         self.start_page, self.max_pages, self.resume = start_page, max_pages, resume
         self.timeout = timeout
+        self.source_tz = source_tz  # the zone of times without an offset; None: UTC
 
     def items(self, state: dict[str, Any]) -> Iterator[Entry]:
         """Items of every page; a page that fails after the first ends paging as a BadItem.
@@ -149,7 +151,8 @@ class ApiSource:
         own = text_or_none(values.get("id"))
         return IngestItem(
             id=f"{self.source}\x1f{own or digest(text)}", text=text,
-            author=text_or_none(values.get("author")), time=time_or_none(values.get("time")),
+            author=text_or_none(values.get("author")),
+            time=time_or_none(values.get("time"), self.source_tz),
             url=text_or_none(values.get("url")), group=text_or_none(values.get("group")),
             extra={} if own else {"id": "from the text"},
         )

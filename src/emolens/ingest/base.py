@@ -11,6 +11,11 @@ reading goes on.
 once the source has been read to the end and everything in it stored, and gives it back next
 time. Incrementality does not depend on it: items whose ``id`` was seen before are not
 analysed again either way.
+
+Item times are naive UTC. A connector that may read times written without a zone (a chat
+export, a table) takes ``source_tz``, the IANA zone they were written in, and reads every time
+with ``time_or_none(value, self.source_tz)``; ``open_source`` gives it the ``source_tz``
+setting. Connectors whose times always carry a zone (X/Twitter, Reddit) do not take it.
 """
 
 from __future__ import annotations
@@ -19,11 +24,11 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from emolens.io.times import parse_time
+from emolens.io.times import parse_time, source_zone
 
 
 @dataclass
@@ -89,10 +94,13 @@ def digest(*parts: object) -> str:
     return hashlib.sha256(data.encode("utf-8", errors="surrogatepass")).hexdigest()[:32]
 
 
-def time_or_none(value: Any) -> datetime | None:
-    """``parse_time(value)``, or None when it cannot be read (the item is kept without it)."""
+def time_or_none(value: Any, tz: str | tzinfo | None = None) -> datetime | None:
+    """``parse_time(value, tz)``, or None when it cannot be read (the item is kept without
+    it); a naive time is read in ``tz`` (a connector's ``source_tz``; None: UTC). A bad
+    ``tz`` raises InvalidInputError: every time of the source would be wrong."""
+    zone = source_zone(tz)
     try:
-        return parse_time(value)
+        return parse_time(value, zone)
     except ValueError:
         return None
 

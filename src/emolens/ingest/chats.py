@@ -49,8 +49,11 @@ class TelegramExport:
 
     name = "telegram"
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, source_tz: str | None = None) -> None:
         self.source = local_source(source)
+        # date_unixtime is absolute; older exports have only "date", the exporting computer's
+        # local time, read in this zone (None: UTC)
+        self.source_tz = source_tz
 
     def items(self, state: dict[str, Any]) -> Iterator[Entry]:
         """Text messages of each chat, in order."""
@@ -111,7 +114,7 @@ class TelegramExport:
         when = message.get("date_unixtime") or message.get("date")
         return IngestItem(
             id=f"telegram:{chat.get('id')}:{message['id']}", text=text,
-            author=text_or_none(message.get("from")), time=time_or_none(when),
+            author=text_or_none(message.get("from")), time=time_or_none(when, self.source_tz),
             group=chat_name, extra={"from_id": message.get("from_id"),
                                     "reply_to": message.get("reply_to_message_id")},
         )
@@ -216,5 +219,5 @@ class WeChatExport(TableSource):
         content = digest(when, author, text)
         seen[content] = seen.get(content, 0) + 1
         return IngestItem(id=f"wechat:{chat}:{content}:{seen[content]}", text=text,
-                          author=author, time=time_or_none(when), group=chat,
+                          author=author, time=time_or_none(when, self.source_tz), group=chat,
                           extra={"line": number})

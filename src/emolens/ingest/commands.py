@@ -33,6 +33,11 @@ LanguageOpt = Annotated[str | None, typer.Option("--language", "-l",
                                                  help="Force 'en' or 'zh' instead of detecting.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON lines instead of tables.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes.")]
+SourceTzOpt = Annotated[str | None, typer.Option(
+    "--source-tz", help="IANA time zone the sources' times were written in when they carry "
+    "no offset (chat exports, Weibo CSVs, spreadsheets), e.g. Asia/Shanghai; they are stored "
+    "in UTC. Times with an offset and Unix times are not changed (env: EMOLENS_SOURCE_TZ; "
+    "default UTC).")]
 NoMediaOpt = Annotated[bool, typer.Option(
     "--no-media", help="Leave audio, video and image files out (noted) instead of analysing "
     "them with the media analyzers.")]
@@ -104,6 +109,7 @@ def ingest_cmd(
         "--resume-cursor", help="API: start from the cursor the last run ended at.")] = False,
     model: ModelOpt = None, language: LanguageOpt = None, db: DbOpt = None,
     store_text: StoreTextOpt = None, hash_authors: HashAuthorsOpt = None,
+    source_tz: SourceTzOpt = None,
     refetch: Annotated[bool, typer.Option(
         "--refetch", help="Ignore what connectors kept from the last run (a feed's ETag, an "
         "API cursor) and fetch everything; items stored are still not analysed again.")]
@@ -118,7 +124,7 @@ def ingest_cmd(
     from emolens.ingest.sources import open_source
 
     settings = load_settings(db=db, model=model, store_text=store_text,
-                             hash_authors=hash_authors)
+                             hash_authors=hash_authors, source_tz=source_tz)
     options = dict(
         text_col=text_col, time_col=time_col, author_col=author_col, url_col=url_col,
         id_col=id_col, group_col=group_col, sheet=sheet, pattern=pattern,
@@ -126,7 +132,8 @@ def ingest_cmd(
         auth_header=auth_header, auth_prefix=auth_prefix, max_pages=max_pages,
         resume=resume_cursor or None,
     )
-    opened = [open_source(source, kind, **options) for source in sources]
+    opened = [open_source(source, kind, default_tz=settings.source_tz, **options)
+              for source in sources]
     run_options = _run_options(settings, language, chunk_size, refetch, no_media)
     reports = _ingest_all(opened, settings, run_options, quiet)
     _show_reports(reports, settings.db, as_json, quiet)
@@ -259,8 +266,8 @@ def watch_cmd(
                                            "notify; see `emolens.ingest.watch`.")],
     once: Annotated[bool, typer.Option("--once", help="Poll every source once, evaluate the "
                                        "rules, and exit.")] = False,
-    db: DbOpt = None, model: ModelOpt = None, no_media: NoMediaOpt = False,
-    as_json: JsonOpt = False, quiet: QuietOpt = False,
+    db: DbOpt = None, model: ModelOpt = None, source_tz: SourceTzOpt = None,
+    no_media: NoMediaOpt = False, as_json: JsonOpt = False, quiet: QuietOpt = False,
 ) -> None:
     """Poll sources on a schedule and send alerts when rules fire."""
     from emolens.config import build_settings
@@ -271,9 +278,11 @@ def watch_cmd(
 
     cfg = load_config(config)
     settings = build_settings(WatchSettings, db=db or cfg.db, model=model or cfg.model,
-                              store_text=cfg.store_text, hash_authors=cfg.hash_authors)
+                              store_text=cfg.store_text, hash_authors=cfg.hash_authors,
+                              source_tz=source_tz or cfg.source_tz)
     _log_to_stderr(logging.WARNING if quiet else logging.INFO)
-    sources = {s.name: open_source(s.source, s.kind, **s.options) for s in cfg.sources}
+    sources = {s.name: open_source(s.source, s.kind, default_tz=settings.source_tz, **s.options)
+               for s in cfg.sources}
     notifiers = {n.name: _notifier(n, settings) for n in cfg.notify}
     options = _run_options(settings, cfg.language, 200, False, no_media)
     with ResultStore(settings.db) as store:

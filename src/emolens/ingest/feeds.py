@@ -3,12 +3,17 @@
 A fetched feed's ETag and Last-Modified are kept in the state and sent back next time, so a
 feed that has not changed costs one 304 answer. An entry's text is its title and its content
 (or summary), HTML removed.
+
+An entry's time is feedparser's reading of it; feedparser takes a date written without a zone
+(against RSS and Atom, but seen) as UTC, so such a date is read in ``source_tz`` instead, and
+one feedparser cannot read at all ("Fri, 01 Mar 2024 12:00:00") is read by ``time_or_none``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,12 @@ from emolens.ingest.base import (
     is_url,
     local_source,
     text_or_none,
+    time_or_none,
 )
+
+# How a feed date with a zone ends: Z, +08:00, -0500, or a name (GMT, EST, UT). A date alone,
+# or a time ending in digits, has none.
+_ZONE_AT_END = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5})\s*$")
 
 
 class FeedSource:
@@ -30,9 +40,11 @@ class FeedSource:
 
     name = "rss"
 
-    def __init__(self, source: str, timeout: float = 30.0) -> None:
+    def __init__(self, source: str, timeout: float = 30.0,
+                 source_tz: str | None = None) -> None:
         self.source = source if is_url(source) else local_source(source)
         self.timeout = timeout
+        self.source_tz = source_tz  # the zone of dates written without one; None: UTC
 
     def items(self, state: dict[str, Any]) -> Iterator[Entry]:
         """Entries of the feed; none when the server says it has not changed (304)."""
@@ -92,11 +104,23 @@ class FeedSource:
         text = "\n".join(parts + ([body] if body else []))
         if not text:
             return BadItem(name, "no title or text")
-        when = entry.get("published_parsed") or entry.get("updated_parsed")
         return IngestItem(
             id=f"{self.source}\x1f{own or digest(title, body)}", text=text,
-            author=text_or_none(entry.get("author")),
-            time=datetime(*when[:6]) if when else None,  # feedparser gives UTC
+            author=text_or_none(entry.get("author")), time=self._time(entry),
             url=link, group=feed_title,
             extra={"tags": [t.get("term") for t in entry.get("tags", []) if t.get("term")]},
         )
+
+    def _time(self, entry: Any) -> datetime | None:
+        """The entry's time in UTC: feedparser's, which is UTC, unless the date as written had
+        no zone, when feedparser's UTC is really the wall time in ``source_tz``."""
+        for key in ("published", "updated"):
+            written = str(entry.get(key) or "")
+            parsed = entry.get(f"{key}_parsed")
+            if parsed:
+                aware = _ZONE_AT_END.search(written) is not None
+                return time_or_none(datetime(*parsed[:6], tzinfo=UTC if aware else None),
+                                    self.source_tz)
+            if written and (found := time_or_none(written, self.source_tz)) is not None:
+                return found
+        return None

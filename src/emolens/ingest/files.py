@@ -55,12 +55,15 @@ class FilesSource:
         id_col: str | None = None,
         group_col: str | None = None,
         sheet: str | None = None,
+        source_tz: str | None = None,
     ) -> None:
         self.source = source if _GLOB_CHARS & set(source) else local_source(source)
         self.pattern = pattern
+        self.source_tz = source_tz  # for tables and pages alike
         self.table_options = {
             "text_col": text_col, "time_col": time_col, "author_col": author_col,
             "url_col": url_col, "id_col": id_col, "group_col": group_col, "sheet": sheet,
+            "source_tz": source_tz,
         }
 
     def paths(self) -> list[Path]:
@@ -98,7 +101,8 @@ class FilesSource:
             elif suffix in HTML_EXTENSIONS:
                 from emolens.ingest.web import WebSource
 
-                yield from _with_source(WebSource(str(path)).items(state), path)
+                yield from _with_source(
+                    WebSource(str(path), source_tz=self.source_tz).items(state), path)
             elif (kind := media_kind(path)) is not None:
                 yield IngestItem(id=str(path), source=str(path), media=path,
                                  extra={"media": kind})

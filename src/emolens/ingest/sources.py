@@ -29,6 +29,7 @@ from emolens.ingest.files import HTML_EXTENSIONS, FilesSource, media_kind
 from emolens.ingest.tables import TABLE_EXTENSIONS, TableSource, WeiboSource
 from emolens.ingest.web import WebSource
 from emolens.io.encoding import detect_encoding
+from emolens.io.times import source_zone
 from emolens.registry import Registry
 
 sources = Registry("source")
@@ -113,13 +114,27 @@ def _is_reddit(head: str) -> bool:
         '"subreddit"' in head and ('"body"' in head or '"selftext"' in head))
 
 
-def open_source(source: str, kind: str | None = None, **options: Any) -> Source:
+def open_source(
+    source: str, kind: str | None = None, *, default_tz: str | None = None, **options: Any
+) -> Source:
     """The connector of ``kind`` (guessed when None) for ``source``, with ``options`` (None
     values are left out); an option the connector does not take, or of the wrong type, is an
-    InvalidInputError."""
+    InvalidInputError.
+
+    ``default_tz`` (the source_tz setting: the zone naive times were written in) is the
+    ``source_tz`` option of connectors whose signature names it, unless ``options`` gives
+    the source its own; the others' times carry their zone (X/Twitter, Reddit) or are their
+    own affair (a plugin that does not name it). An unknown zone is an InvalidInputError
+    here, before anything is read.
+    """
     options = {k: v for k, v in options.items() if v is not None}
     kind = kind or guess_kind(source, _text(options.get("items_path")))
     check_options(kind, options)
+    if (default_tz is not None and "source_tz" not in options
+            and "source_tz" in _parameters(sources.factory(kind))):
+        options["source_tz"] = default_tz
+    if isinstance(options.get("source_tz"), str):
+        source_zone(options["source_tz"])
     return sources.factory(kind)(source=source, **options)
 
 

@@ -27,6 +27,7 @@ from emolens.io.textfiles import (
     file_format,
     resolve_columns,
 )
+from emolens.io.times import source_zone
 
 EXCEL_EXTENSIONS: tuple[str, ...] = (".xlsx", ".xlsm")
 TABLE_EXTENSIONS: tuple[str, ...] = (*SUPPORTED_EXTENSIONS, *EXCEL_EXTENSIONS)
@@ -115,10 +116,12 @@ def _resolve(
 
 def open_table(
     path: Path, given: Mapping[str, str | None], candidates: Mapping[str, Sequence[str]],
-    sheet: str | None = None,
+    sheet: str | None = None, source_tz: str | None = None,
 ) -> tuple[ItemReader, _Tap, dict[str, str | None]]:
-    """A reader of the table's items, the tap holding each item's whole record, and the
-    columns used per role. Raises InvalidInputError when the file cannot be read at all."""
+    """A reader of the table's items (naive times read in ``source_tz``), the tap holding
+    each item's whole record, and the columns used per role. Raises InvalidInputError when
+    the file cannot be read at all."""
+    zone = source_zone(source_tz)
     if not path.is_file():
         raise InvalidInputError(f"Cannot read {path}: no such file.")
     fmt = "excel" if path.suffix.lower() in EXCEL_EXTENSIONS else file_format(path)
@@ -138,7 +141,8 @@ def open_table(
         raise
     columns = Columns(text=names["text"], time=names["time"], group=names["group"],
                       id=names["id"])
-    return ItemReader(path, fmt, encoding, fields, columns, tap, close, _NO_LIMIT), tap, names
+    reader = ItemReader(path, fmt, encoding, fields, columns, tap, close, _NO_LIMIT, zone)
+    return reader, tap, names
 
 
 class TableSource:
@@ -163,17 +167,20 @@ class TableSource:
         id_col: str | None = None,
         group_col: str | None = None,
         sheet: str | None = None,
+        source_tz: str | None = None,
     ) -> None:
         self.source = local_source(source)
         self.text_col, self.time_col, self.author_col = text_col, time_col, author_col
         self.url_col, self.id_col, self.group_col, self.sheet = url_col, id_col, group_col, sheet
+        self.source_tz = source_tz  # the zone naive times were written in; None: UTC
 
     def items(self, state: dict[str, Any]) -> Iterator[Entry]:
         """Each row's item; rows that cannot be read are BadItems named file:row."""
         path = Path(self.source)
         given = {"text": self.text_col, "time": self.time_col, "author": self.author_col,
                  "url": self.url_col, "id": self.id_col, "group": self.group_col}
-        reader, tap, names = open_table(path, given, self.candidates, self.sheet)
+        reader, tap, names = open_table(path, given, self.candidates, self.sheet,
+                                        self.source_tz)
         seen: dict[str, int] = {}
         with reader:
             for entry in reader:

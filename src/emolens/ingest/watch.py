@@ -8,7 +8,8 @@ cron (with ``--once``) or a container restart policy.
 The config is TOML::
 
     interval = "15m"                  # default poll interval of the sources
-    # optional overrides of the settings: db, model, store_text, language, hash_authors
+    # optional overrides of the settings: db, model, store_text, language, hash_authors,
+    # source_tz (a source may also name its own source_tz)
 
     [[sources]]
     name = "brand-news"
@@ -57,6 +58,7 @@ from emolens.ingest.rules import (
     format_duration,
 )
 from emolens.ingest.run import IngestOptions, IngestReport, ingest
+from emolens.io.times import source_zone
 
 log = logging.getLogger("emolens.watch")
 
@@ -121,10 +123,17 @@ class WatchConfig(BaseModel):
     store_text: Literal["full", "redacted", "hash", "none"] | None = None
     language: str | None = None
     hash_authors: bool | None = None
+    source_tz: str | None = None
     sources: list[SourceConfig] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
     notify: list[NotifyConfig] = Field(
         default_factory=lambda: [NotifyConfig(name="log", type="log")])
+
+    @field_validator("source_tz")
+    @classmethod
+    def _known_zone(cls, name: str | None) -> str | None:
+        source_zone(name)  # named as the config's mistake, not the settings'
+        return name
 
     @model_validator(mode="after")
     def _check_names(self) -> WatchConfig:
@@ -192,6 +201,11 @@ def _check_source(source: SourceConfig, where: str) -> None:
         check_options(source.kind, source.options, f"{where}.")
     except UnknownComponentError as exc:
         raise InvalidInputError(f"{where}.kind: {exc}") from exc
+    if isinstance(zone := source.options.get("source_tz"), str):
+        try:
+            source_zone(zone)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{where}.source_tz: {exc}") from exc
 
 
 @dataclass

@@ -83,8 +83,10 @@ def _meta(soup: Any, *names: str) -> str | None:
     return None
 
 
-def extract_page(markup: str | bytes, url: str | None = None) -> Page:
-    """The main text of an HTML page and what the page says about itself."""
+def extract_page(markup: str | bytes, url: str | None = None,
+                 source_tz: str | None = None) -> Page:
+    """The main text of an HTML page and what the page says about itself (a time without
+    an offset read in ``source_tz``; None: UTC)."""
     soup = _soup(markup)
     title = _meta(soup, "og:title") or (soup.title.get_text(strip=True) if soup.title else None)
     author = _meta(soup, "author", "article:author", "twitter:creator")
@@ -102,7 +104,8 @@ def extract_page(markup: str | bytes, url: str | None = None) -> Page:
         if el.find_parent(_BLOCKS) is None  # a <p> in an <li> is read once, with the <li>
     ]
     text = "\n".join(b for b in blocks if b) or _plain(container)
-    return Page(text=text, title=title or None, author=author, time=time_or_none(when),
+    return Page(text=text, title=title or None, author=author,
+                time=time_or_none(when, source_tz),
                 url=urljoin(url or "", str(canonical["href"])) if canonical else None)
 
 
@@ -119,15 +122,18 @@ class WebSource:
 
     name = "web"
 
-    def __init__(self, source: str, timeout: float = 30.0) -> None:
+    def __init__(self, source: str, timeout: float = 30.0,
+                 source_tz: str | None = None) -> None:
         self.source = source if is_url(source) else local_source(source)
         self.timeout = timeout
+        self.source_tz = source_tz  # the zone of a page time without an offset; None: UTC
 
     def items(self, state: dict[str, Any]) -> Iterator[Entry]:
         """One item: the page's title and main text. Its id holds a hash of the text, so a
         page whose text changed is analysed again."""
         markup = self._fetch()
-        page = extract_page(markup, self.source if is_url(self.source) else None)
+        page = extract_page(markup, self.source if is_url(self.source) else None,
+                            self.source_tz)
         if not page.text:
             yield BadItem(self.source, "no main text found in the page")
             return

@@ -11,14 +11,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from emolens.errors import InvalidInputError
 from emolens.io.encoding import LONE_SURROGATE, UNDECODABLE, detect_encoding
 from emolens.io.formats import OPENERS, BadRow, Record
-from emolens.io.times import parse_time
+from emolens.io.times import parse_time, source_zone
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (
     ".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".txt", ".parquet"
@@ -95,6 +95,7 @@ class ItemReader:
         records: Iterator[Record],
         close: Callable[[], None],
         max_chars: int,
+        tz: tzinfo | None = None,
     ) -> None:
         self.path = path
         self.format = format
@@ -102,6 +103,7 @@ class ItemReader:
         self.fields = list(fields)
         self.columns = columns
         self.max_chars = max_chars
+        self.tz = tz  # the zone naive times were written in; None: UTC
         self._records = records
         self._close = close
         self._last_row = 0
@@ -167,7 +169,7 @@ class ItemReader:
         truncated = len(text) > self.max_chars
         timestamp, warning = None, None
         try:
-            timestamp = parse_time(raw_time)
+            timestamp = parse_time(raw_time, self.tz)
         except ValueError:
             warning = f"could not read the time {str(raw_time)[:40]!r}; kept without a time"
         return Item(
@@ -184,14 +186,17 @@ def read_items(
     group_col: str | None = None,
     id_col: str | None = None,
     max_chars: int = 100_000,
+    source_tz: str | tzinfo | None = None,
 ) -> ItemReader:
     """Items of a text file, streamed; the file type comes from its extension.
 
     Raises InvalidInputError at once when the file cannot be read at all (unknown type,
-    binary, no such column); rows that cannot be read come out as ``RowError``. Without
-    ``text_col`` the one column named like ``TEXT_COLUMN_NAMES`` is used. A TXT file's
-    lines are its texts, so column arguments do not apply to it.
+    binary, no such column, an unknown ``source_tz``); rows that cannot be read come out as
+    ``RowError``. Without ``text_col`` the one column named like ``TEXT_COLUMN_NAMES`` is
+    used. A TXT file's lines are its texts, so column arguments do not apply to it. Times
+    without an offset are read in ``source_tz`` (None: UTC) and come out in UTC.
     """
+    zone = source_zone(source_tz)
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(f"Cannot read {path}: no such file.")
@@ -212,7 +217,7 @@ def read_items(
     except BaseException:
         close()
         raise
-    return ItemReader(path, fmt, encoding, fields, columns, records, close, max_chars)
+    return ItemReader(path, fmt, encoding, fields, columns, records, close, max_chars, zone)
 
 
 def resolve_columns(
