@@ -17,6 +17,7 @@ DEFAULT_MODEL_DIR = SHIPPED_DIR / "default"
 MINILM_EN_DIR = SHIPPED_DIR / "minilm_en"
 E5_ZH_DIR = SHIPPED_DIR / "e5_zh"
 CASCADE_FILE = SHIPPED_DIR / "cascade.json"
+DISGUST_PROBE_FILE = E5_ZH_DIR / "disgust_probe.npz"
 MODEL_FILE = "emolens-model.json"
 
 
@@ -144,8 +145,23 @@ def _accurate(**_: Any) -> TextRecognizer:
 
     A language whose encoder cannot load here (its base package or extra is missing) falls
     back to the n-gram model alone, with a warning naming what to install.
+    Emoji and Chinese disgust are read as in ``default``.
     """
-    return _emoji_aware(_blend(_ngram()))
+    blend = _blend(_ngram())
+    return _emoji_aware(_zh_disgust(blend, blend))
+
+
+def _zh_disgust(model: TextRecognizer, blend: TextRecognizer) -> TextRecognizer:
+    """``model`` with disgust read in Chinese by the e5 probe (``emolens.text.disgust``);
+    unchanged where the blend has no e5 encoder here (its warning was given) or the probe
+    file is absent."""
+    from emolens.text.disgust import ChineseDisgustRecognizer, DisgustProbe
+
+    members = getattr(blend, "members", {}).get("zh", [])
+    encoder = next((m for m, _ in members if hasattr(m, "embed")), None)
+    if encoder is None or not DISGUST_PROBE_FILE.is_file():
+        return model
+    return ChineseDisgustRecognizer(model, DisgustProbe.load(encoder, DISGUST_PROBE_FILE))
 
 
 def _emoji_aware(model: TextRecognizer) -> TextRecognizer:
@@ -178,7 +194,8 @@ def _default(**_: Any) -> TextRecognizer:
     """Shipped default: the n-gram model, escalating unsure texts to the ``accurate`` encoders.
 
     Emoji count through the lexicon's emoji table, by their share of the text
-    (``emolens.text.emoji``).
+    (``emolens.text.emoji``); Chinese texts with a disgust cue get disgust from the e5 probe
+    learnt on English (``emolens.text.disgust``), as Chinese training data has no disgust.
 
     The per-language confidence thresholds come from ``cascade.json`` (chosen on dev splits
     by recipes/cascade/choose.py). Without that file the default is the n-gram model.
@@ -190,8 +207,9 @@ def _default(**_: Any) -> TextRecognizer:
 
     ngram = _ngram()
     accurate = _blend(ngram)
-    return _emoji_aware(CascadeRecognizer(ngram, accurate, thresholds, name="default",
-                                          version=accurate.version))
+    cascade = CascadeRecognizer(ngram, accurate, thresholds, name="default",
+                                version=accurate.version)
+    return _emoji_aware(_zh_disgust(cascade, accurate))
 
 
 def _hf(**kwargs: Any) -> TextRecognizer:

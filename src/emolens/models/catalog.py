@@ -68,7 +68,8 @@ class ModelInfo:
             "size_bytes": None if self.path is None else folder_size(self.path),
             "description": self.description or None,
             # a model made of others (the default cascade): its parts, and where their cards are
-            **{key: meta[key] for key in ("parts", "thresholds", "config", "cards", "notes")
+            **{key: meta[key] for key in ("parts", "thresholds", "config", "disgust_probe", "cards",
+                                          "notes")
                if key in meta},
         }
 
@@ -112,9 +113,10 @@ def default_info() -> ModelInfo:
     """What ``default`` is: the n-gram model on every text, per language an encoder blended
     with it for the texts it is unsure of, emoji mixed in; with the versions, thresholds and
     model cards of the parts, read from the recognizer itself so they are the ones it runs."""
-    from emolens.models import CASCADE_FILE
+    from emolens.models import CASCADE_FILE, DISGUST_PROBE_FILE
     from emolens.registry import recognizers
     from emolens.text.cascade import CascadeRecognizer
+    from emolens.text.disgust import ChineseDisgustRecognizer
     from emolens.text.emoji import EmojiAwareRecognizer
     from emolens.text.ensemble import LanguageEnsemble
 
@@ -122,6 +124,9 @@ def default_info() -> ModelInfo:
         warnings.simplefilter("always")
         model = recognizers.create("default")
     inner = model.base if isinstance(model, EmojiAwareRecognizer) else model
+    disgust = inner if isinstance(inner, ChineseDisgustRecognizer) else None
+    if disgust is not None:
+        inner = disgust.base
     cascade = inner if isinstance(inner, CascadeRecognizer) else None
     fast = cascade.fast if cascade else inner
     members = cascade.accurate.members if cascade and isinstance(
@@ -145,15 +150,21 @@ def default_info() -> ModelInfo:
     }
     if cascade:
         meta["config"] = str(CASCADE_FILE)
+    if disgust is not None:
+        meta["disgust_probe"] = str(DISGUST_PROBE_FILE)
     emoji = isinstance(model, EmojiAwareRecognizer)
-    return ModelInfo(model.name, "text", None, meta, None, True, _what_default_is(cascade, emoji))
+    return ModelInfo(model.name, "text", None, meta, None, True,
+                     _what_default_is(cascade, emoji, disgust is not None))
 
 
-def _what_default_is(cascade: object, emoji: bool) -> str:
+def _what_default_is(cascade: object, emoji: bool, disgust: bool) -> str:
     how = ("The n-gram model reads every text; a text whose top score is below its language's "
            "threshold is read again by that language's encoder, blended with the n-gram model"
            if cascade else "The n-gram model alone (cascade.json is missing)")
-    return how + ("; emoji count through the lexicon's emoji table." if emoji else ".")
+    extras = (["emoji count through the lexicon's emoji table"] if emoji else []) + (
+        ["a Chinese text with a disgust cue gets disgust from the e5 probe learnt on English "
+         "(Chinese training data has no disgust)"] if disgust else [])
+    return how + "".join(f"; {e}" for e in extras) + "."
 
 
 def _part(role: str, name: str, version: str, **extra: Any) -> dict[str, Any]:

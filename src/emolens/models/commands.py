@@ -120,6 +120,8 @@ def info_cmd(
             value = ", ".join(f"{k} {v:g}" for k, v in value.items())
         elif key in ("cards", "notes"):
             value = "\n".join(value)
+        elif key == "disgust_probe":
+            key = "disgust probe"
         elif key == "size_bytes":
             key, value = "size", f"{value / 1e6:.2f} MB"
         table.add_row(key, str(value))

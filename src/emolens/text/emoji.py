@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from emolens.labels import CANONICAL
-from emolens.text.base import TextRecognizer
+from emolens.text.base import ExplainingRecognizer, TextRecognizer
 from emolens.text.language import resolve_languages
 from emolens.text.lexicon_tables import EMOJI
 
@@ -93,11 +93,13 @@ class EmojiAwareRecognizer:
     def explain(
         self, texts: Sequence[str], languages: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
-        """The table emoji that counted, with their emotion and share of the result."""
-        out: list[dict[str, Any]] = []
-        for text in texts:
+        """The base's evidence (when it gives any), plus the table emoji that counted, with
+        their emotion and share of the result."""
+        out = (self.base.explain(texts, languages)
+               if isinstance(self.base, ExplainingRecognizer) else [{} for _ in texts])
+        for i, text in enumerate(texts):
             found, words = emoji_evidence(text)
-            out.append({"emoji": {e: EMOJI[e] for e in dict.fromkeys(found)},
-                        "emoji_share": round(emoji_share(len(found), words), 3)}
-                       if found else {})
+            if found:
+                out[i] = {**out[i], "emoji": {e: EMOJI[e] for e in dict.fromkeys(found)},
+                          "emoji_share": round(emoji_share(len(found), words), 3)}
         return out
