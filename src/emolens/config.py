@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     )
     source_tz: str = Field(
         "UTC", description="IANA time zone (e.g. Asia/Shanghai) in which times written without "
-        "an offset in files, exports and feeds are read; they are stored in UTC. Times with "
-        "an offset, and Unix times, are not changed.",
+        "an offset in files, exports, feeds and service requests are read; they are stored in "
+        "UTC. Times with an offset, and Unix times, are not changed.",
     )
 
     asr_model: str = Field(

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from emolens.io.times import source_zone
 from emolens.types import EmotionResult
 
 Language = Literal["en", "zh"]
@@ -43,6 +44,17 @@ def _in_utc_range(value: datetime) -> datetime:
 IsoTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc_range)]
 
 
+def _known_zone(name: str) -> str:
+    """An IANA zone name, stripped; an unknown one is refused naming the close names (422)."""
+    source_zone(name)  # InvalidInputError is a ValueError: pydantic reports it as a field error
+    return name.strip()
+
+
+# 64 characters: the longest IANA name has 32, and a long string would only cost the search
+# for close names.
+ZoneName = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
+
+
 class AnalyzeRequest(BaseModel):
     """One text (``text``) or a batch (``texts``) to analyse, and whether to store the results."""
 
@@ -65,7 +77,14 @@ class AnalyzeRequest(BaseModel):
     store: StrictBool = Field(False, description="Also keep the results in the store.")
     source: str | None = Field(None, max_length=200, description="Stored as the source.")
     group: str | None = Field(None, max_length=200, description="Stored as the group.")
-    timestamp: IsoTime | None = Field(None, description="When the texts were written.")
+    timestamp: IsoTime | None = Field(
+        None, description="When the texts were written (ISO 8601); without an offset it is "
+        "read in `source_tz` and stored in UTC."
+    )
+    source_tz: ZoneName | None = Field(
+        None, description="IANA zone (e.g. Asia/Shanghai) of a `timestamp` written without an "
+        "offset; default: the service's source_tz setting (UTC unless set)."
+    )
 
     @model_validator(mode="after")
     def _one_of_text_or_texts(self) -> AnalyzeRequest:

@@ -6,10 +6,12 @@ import hashlib
 import json
 import logging
 import time
+from datetime import UTC, datetime
 
 from starlette.concurrency import run_in_threadpool
 
 from emolens.errors import InvalidInputError
+from emolens.io.times import parse_time
 from emolens.pipeline import Analyzer, build_analyzer
 from emolens.registry import recognizers
 from emolens.server.auth import Authenticator, RateLimiter
@@ -131,17 +133,38 @@ class Service:
         name, analyzer = self.analyzer(request.model)
         results = await self.batchers[name].analyze(texts, request.language)
         source = request.source or "api"
+        when = self.written_at(request)
         for r in results:
-            r.source_id, r.group, r.timestamp = source, request.group, request.timestamp
-            r.item_key = _item_key(source, request, r.text or "")
+            r.source_id, r.group, r.timestamp = source, request.group, when
+            r.item_key = _item_key(source, request, when, r.text or "")
         stored = 0
         if request.store and self.store is not None:
             stored = await run_in_threadpool(self.store.add, results, self.settings.store_text)
         return AnalyzeResponse(model=analyzer.model_id, results=results, stored=stored)
 
+    def written_at(self, request: AnalyzeRequest) -> datetime | None:
+        """The request's ``timestamp``: one with an offset as given, one without read in the
+        request's ``source_tz``, else the service's setting, and returned in UTC."""
+        given = request.timestamp
+        if given is None or given.tzinfo is not None:
+            return given
+        zone = request.source_tz or self.settings.source_tz
+        try:
+            utc = parse_time(given, zone)
+        except ValueError:  # 0001-01-01T00:00 east of UTC would fall before the year 1
+            raise InvalidInputError(
+                f"timestamp {given.isoformat()} in {zone} is out of range once converted to "
+                "UTC; give a time further from the calendar's ends, or one with an offset."
+            ) from None
+        return None if utc is None else utc.replace(tzinfo=UTC)
 
-def _item_key(source: str, request: AnalyzeRequest, text: str) -> str:
+
+def _item_key(source: str, request: AnalyzeRequest, when: datetime | None, text: str) -> str:
     """Same text, source, group and time: the same item, stored once (a retry adds nothing)."""
-    when = request.timestamp.isoformat() if request.timestamp else None
-    ident = json.dumps([source, request.group, when, text], ensure_ascii=False)
+    if when is not None and request.timestamp is not None and request.timestamp.tzinfo is None:
+        # A time given without an offset is keyed on the UTC time it stands for, written
+        # without one as before source_tz: with the zone UTC, keys of items stored before stay.
+        when = when.replace(tzinfo=None)
+    ident = json.dumps([source, request.group, when.isoformat() if when else None, text],
+                       ensure_ascii=False)
     return "api:" + hashlib.sha256(ident.encode("utf-8", errors="surrogatepass")).hexdigest()
