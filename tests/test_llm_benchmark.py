@@ -59,7 +59,7 @@ def test_one_run_prints_every_configuration(tmp_path):
     for config in ("fast", "llm", "routed"):
         assert row[f"{config}_items_per_s"] > 0
     assert report["cache"] is False and report["llm"] == "fake-model/p1"
-    assert report["fast_model"].startswith("default@")  # the shipped n-gram model's name
+    assert report["fast_model"].startswith("ngram@")  # the shipped n-gram model
     lines = done.stdout.splitlines()
     assert any(line.startswith("dair_emotion test") and " fast " in line for line in lines)
     assert any(" routed " in line and f"{row['share_routed']:.0%}" in line for line in lines)

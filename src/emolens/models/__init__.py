@@ -101,7 +101,11 @@ def _ngram(**_: Any) -> TextRecognizer:
             f"The shipped default model is missing from {DEFAULT_MODEL_DIR}; reinstall emolens "
             "or rebuild it with recipes/default_text/train.sh"
         )
-    return load_model_dir(DEFAULT_MODEL_DIR)
+    model = load_model_dir(DEFAULT_MODEL_DIR)
+    # Its folder and card keep the historical name "default", but stored results must tell
+    # it from the default cascade: they were both "default@0.1.0...", told apart by version.
+    model.name = "ngram"
+    return model
 
 
 def _lexicon(**kwargs: Any) -> TextRecognizer:
@@ -164,11 +168,11 @@ def _zh_disgust(model: TextRecognizer, blend: TextRecognizer) -> TextRecognizer:
     return ChineseDisgustRecognizer(model, DisgustProbe.load(encoder, DISGUST_PROBE_FILE))
 
 
-def _emoji_aware(model: TextRecognizer) -> TextRecognizer:
+def _emoji_aware(model: TextRecognizer, name: str | None = None) -> TextRecognizer:
     """``model`` with emoji read from the lexicon's table (its encoders cannot see them)."""
     from emolens.text.emoji import EmojiAwareRecognizer
 
-    return EmojiAwareRecognizer(model)
+    return EmojiAwareRecognizer(model, name=name)
 
 
 def _blend(ngram: TextRecognizer) -> TextRecognizer:
@@ -202,7 +206,7 @@ def _default(**_: Any) -> TextRecognizer:
     """
     thresholds = _tuned()["thresholds"]
     if not thresholds:
-        return _emoji_aware(_ngram())
+        return _emoji_aware(_ngram(), name="default")
     from emolens.text.cascade import CascadeRecognizer
 
     ngram = _ngram()
