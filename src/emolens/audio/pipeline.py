@@ -24,6 +24,7 @@ import numpy as np
 
 from emolens import labels as L
 from emolens.audio.asr import Transcriber, Transcript
+from emolens.audio.bandwidth import BandwidthMeter
 from emolens.audio.decode import SAMPLE_RATE, check_recording, iter_audio_blocks
 from emolens.audio.vad import Segmenter, SegmentOptions, SpeechProbability
 from emolens.errors import InvalidInputError
@@ -96,8 +97,12 @@ class AudioTimeline:
 def segment_stream(
     blocks: Iterable[np.ndarray], options: SegmentOptions | None = None
 ) -> Iterator[Segment]:
-    """Utterance segments with their audio, holding only audio that may still be needed."""
-    probability, segmenter = SpeechProbability(), Segmenter(options)
+    """Utterance segments with their audio, holding only audio that may still be needed.
+
+    Narrow-band audio (an 8 kHz or telephone recording) is segmented with the options'
+    narrow-band thresholds, from the first block in which the bandwidth meter can tell.
+    """
+    probability, segmenter, bandwidth = SpeechProbability(), Segmenter(options), BandwidthMeter()
     buffer = np.zeros(0, np.float32)
     offset = 0  # recording sample index of buffer[0]
     keep_before = int(segmenter.options.pad * SAMPLE_RATE) + 1024
@@ -108,6 +113,7 @@ def segment_stream(
 
     for block in blocks:
         buffer = np.concatenate([buffer, np.asarray(block, np.float32).reshape(-1)])
+        segmenter.narrow_band = bool(bandwidth(block))
         yield from cut(segmenter.push(probability(block)))
         # Drop audio no open or future segment can reach (its start pad included).
         needed = segmenter.open_start

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emolens.audio.bandwidth import BandwidthMeter
 from emolens.errors import MissingExtraError, ModelFileError
 
 WINDOW = 512  # samples per silero decision at 16 kHz (32 ms)
@@ -86,14 +87,27 @@ class SegmentOptions:
     min_silence: float = 0.5  # a pause this long ends an utterance
     max_segment: float = 15.0  # longer speech is split, at its longest pause if it has one
     pad: float = 0.3  # kept either side of each segment so word onsets are not clipped
+    # Thresholds for narrow-band audio (telephone, 8 kHz; see audio.bandwidth). Silero scores
+    # speech without its band above 4 kHz lower: through 8 kHz, RAVDESS clips' first words
+    # often stay at 0.2-0.45 where the 16 kHz originals reach 0.6-0.9, so their segments began
+    # a word or more late: 41 of 1,440 clips over 0.3 s late and 27 with no segment at all
+    # (11 at 16 kHz); with these, 10 and 14. Band-limited noise scores lower too (white or
+    # brown noise through 8 kHz: under 0.1), so the lower thresholds stay clear of it.
+    narrow_threshold: float = 0.3
+    narrow_neg_threshold: float = 0.15
 
 
 class Segmenter:
-    """Turns a stream of window probabilities into (start, end) sample spans as they close."""
+    """Turns a stream of window probabilities into (start, end) sample spans as they close.
+
+    ``narrow_band`` (settable between pushes, e.g. from a BandwidthMeter) selects the
+    narrow-band thresholds of the options.
+    """
 
     def __init__(self, options: SegmentOptions | None = None, sample_rate: int = 16_000):
         self.options = options or SegmentOptions()
         self.rate = sample_rate
+        self.narrow_band = False
         o = self.options
         self._min_speech = round(o.min_speech * sample_rate / WINDOW)
         self._min_silence = round(o.min_silence * sample_rate / WINDOW)
@@ -120,15 +134,17 @@ class Segmenter:
     def push(self, probs: np.ndarray) -> list[tuple[int, int]]:
         """Feed window probabilities; return the segments they closed, as sample spans."""
         o = self.options
+        threshold, neg_threshold = ((o.narrow_threshold, o.narrow_neg_threshold)
+                                    if self.narrow_band else (o.threshold, o.neg_threshold))
         closed: list[tuple[int, int]] = []
         for p in np.asarray(probs, np.float32):
             i = self._index
             self._index += 1
             if self._start is None:
-                if p >= o.threshold:
+                if p >= threshold:
                     self._start, self._silence_run, self._best_pause = i, 0, None
                 continue
-            if p < o.neg_threshold or (self._silence_run and p < o.threshold):
+            if p < neg_threshold or (self._silence_run and p < threshold):
                 self._silence_run += 1
                 if self._silence_run >= self._min_silence:
                     self._close(i + 1 - self._silence_run, closed)
@@ -178,9 +194,10 @@ class Segmenter:
 def speech_segments(
     blocks: Iterator[np.ndarray], options: SegmentOptions | None = None
 ) -> Iterator[tuple[int, int]]:
-    """Sample spans of speech over a stream of 16 kHz audio blocks."""
-    probability, segmenter = SpeechProbability(), Segmenter(options)
+    """Sample spans of speech over a stream of 16 kHz audio blocks (narrow-band aware)."""
+    probability, segmenter, bandwidth = SpeechProbability(), Segmenter(options), BandwidthMeter()
     for block in blocks:
+        segmenter.narrow_band = bool(bandwidth(block))
         yield from segmenter.push(probability(block))
     yield from segmenter.push(probability.flush())
     yield from segmenter.flush()

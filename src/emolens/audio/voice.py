@@ -19,8 +19,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from emolens.audio.bandwidth import is_narrow_band
 from emolens.audio.voice_features import (
     ACOUSTIC_DIM,
+    BAND_DEPENDENT,
     SAMPLE_RATE,
     WIN,
     acoustic_features,
@@ -173,9 +175,22 @@ class WhisperVoiceRecognizer:
         """Which clips get a real prediction (the others get a uniform row)."""
         return np.array([is_usable(check_clip(clip)) for clip in clips], dtype=bool)
 
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """Probabilities from features as returned by ``features``."""
-        logits = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
+    def predict_features(
+        self, features: np.ndarray, narrow_band: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Probabilities from features as returned by ``features``.
+
+        Rows flagged in ``narrow_band`` (clips with nothing above 4 kHz, see audio.bandwidth)
+        get their band-dependent acoustic statistics set to the training mean: the model
+        learnt them on 16 kHz speech, and an 8 kHz clip's values (MFCC, flatness, contrast
+        many standard deviations away) swung it to one label (happy for 65 of 96 RAVDESS
+        clips). Left out, the decision rests on the Whisper embedding, pitch and timing.
+        """
+        standard = (features - self.mean) / self.scale
+        if narrow_band is not None and np.any(narrow_band):
+            dims = features.shape[1] - ACOUSTIC_DIM + BAND_DEPENDENT
+            standard[np.ix_(np.asarray(narrow_band, bool), dims)] = 0.0
+        logits = standard @ self.coef.T + self.intercept
         logits = logits - logits.max(axis=1, keepdims=True)
         exp = np.exp(logits.astype(np.float64))
         return exp / exp.sum(axis=1, keepdims=True)
@@ -186,7 +201,9 @@ class WhisperVoiceRecognizer:
         probs = np.full((len(checked), len(self.labels)), 1.0 / len(self.labels))
         keep = [i for i, clip in enumerate(checked) if is_usable(clip)]
         if keep:
-            probs[keep] = self.predict_features(self.features([checked[i] for i in keep]))
+            kept = [checked[i] for i in keep]
+            narrow = np.array([is_narrow_band(clip) for clip in kept])
+            probs[keep] = self.predict_features(self.features(kept), narrow)
         return probs
 
 
