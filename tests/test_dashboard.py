@@ -19,7 +19,7 @@ webdriver = pytest.importorskip(
 from live_server import LiveServer  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from emolens.server import ServerSettings, create_app  # noqa: E402
 from emolens.server.keys import KeyStore  # noqa: E402
@@ -165,6 +165,52 @@ def test_alerts_panel_lists_stored_alerts_newest_first(browser, tmp_path):
         browser.find_element(By.ID, "lang-toggle").click()
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#alerts h2").text == "告警")
         assert "愤怒：占 57 条中的 42%" in browser.execute_script(shown, rows)[0][1]
+
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
+
+
+def test_a_warning_names_mixed_models_and_the_model_filter_picks_one(browser, tmp_path):
+    import httpx
+
+    db = str(tmp_path / "mixed.db")
+    settings = ServerSettings(db=db, auth=False, rate_limit=0, model="default",
+                              extra_models=["ngram"])
+    wait = WebDriverWait(browser, 60)
+    with LiveServer(create_app(settings)) as server:
+        ids = {}
+        for model, texts in (("default", ["I am so happy today!", "This makes me furious",
+                                          "今天真开心", "我好害怕明天的考试"]),
+                             ("ngram", ["so sad now", "what a surprise"])):
+            reply = httpx.post(f"{server.url}/v1/analyze/text", timeout=60,
+                               json={"texts": texts, "model": model, "store": True}).json()
+            assert reply["stored"] == len(texts)
+            ids[model] = reply["model"]
+        browser.get(server.url + "/")
+        wait.until(lambda d: _total(d) == "6")
+        warning = browser.find_element(By.ID, "models-warning")
+        assert warning.is_displayed()
+        assert warning.text.startswith(
+            f"Mixed models: the 6 text results come from 2 models: {ids['default']} (4), "
+            f"{ids['ngram']} (2). The charts pool them")
+
+        browser.find_element(By.ID, "lang-toggle").click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#explore h2").text != "Explore "
+                   "stored results")
+        assert warning.text.startswith("模型混用：6 条文本结果来自 2 个模型")
+        browser.find_element(By.ID, "lang-toggle").click()
+
+        # The model filter lists both; one model alone draws no warning.
+        options = browser.execute_script(
+            "return [...document.getElementById('f-model').options].map(o => o.value);")
+        assert options == ["", *sorted(ids.values())]
+        Select(browser.find_element(By.ID, "f-model")).select_by_value(ids["default"])
+        browser.find_element(By.ID, "f-apply").click()
+        wait.until(lambda d: _total(d) == "4")
+        assert not warning.is_displayed()
+        counts = browser.execute_script(
+            "return document.getElementById('chart-distribution').data[0].text;")
+        assert sum(map(int, counts)) == 4
 
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []

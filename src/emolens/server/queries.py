@@ -19,6 +19,7 @@ from emolens.server.schemas import (
     AuditPage,
     Distribution,
     Heatmap,
+    ModelRows,
     ResultsPage,
     Stats,
     StoredAlert,
@@ -37,6 +38,7 @@ from emolens.viz.charts import (
     time_column,
     trend_shares,
 )
+from emolens.viz.report import model_counts
 
 _COL = results_table.c
 NO_AUTH = "loopback-no-auth"  # the key name logged for exports while auth is off
@@ -158,7 +160,8 @@ def filters_used(filters: Filters, **more: Any) -> dict[str, Any]:
 
 
 def stats(store: ResultStore, filters: Filters, bucket: str | None = None) -> Stats:
-    """Distribution, trend per time bucket and emotion x group shares (as `emolens report`)."""
+    """Distribution, trend per time bucket and emotion x group shares (as `emolens report`),
+    and the rows of each model per modality."""
     frame = store.to_frame(source=filters.source, group=filters.group, model=filters.model,
                            label=filters.label, since=filters.since, until=filters.until)
     if filters.modality is not None:
@@ -170,6 +173,7 @@ def stats(store: ResultStore, filters: Filters, bucket: str | None = None) -> St
     labels = [str(x) for x in dist.table.index]
     counts = frame["label"].value_counts().reindex(labels, fill_value=0)
     groups = group_shares(frame)
+    per_modality = model_counts(frame)
     return Stats(
         total=len(frame),
         colors=emotion_colors(labels),
@@ -179,6 +183,9 @@ def stats(store: ResultStore, filters: Filters, bucket: str | None = None) -> St
         heatmap=Heatmap(groups=[str(g) for g in groups.table.columns],
                         counts=[int(c) for c in groups.counts],
                         shares={str(k): _numbers(v) for k, v in groups.table.iterrows()}),
+        models=[ModelRows(model=str(model), modality=kind, rows=int(n))
+                for kind, counts in per_modality.items() for model, n in counts.items()],
+        mixed=[kind for kind, counts in per_modality.items() if len(counts) > 1],
     )
 
 

@@ -196,7 +196,9 @@ def get_stats(
                       Query(description="Trend bucket (default: chosen from the time span).")]
     = None,
 ) -> Stats:
-    """Distribution, trend per time bucket and emotion x group heatmap of stored results."""
+    """Distribution, trend per time bucket and emotion x group heatmap of stored results, and
+    the models behind them: ``mixed`` names the modalities whose charts pool several models
+    (narrow with ``model``)."""
     return stats(_service(request).store, filters, bucket)
 
 

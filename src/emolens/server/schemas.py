@@ -314,14 +314,29 @@ class Heatmap(BaseModel):
     shares: dict[str, list[float | None]] = Field(default_factory=dict)
 
 
+class ModelRows(BaseModel):
+    """How many of the selected results one model produced in one modality."""
+
+    model: str = Field(description="name@version, as stored ('' when none was stored).")
+    modality: str
+    rows: int
+
+
 class Stats(BaseModel):
-    """What `emolens report` draws, as numbers: distribution, trend and heatmap."""
+    """What `emolens report` draws, as numbers: distribution, trend and heatmap, and the
+    models behind them."""
 
     total: int
     colors: dict[str, str]
     distribution: Distribution
     trend: Trend
     heatmap: Heatmap
+    models: list[ModelRows] = Field(default_factory=list, description=(
+        "Each model per modality with its rows, modalities by name, most rows first. Two "
+        "models of one modality score the same items differently, and the charts pool them: "
+        "pass `model` to see one."))
+    mixed: list[str] = Field(default_factory=list, description=(
+        "Modalities whose results come from more than one model (as `emolens report` warns)."))
 
 
 class ModelInfo(BaseModel):

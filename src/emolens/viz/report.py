@@ -107,6 +107,19 @@ def write_report(
                        people, tuple(mixed))
 
 
+def model_counts(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """Rows per model (name@version, '' when unnamed) in each modality, modalities by name,
+    models with most rows first and ties by name, so that the order is the same on every run.
+    """
+    if df.empty or "model" not in df:
+        return {}
+    modality = df["modality"] if "modality" in df else pd.Series("text", index=df.index)
+    return {
+        str(kind): models.value_counts().sort_index().sort_values(ascending=False, kind="stable")
+        for kind, models in df["model"].fillna("").groupby(modality.fillna("text"), sort=True)
+    }
+
+
 def mixed_models(df: pd.DataFrame) -> list[str]:
     """One line per modality whose results come from more than one model (name@version),
     naming each model with its row count; [] when each modality has one model.
@@ -116,13 +129,8 @@ def mixed_models(df: pd.DataFrame) -> list[str]:
     item differently, so charts that pool them show the models' difference as if it were
     the items'.
     """
-    if df.empty or "model" not in df:
-        return []
-    modality = df["modality"] if "modality" in df else pd.Series("text", index=df.index)
     lines = []
-    for kind, models in df["model"].fillna("").groupby(modality.fillna("text"), sort=True):
-        # most rows first, ties by name, so that the line is the same on every run
-        counts = models.value_counts().sort_index().sort_values(ascending=False, kind="stable")
+    for kind, counts in model_counts(df).items():
         if len(counts) > 1:
             named = ", ".join(f"{model or '(unnamed)'} ({n:,} rows)" for model, n in
                               counts.items())

@@ -33,6 +33,12 @@ function labelName(label) {
   return key in table ? table[key] : label;
 }
 
+function modalityName(modality) {
+  const key = `modality_${modality}`;
+  const table = state.strings[state.lang] || {};
+  return key in table ? table[key] : modality;
+}
+
 function applyStrings() {
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
@@ -42,6 +48,7 @@ function applyStrings() {
   $("lang-toggle").textContent = t("lang_switch");
   showKeyState();
   fillLabelFilter();
+  fillModelFilter();
   if (state.status) setStatus(state.status.name, state.status.values);
   if (state.lastResults.length) renderResults(state.lastResults);
   if (state.stats) renderStats(state.stats);
@@ -213,6 +220,7 @@ function filters() {
     source: $("f-source").value.trim(),
     group: $("f-group").value.trim(),
     label: $("f-label").value,
+    model: $("f-model").value,
     since: localToIso($("f-since").value),
     until: localToIso($("f-until").value),
   };
@@ -229,12 +237,27 @@ function fillLabelFilter() {
   select.value = chosen;
 }
 
+// The models (name@version) behind the stored results shown; the one chosen stays listed.
+function fillModelFilter() {
+  const select = $("f-model");
+  const chosen = select.value;
+  const models = new Set((state.stats ? state.stats.models : []).map((m) => m.model));
+  models.delete("");  // results stored without a model name cannot be picked by it
+  if (chosen) models.add(chosen);
+  const first = select.options[0];
+  first.textContent = t("all_models");
+  select.replaceChildren(first);
+  for (const model of [...models].sort()) select.appendChild(new Option(model, model));
+  select.value = chosen;
+}
+
 async function loadStats() {
   try {
     const bucket = $("f-bucket").value;
     const data = await (await api(`/v1/stats${query({ ...filters(), bucket })}`)).json();
     state.stats = data;
     fillLabelFilter();
+    fillModelFilter();
     renderStats(data);
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 401)) showError(err);
@@ -258,6 +281,7 @@ function renderStats(data) {
   summary.dataset.total = String(data.total);
   summary.textContent = data.total ? `${t("stats_summary", { n: data.total })} ${t("drill_hint")}`
     : t("no_results");
+  renderMixed(data);
   const charts = ["chart-distribution", "chart-trend", "chart-heatmap"];
   if (!window.Plotly) return;
   if (!data.total) { for (const id of charts) Plotly.purge($(id)); return; }
@@ -294,6 +318,21 @@ function renderStats(data) {
     yaxis: { autorange: "reversed" }, xaxis: { title: { text: t("axis_group") } },
   }), PLOT_CONFIG);
   bindClicks(data);
+}
+
+// Two models of one modality score the same items differently and the charts pool them:
+// say so, naming each with its rows, as `emolens report` does.
+function renderMixed(data) {
+  const lines = (data.mixed || []).map((modality) => {
+    const models = data.models.filter((m) => m.modality === modality);
+    const rows = models.map((m) => `${m.model || "?"} (${m.rows})`).join(", ");
+    const n = models.reduce((sum, m) => sum + m.rows, 0);
+    return t("mixed_models", { n, modality: modalityName(modality), k: models.length,
+      models: rows });
+  });
+  const warning = $("models-warning");
+  warning.textContent = lines.length ? `${lines.join(" ")} ${t("mixed_models_hint")}` : "";
+  warning.hidden = lines.length === 0;
 }
 
 // Every bucket from the first to the last is in the trend, so categories keep time evenly.
