@@ -73,4 +73,4 @@ def test_a_broken_probe_file_is_a_clear_error(tmp_path):
 def test_models_info_default_names_the_probe():
     data = json.loads(CliRunner().invoke(app, ["models", "info", "default", "--json"]).output)
     assert data["disgust_probe"] == str(DISGUST_PROBE_FILE)
-    assert data["version"].endswith("+zhdisgust1+emoji1")
+    assert "+zhdisgust1+" in data["version"]

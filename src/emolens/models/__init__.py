@@ -149,10 +149,10 @@ def _accurate(**_: Any) -> TextRecognizer:
 
     A language whose encoder cannot load here (its base package or extra is missing) falls
     back to the n-gram model alone, with a warning naming what to install.
-    Emoji and Chinese disgust are read as in ``default``.
+    Emoji, Chinese disgust and Traditional Chinese are read as in ``default``.
     """
     blend = _blend(_ngram())
-    return _emoji_aware(_zh_disgust(blend, blend))
+    return _simplified(_emoji_aware(_zh_disgust(blend, blend)))
 
 
 def _zh_disgust(model: TextRecognizer, blend: TextRecognizer) -> TextRecognizer:
@@ -166,6 +166,13 @@ def _zh_disgust(model: TextRecognizer, blend: TextRecognizer) -> TextRecognizer:
     if encoder is None or not DISGUST_PROBE_FILE.is_file():
         return model
     return ChineseDisgustRecognizer(model, DisgustProbe.load(encoder, DISGUST_PROBE_FILE))
+
+
+def _simplified(model: TextRecognizer) -> TextRecognizer:
+    """``model`` reading Traditional Chinese in Simplified form, as its training data was."""
+    from emolens.text.chinese import SimplifiedChineseRecognizer
+
+    return SimplifiedChineseRecognizer(model)
 
 
 def _emoji_aware(model: TextRecognizer, name: str | None = None) -> TextRecognizer:
@@ -199,21 +206,22 @@ def _default(**_: Any) -> TextRecognizer:
 
     Emoji count through the lexicon's emoji table, by their share of the text
     (``emolens.text.emoji``); Chinese texts with a disgust cue get disgust from the e5 probe
-    learnt on English (``emolens.text.disgust``), as Chinese training data has no disgust.
+    learnt on English (``emolens.text.disgust``), as Chinese training data has no disgust;
+    Traditional Chinese is read in Simplified form (``emolens.text.chinese``).
 
     The per-language confidence thresholds come from ``cascade.json`` (chosen on dev splits
     by recipes/cascade/choose.py). Without that file the default is the n-gram model.
     """
     thresholds = _tuned()["thresholds"]
     if not thresholds:
-        return _emoji_aware(_ngram(), name="default")
+        return _simplified(_emoji_aware(_ngram(), name="default"))
     from emolens.text.cascade import CascadeRecognizer
 
     ngram = _ngram()
     accurate = _blend(ngram)
     cascade = CascadeRecognizer(ngram, accurate, thresholds, name="default",
                                 version=accurate.version)
-    return _emoji_aware(_zh_disgust(cascade, accurate))
+    return _simplified(_emoji_aware(_zh_disgust(cascade, accurate)))
 
 
 def _hf(**kwargs: Any) -> TextRecognizer:

@@ -116,6 +116,7 @@ def default_info() -> ModelInfo:
     from emolens.models import CASCADE_FILE, DISGUST_PROBE_FILE
     from emolens.registry import recognizers
     from emolens.text.cascade import CascadeRecognizer
+    from emolens.text.chinese import SimplifiedChineseRecognizer
     from emolens.text.disgust import ChineseDisgustRecognizer
     from emolens.text.emoji import EmojiAwareRecognizer
     from emolens.text.ensemble import LanguageEnsemble
@@ -123,7 +124,10 @@ def default_info() -> ModelInfo:
     with warnings.catch_warnings(record=True) as caught:  # an encoder that cannot load here
         warnings.simplefilter("always")
         model = recognizers.create("default")
-    inner = model.base if isinstance(model, EmojiAwareRecognizer) else model
+    simplified = isinstance(model, SimplifiedChineseRecognizer)
+    outer = model.base if simplified else model
+    emoji = isinstance(outer, EmojiAwareRecognizer)
+    inner = outer.base if emoji else outer
     disgust = inner if isinstance(inner, ChineseDisgustRecognizer) else None
     if disgust is not None:
         inner = disgust.base
@@ -152,18 +156,18 @@ def default_info() -> ModelInfo:
         meta["config"] = str(CASCADE_FILE)
     if disgust is not None:
         meta["disgust_probe"] = str(DISGUST_PROBE_FILE)
-    emoji = isinstance(model, EmojiAwareRecognizer)
     return ModelInfo(model.name, "text", None, meta, None, True,
-                     _what_default_is(cascade, emoji, disgust is not None))
+                     _what_default_is(cascade, emoji, disgust is not None, simplified))
 
 
-def _what_default_is(cascade: object, emoji: bool, disgust: bool) -> str:
+def _what_default_is(cascade: object, emoji: bool, disgust: bool, simplified: bool) -> str:
     how = ("The n-gram model reads every text; a text whose top score is below its language's "
            "threshold is read again by that language's encoder, blended with the n-gram model"
            if cascade else "The n-gram model alone (cascade.json is missing)")
     extras = (["emoji count through the lexicon's emoji table"] if emoji else []) + (
         ["a Chinese text with a disgust cue gets disgust from the e5 probe learnt on English "
-         "(Chinese training data has no disgust)"] if disgust else [])
+         "(Chinese training data has no disgust)"] if disgust else []) + (
+        ["Traditional Chinese is read in Simplified form (OpenCC t2s)"] if simplified else [])
     return how + "".join(f"; {e}" for e in extras) + "."
 
 
