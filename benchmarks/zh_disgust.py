@@ -23,6 +23,7 @@ import datasets as ds  # noqa: E402
 
 from emolens.labels import CANONICAL  # noqa: E402
 from emolens.registry import recognizers  # noqa: E402
+from emolens.text.chinese import SimplifiedChineseRecognizer  # noqa: E402
 from emolens.text.disgust import ChineseDisgustRecognizer  # noqa: E402
 from emolens.text.emoji import EmojiAwareRecognizer  # noqa: E402
 
@@ -31,11 +32,13 @@ FILES = ("usual_eval_labeled.json", "virus_eval_labeled.json", "usual_test_label
          "virus_test_labeled.json")
 
 
-def without_probe(model: EmojiAwareRecognizer) -> EmojiAwareRecognizer:
-    """The same model with the probe taken out (emoji still read)."""
-    inner = model.base
-    assert isinstance(inner, ChineseDisgustRecognizer), "this model has no disgust probe"
-    return EmojiAwareRecognizer(inner.base, name=model.name, version=inner.base.version)
+def without_probe(model: SimplifiedChineseRecognizer) -> SimplifiedChineseRecognizer:
+    """The same model with the probe taken out (Traditional Chinese and emoji still read)."""
+    emoji = model.base
+    assert isinstance(emoji, EmojiAwareRecognizer), "not default or accurate"
+    probe = emoji.base
+    assert isinstance(probe, ChineseDisgustRecognizer), "this model has no disgust probe"
+    return SimplifiedChineseRecognizer(EmojiAwareRecognizer(probe.base), name=model.name)
 
 
 def scores(probs: np.ndarray, gold: list[str]) -> tuple[float, float, float]:
