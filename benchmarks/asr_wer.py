@@ -1,17 +1,25 @@
 """Word/character error rate and speed of each offline ASR choice, English and Chinese.
 
     python benchmarks/asr_wer.py [--data ../shared/data] [--quick] [--threads 2]
-                                 [--choices base-b1,tiny.en-b5] [--out benchmarks/results/asr.json]
+        [--choices "base b1,tiny.en b5"] [--out benchmarks/results/asr.json]
 
-Builds, once and deterministically (cached under runs/asr_wer/), three small sets from the
-shared test splits: ~40 English sentences from dair_emotion spoken by espeak-ng (en-us, en-us
-+f3/+m3, en-gb; 140-170 wpm), ~40 Chinese sentences from SMP2020-EWECT spoken by espeak-ng's
-Mandarin voice from tone-numbered pinyin (it cannot read Hanzi), and 24 RAVDESS recordings (real
-actors, two known sentences). Then runs each faster-whisper choice (CPU, int8) over them and
-prints English WER (lower-cased, punctuation stripped, numbers as-is), Chinese CER (punctuation
+Builds, once and deterministically (cached under runs/asr_wer/), small sets from the shared
+test splits: ~40 English sentences from dair_emotion spoken by espeak-ng (en-us, en-us+f3/+m3,
+en-gb; 140-170 wpm), ~40 Chinese sentences from SMP2020-EWECT spoken by espeak-ng's Mandarin
+voice from tone-numbered pinyin (it cannot read Hanzi), 24 RAVDESS recordings (real actors, two
+known sentences), and the same 24 through 8 kHz (written as 8 kHz WAVs: telephone bandwidth).
+Every clip is read by emolens' decoder and transcribed by emolens' own ASR wrapper
+(``emolens.audio.asr.Transcriber``, CPU, int8), so the figures are those of the shipped
+decoding: temperature 0, a looping decode redone with repetition penalty 1.2, and for Chinese
+the Simplified-Chinese prompt and penalty. Beside it, in the same run, plain faster-whisper
+``transcribe`` with its own defaults (temperature fallback to sampling, no prompt), what a
+user would get without emolens. Whole clips go to the ASR (no VAD): this measures recognition,
+not segmentation.
+
+Prints English WER (lower-cased, punctuation stripped, numbers as-is), Chinese CER (punctuation
 and spaces removed; raw, and after Traditional->Simplified conversion, since Whisper often
 writes Traditional), real-time factor (transcription seconds / audio seconds), model load time,
-and Whisper base's language identification accuracy on every clip.
+and the language emolens detects (en or zh) on every clip.
 
 Synthetic speech is clean and monotone: absolute error rates say little about real speech,
 the ranking between choices is what this measures. espeak-ng's Mandarin is hard to understand
@@ -37,10 +45,13 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import soundfile as sf
+from scipy.signal import resample_poly
 
 sys.path.insert(0, str(Path(__file__).parent))
 import datasets as ds  # noqa: E402
 
+from emolens.audio.asr import PROMPTS, Transcriber  # noqa: E402
+from emolens.audio.decode import load_audio  # noqa: E402
 from emolens.audio.whisper_models import whisper_model_dir  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +59,6 @@ SEED = 20240601
 RATE = 16_000
 EN_VOICES = ("en-us", "en-us+f3", "en-us+m3", "en-gb")
 ZH_VOICES = ("cmn-latn-pinyin", "cmn-latn-pinyin+f3")
-ZH_PROMPT = "以下是普通话的句子。"
 RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 
 
@@ -146,12 +156,31 @@ def ravdess_set(data: Path, n: int, rng: random.Random) -> list[Clip]:
     return clips
 
 
+def narrow_band_set(clips: list[Clip], cache: Path) -> list[Clip]:
+    """``clips`` downsampled to 8 kHz (polyphase, as a careful converter does) and written as
+    16-bit 8 kHz WAVs: what a telephone line or an 8 kHz recorder leaves of them."""
+    folder = cache / "ravdess-8k"
+    folder.mkdir(parents=True, exist_ok=True)
+    narrow = []
+    for clip in clips:
+        target = folder / (Path(clip.path).stem + ".wav")
+        if not target.is_file():
+            audio, rate = sf.read(clip.path, dtype="float32")
+            assert rate == RATE, clip.path
+            sf.write(str(target), resample_poly(audio, 1, 2).astype(np.float32), RATE // 2,
+                     subtype="PCM_16")
+        narrow.append(Clip(str(target.relative_to(cache)), clip.text, clip.language,
+                           clip.voice + " via 8 kHz", clip.seconds))
+    return narrow
+
+
 def build_sets(data: Path, cache: Path, sizes: dict[str, int]) -> dict[str, list[Clip]]:
-    """The three sets, from the manifest when one built with the same sizes exists."""
+    """The sets, from the manifest when one built with the same sizes exists."""
     manifest = cache / ("manifest-" + "-".join(str(n) for n in sizes.values()) + ".json")
     if manifest.is_file():
         stored = json.loads(manifest.read_text(encoding="utf-8"))
-        return {name: [Clip(**c) for c in clips] for name, clips in stored.items()}
+        sets = {name: [Clip(**c) for c in clips] for name, clips in stored.items()}
+        return {**sets, "en-ravdess-8k": narrow_band_set(sets["en-ravdess"], cache)}
     sets = {
         "en-espeak": synth_set("en", pick_english(data, sizes["en-espeak"], random.Random(SEED)),
                                "en", cache, random.Random(SEED + 1)),
@@ -161,7 +190,7 @@ def build_sets(data: Path, cache: Path, sizes: dict[str, int]) -> dict[str, list
     }
     manifest.write_text(json.dumps({k: [asdict(c) for c in v] for k, v in sets.items()},
                                    ensure_ascii=False, indent=1), encoding="utf-8")
-    return sets
+    return {**sets, "en-ravdess-8k": narrow_band_set(sets["en-ravdess"], cache)}
 
 
 # -- metrics --------------------------------------------------------------------------------
@@ -196,53 +225,58 @@ def error_rates(refs: list[str], hyps: list[str], language: str) -> dict[str, fl
 # -- the ASR choices ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Choice:
-    """One ASR setting: which model, how it decodes, and which sets it is run on."""
+    """One ASR setting: which model, beam, sets it is run on, and whose decoding."""
 
     name: str
     model: str
     beam_size: int
     sets: tuple[str, ...]
-    initial_prompt: str | None = None
+    engine: str = "emolens"  # emolens' Transcriber as shipped, or "faster-whisper" defaults
 
 
+ENGLISH = ("en-espeak", "en-ravdess", "en-ravdess-8k")
+EVERY_SET = (*ENGLISH, "zh-espeak")
 CHOICES = (
-    Choice("base b1", "base", 1, ("en-espeak", "en-ravdess", "zh-espeak")),
-    Choice("base b5", "base", 5, ("en-espeak", "en-ravdess", "zh-espeak")),
-    Choice("base b1 +zh prompt", "base", 1, ("zh-espeak",), ZH_PROMPT),
-    Choice("base b5 +zh prompt", "base", 5, ("zh-espeak",), ZH_PROMPT),
-    Choice("tiny.en b1", "tiny.en", 1, ("en-espeak", "en-ravdess")),
-    Choice("tiny.en b5", "tiny.en", 5, ("en-espeak", "en-ravdess")),
+    Choice("base b1", "base", 1, EVERY_SET),  # emolens' default
+    Choice("base b5", "base", 5, EVERY_SET),
+    Choice("tiny.en b1", "tiny.en", 1, ENGLISH),
+    Choice("tiny.en b5", "tiny.en", 5, ENGLISH),
+    Choice("faster-whisper base b1", "base", 1, EVERY_SET, engine="faster-whisper"),
 )
 
 
-def load_model(name: str, threads: int):
+def load_engine(choice: Choice, threads: int):
+    """emolens' Transcriber, or a bare faster-whisper WhisperModel for the peer."""
+    if choice.engine == "emolens":
+        return Transcriber(choice.model, beam_size=choice.beam_size, threads=threads)
     from faster_whisper import WhisperModel
 
-    return WhisperModel(str(whisper_model_dir(name)), device="cpu", compute_type="int8",
-                        cpu_threads=threads)
+    return WhisperModel(str(whisper_model_dir(choice.model)), device="cpu",
+                        compute_type="int8", cpu_threads=threads)
 
 
-def transcribe(model, audio: np.ndarray, language: str, choice: Choice) -> str:
+def transcribe(engine, audio: np.ndarray, language: str, choice: Choice) -> str:
     # The language is given (the app knows it or detects it once); detection is scored apart.
-    segments, _ = model.transcribe(audio, language=None if choice.model.endswith(".en")
-                                   else language, beam_size=choice.beam_size,
-                                   initial_prompt=choice.initial_prompt)
+    if isinstance(engine, Transcriber):
+        return engine.transcribe(audio, language).text
+    segments, _ = engine.transcribe(audio, language=None if choice.model.endswith(".en")
+                                    else language, beam_size=choice.beam_size)
     return "".join(s.text for s in segments).strip()
 
 
 def run_choice(choice: Choice, sets: dict[str, list[Clip]], audio: dict[str, np.ndarray],
                threads: int, log) -> dict:
     t0 = time.perf_counter()
-    model = load_model(choice.model, threads)
-    result = {"model": choice.model, "beam_size": choice.beam_size,
-              "initial_prompt": choice.initial_prompt, "load_s": time.perf_counter() - t0}
+    engine = load_engine(choice, threads)
+    result = {"model": choice.model, "beam_size": choice.beam_size, "engine": choice.engine,
+              "load_s": time.perf_counter() - t0}
     first = sets[choice.sets[0]][0]
-    transcribe(model, audio[first.path], first.language, choice)  # warm-up, untimed
+    transcribe(engine, audio[first.path], first.language, choice)  # warm-up, untimed
     for set_name in choice.sets:
         clips, hyps, seconds = sets[set_name], [], 0.0
         for clip in clips:
             t0 = time.perf_counter()
-            hyps.append(transcribe(model, audio[clip.path], clip.language, choice))
+            hyps.append(transcribe(engine, audio[clip.path], clip.language, choice))
             seconds += time.perf_counter() - t0
             log.write(json.dumps({"choice": choice.name, "clip": clip.path, "ref": clip.text,
                                   "hyp": hyps[-1]}, ensure_ascii=False) + "\n")
@@ -250,8 +284,8 @@ def run_choice(choice: Choice, sets: dict[str, list[Clip]], audio: dict[str, np.
         scores["rtf"] = seconds / sum(c.seconds for c in clips)
         scores["examples"] = [{"ref": c.text, "hyp": h} for c, h in zip(clips[:2], hyps[:2],
                                                                          strict=True)]
-        if choice.initial_prompt:  # Whisper sometimes writes the prompt back instead
-            tail = normalise_zh(choice.initial_prompt)[-5:]
+        if clips[0].language in PROMPTS:  # Whisper sometimes writes emolens' prompt back
+            tail = normalise_zh(PROMPTS[clips[0].language])[-5:]
             scores["prompt_echoes"] = sum(tail in normalise_zh(h) for h in hyps)
         result[set_name] = scores
     return result
@@ -259,14 +293,14 @@ def run_choice(choice: Choice, sets: dict[str, list[Clip]], audio: dict[str, np.
 
 def language_id(sets: dict[str, list[Clip]], audio: dict[str, np.ndarray],
                 threads: int) -> dict[str, dict]:
-    """Whisper base's detected language per set: accuracy and mean time per clip."""
-    model = load_model("base", threads)
+    """The language emolens detects (Whisper base, en or zh) per set: accuracy and time."""
+    transcriber = Transcriber("base", threads=threads)
     out = {}
     for set_name, clips in sets.items():
         detected, seconds = [], 0.0
         for clip in clips:
             t0 = time.perf_counter()
-            detected.append(model.detect_language(audio[clip.path])[0])
+            detected.append(transcriber.detect_language(audio[clip.path]))
             seconds += time.perf_counter() - t0
         wrong = sorted({d for d in detected if d != clips[0].language})
         out[set_name] = {"accuracy": float(np.mean([d == c.language for d, c in
@@ -288,10 +322,19 @@ def machine_info() -> dict:
     }
 
 
+def _commit() -> str:
+    """The emolens commit measured (with '+' when the tree has uncommitted changes)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return head + ("+" if dirty else "")
+
+
 def print_table(report: dict) -> None:
     sets = list(report["sets"])
-    head = f"{'choice':<20}{'load s':>7}" + "".join(f"{s:>26}" for s in sets)
-    print(head + "\n" + f"{'':<27}" + "".join(f"{'WER/CER (simpl.)  RTF':>26}" for _ in sets))
+    head = f"{'choice':<24}{'load s':>7}" + "".join(f"{s:>26}" for s in sets)
+    print(head + "\n" + f"{'':<31}" + "".join(f"{'WER/CER (simpl.)  RTF':>26}" for _ in sets))
     for name, r in report["choices"].items():
         cells = []
         for s in sets:
@@ -301,8 +344,8 @@ def print_table(report: dict) -> None:
             err = (f"{r[s]['wer']:.3f}" if "wer" in r[s] else
                    f"{r[s]['cer']:.3f} ({r[s]['cer_simplified']:.3f})")
             cells.append(f"{err:>19} {r[s]['rtf']:6.3f}")
-        print(f"{name:<20}{r['load_s']:7.2f}" + "".join(cells))
-    print("language id (base, detect_language): " + ", ".join(
+        print(f"{name:<24}{r['load_s']:7.2f}" + "".join(cells))
+    print("language emolens detects (base, en or zh): " + ", ".join(
         f"{s} {v['accuracy']:.3f}" + (f" (else {v['detected_instead']})" if v["detected_instead"]
                                       else "") for s, v in report["language_id"].items()))
 
@@ -331,13 +374,15 @@ def main() -> None:
     sets = build_sets(args.data, args.cache, sizes)
     print(f"sets ready in {time.perf_counter() - t0:.0f} s: " + ", ".join(
         f"{k} {len(v)} clips {sum(c.seconds for c in v):.0f} s" for k, v in sets.items()))
-    audio = {c.path: sf.read(str(args.cache / c.path), dtype="float32")[0]
-             for clips in sets.values() for c in clips}
+    audio = {c.path: load_audio(args.cache / c.path) for clips in sets.values() for c in clips}
     report = {
         "quick": args.quick, "machine": machine_info(),
         "settings": {"device": "cpu", "compute_type": "int8", "cpu_threads": args.threads,
-                     "language": "given (en / zh) to base; tiny.en is English-only",
-                     "seed": SEED},
+                     "language": "given (en / zh); tiny.en is English-only",
+                     "engine": "emolens.audio.asr.Transcriber (temperature 0; a looping decode "
+                               "redone with repetition penalty 1.2; zh prompt and penalty), "
+                               "beside faster-whisper's transcribe defaults",
+                     "emolens_commit": _commit(), "seed": SEED},
         "sets": {k: {"clips": len(v), "audio_seconds": sum(c.seconds for c in v),
                      "language": v[0].language} for k, v in sets.items()},
         "choices": {},
