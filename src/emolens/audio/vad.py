@@ -90,9 +90,10 @@ class SegmentOptions:
     # Thresholds for narrow-band audio (telephone, 8 kHz; see audio.bandwidth). Silero scores
     # speech without its band above 4 kHz lower: through 8 kHz, RAVDESS clips' first words
     # often stay at 0.2-0.45 where the 16 kHz originals reach 0.6-0.9, so their segments began
-    # a word or more late: 41 of 1,440 clips over 0.3 s late and 27 with no segment at all
-    # (11 at 16 kHz); with these, 10 and 14. Band-limited noise scores lower too (white or
-    # brown noise through 8 kHz: under 0.1), so the lower thresholds stay clear of it.
+    # a word or more late: 45 of 1,440 clips over 0.3 s late and 31 with no segment at all
+    # (11 at 16 kHz); with these, 14 and 15 (benchmarks/narrow_band.py). Band-limited noise
+    # scores lower too (white or brown noise through 8 kHz: under 0.1), so the lower
+    # thresholds stay clear of it.
     narrow_threshold: float = 0.3
     narrow_neg_threshold: float = 0.15
 

@@ -183,8 +183,8 @@ class WhisperVoiceRecognizer:
         Rows flagged in ``narrow_band`` (clips with nothing above 4 kHz, see audio.bandwidth)
         get their band-dependent acoustic statistics set to the training mean: the model
         learnt them on 16 kHz speech, and an 8 kHz clip's values (MFCC, flatness, contrast
-        many standard deviations away) swung it to one label (happy for 65 of 96 RAVDESS
-        clips). Left out, the decision rests on the Whisper embedding, pitch and timing.
+        many standard deviations away) swung it to one label (happy for 1,040 of 1,440
+        RAVDESS clips). Left out, the decision rests on the Whisper embedding, pitch and timing.
         """
         standard = (features - self.mean) / self.scale
         if narrow_band is not None and np.any(narrow_band):
