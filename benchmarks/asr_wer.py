@@ -203,9 +203,9 @@ def normalise_en(text: str) -> str:
 def normalise_zh(text: str, simplify: bool = False) -> str:
     """Characters only: punctuation and spaces removed, Latin lower-cased; optionally Simplified."""
     if simplify:
-        import zhconv
+        from emolens.text.chinese import to_simplified  # OpenCC t2s, as the text models read
 
-        text = zhconv.convert(text, "zh-cn")
+        text = to_simplified(text)
     return re.sub(r"[\W_]+", "", text.lower())
 
 
@@ -317,7 +317,7 @@ def machine_info() -> dict:
     espeak = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout
     return {
         "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("faster-whisper", "ctranslate2", "jiwer", "zhconv",
+        "versions": {p: version(p) for p in ("faster-whisper", "ctranslate2", "jiwer", "opencc",
                                              "pypinyin")} | {"espeak-ng": espeak.split()[3]},
     }
 
