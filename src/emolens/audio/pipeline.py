@@ -24,9 +24,8 @@ import numpy as np
 
 from emolens import labels as L
 from emolens.audio.asr import Transcriber, Transcript
-from emolens.audio.bandwidth import BandwidthMeter
 from emolens.audio.decode import SAMPLE_RATE, check_recording, iter_audio_blocks
-from emolens.audio.vad import Segmenter, SegmentOptions, SpeechProbability
+from emolens.audio.vad import SegmentOptions, SpeechSpans
 from emolens.errors import InvalidInputError
 from emolens.fusion import fuse, words_reliability
 from emolens.io.fingerprint import file_fingerprint
@@ -102,7 +101,8 @@ def segment_stream(
     Narrow-band audio (an 8 kHz or telephone recording) is segmented with the options'
     narrow-band thresholds, from the first block in which the bandwidth meter can tell.
     """
-    probability, segmenter, bandwidth = SpeechProbability(), Segmenter(options), BandwidthMeter()
+    spans = SpeechSpans(options)
+    segmenter = spans.segmenter
     buffer = np.zeros(0, np.float32)
     offset = 0  # recording sample index of buffer[0]
     keep_before = int(segmenter.options.pad * SAMPLE_RATE) + 1024
@@ -113,16 +113,14 @@ def segment_stream(
 
     for block in blocks:
         buffer = np.concatenate([buffer, np.asarray(block, np.float32).reshape(-1)])
-        segmenter.narrow_band = bool(bandwidth(block))
-        yield from cut(segmenter.push(probability(block)))
+        yield from cut(spans.push(block))
         # Drop audio no open or future segment can reach (its start pad included).
         needed = segmenter.open_start
         if needed is None:
             needed = segmenter.position - keep_before
         drop = max(0, min(needed, offset + buffer.size) - offset)
         buffer, offset = buffer[drop:], offset + drop
-    yield from cut(segmenter.push(probability.flush()))
-    yield from cut(segmenter.flush())
+    yield from cut(spans.flush())
 
 
 def _packs(segments: Iterable[Segment], pack_seconds: float) -> Iterator[list[Segment]]:

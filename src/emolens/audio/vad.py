@@ -192,13 +192,29 @@ class Segmenter:
         return closed
 
 
+class SpeechSpans:
+    """Speech spans of one stream of 16 kHz blocks, as they close: silero's probabilities fed
+    to a Segmenter that uses the narrow-band thresholds once the bandwidth meter tells."""
+
+    def __init__(self, options: SegmentOptions | None = None) -> None:
+        self.probability = SpeechProbability()
+        self.segmenter = Segmenter(options)
+        self.bandwidth = BandwidthMeter()
+
+    def push(self, block: np.ndarray) -> list[tuple[int, int]]:
+        self.segmenter.narrow_band = bool(self.bandwidth(block))
+        return self.segmenter.push(self.probability(block))
+
+    def flush(self) -> list[tuple[int, int]]:
+        """The spans still open at the end of the stream."""
+        return self.segmenter.push(self.probability.flush()) + self.segmenter.flush()
+
+
 def speech_segments(
     blocks: Iterator[np.ndarray], options: SegmentOptions | None = None
 ) -> Iterator[tuple[int, int]]:
     """Sample spans of speech over a stream of 16 kHz audio blocks (narrow-band aware)."""
-    probability, segmenter, bandwidth = SpeechProbability(), Segmenter(options), BandwidthMeter()
+    spans = SpeechSpans(options)
     for block in blocks:
-        segmenter.narrow_band = bool(bandwidth(block))
-        yield from segmenter.push(probability(block))
-    yield from segmenter.push(probability.flush())
-    yield from segmenter.flush()
+        yield from spans.push(block)
+    yield from spans.flush()
