@@ -78,8 +78,9 @@ def main() -> None:
     args = parser.parse_args()
     train = ds.ekman(ds.goemotions(args.data, "train"))
     dev = ds.ekman(ds.goemotions(args.data, "dev"))
-    positive = [t for t, d in zip(train.texts, has_disgust(train), strict=True) if d]
-    rest = [t for t, d in zip(train.texts, has_disgust(train), strict=True) if not d]
+    train_target, train_cued = has_disgust(train), cued(train.texts)
+    positive = [t for t, d in zip(train.texts, train_target, strict=True) if d]
+    rest = [t for t, d in zip(train.texts, train_target, strict=True) if not d]
     negatives = random.Random(args.seed).sample(rest, min(args.negatives, len(rest)))
     rate = len(negatives) / len(rest)
     encoder = recognizers.create("e5-zh")
@@ -93,14 +94,11 @@ def main() -> None:
         # Negatives were kept at ``rate``: their odds were inflated by 1 / rate.
         return model.coef_[0], float(model.intercept_[0] + np.log(rate))
 
-    def probability(weights: np.ndarray, bias: float, x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(x @ weights + bias)))
-
     trials = []
     for c in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0):
         model = LogisticRegression(C=c, max_iter=5000).fit(features, target)
         weights, bias = corrected(model)
-        p = probability(weights, bias, dev_features)
+        p = expit(dev_features @ weights + bias)
         trials.append({"C": c, "dev_log_loss": round(log_loss(dev_target, p), 5),
                        "dev_auc": round(roc_auc_score(dev_target, p), 4),
                        "dev_f1_at_0.5": round(f1_score(dev_target, p > 0.5), 4),
@@ -108,9 +106,8 @@ def main() -> None:
         print({k: v for k, v in trials[-1].items() if k not in ("weights", "bias")}, flush=True)
     best = min(trials, key=lambda t: t["dev_log_loss"])
     # Calibrate for cued texts, as the wrapper uses the probe (see the module docstring).
-    cued_train = [t for t, c in zip(train.texts, cued(train.texts), strict=True) if c]
-    cued_target = np.array([d for d, c in zip(has_disgust(train), cued(train.texts),
-                                              strict=True) if c])
+    cued_train = [t for t, c in zip(train.texts, train_cued, strict=True) if c]
+    cued_target = train_target[train_cued]
     cued_scores = encoder.embed(cued_train) @ best["weights"] + best["bias"]
     shift = offset_fit(cued_scores, cued_target)
     dev_mask = cued(dev.texts)
@@ -122,7 +119,6 @@ def main() -> None:
               f"{log_loss(dev_target[dev_mask], p, labels=[0, 1]):.4f}, F1 at 0.5 "
               f"{f1_score(dev_target[dev_mask], p > 0.5):.4f}", flush=True)
     best["bias"] += shift
-    args.out.write_bytes(b"")  # fail early on a read-only folder, before the save below
     np.savez(args.out, weights=best["weights"].astype(np.float32),
              bias=np.float32(best["bias"]))
     summary = {k: v for k, v in best.items() if k not in ("weights", "bias")}
