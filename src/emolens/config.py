@@ -115,10 +115,9 @@ class Settings(BaseSettings):
     @field_validator("source_tz")
     @classmethod
     def _known_zone(cls, name: str) -> str:
-        from emolens.io.times import source_zone
+        from emolens.io.times import zone_name
 
-        source_zone(name)  # refused here, once, rather than when the first time is read
-        return name.strip()
+        return zone_name(name)  # refused here, once, rather than when the first time is read
 
     @classmethod
     def settings_customise_sources(

@@ -58,7 +58,7 @@ from emolens.ingest.rules import (
     format_duration,
 )
 from emolens.ingest.run import IngestOptions, IngestReport, ingest
-from emolens.io.times import source_zone
+from emolens.io.times import source_zone, zone_name
 
 log = logging.getLogger("emolens.watch")
 
@@ -132,8 +132,7 @@ class WatchConfig(BaseModel):
     @field_validator("source_tz")
     @classmethod
     def _known_zone(cls, name: str | None) -> str | None:
-        source_zone(name)  # named as the config's mistake, not the settings'
-        return name
+        return None if name is None else zone_name(name)  # the config's mistake, named as such
 
     @model_validator(mode="after")
     def _check_names(self) -> WatchConfig:

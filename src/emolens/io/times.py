@@ -46,6 +46,13 @@ def source_zone(name: str | tzinfo | None) -> tzinfo | None:
                             f"'Asia/Shanghai', 'Europe/Berlin' or 'UTC'.{hint}")
 
 
+def zone_name(name: str) -> str:
+    """``name`` stripped, once it is known to be an IANA zone (see ``source_zone``): the
+    check settings, configs and requests make as they are read."""
+    source_zone(name)
+    return name.strip()
+
+
 def _utc_naive(value: datetime, zone: tzinfo | None) -> datetime:
     if value.tzinfo is None:
         if zone is None:

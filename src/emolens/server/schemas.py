@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from emolens.io.times import source_zone
+from emolens.io.times import zone_name
 from emolens.types import EmotionResult
 
 Language = Literal["en", "zh"]
@@ -44,15 +44,10 @@ def _in_utc_range(value: datetime) -> datetime:
 IsoTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc_range)]
 
 
-def _known_zone(name: str) -> str:
-    """An IANA zone name, stripped; an unknown one is refused naming the close names (422)."""
-    source_zone(name)  # InvalidInputError is a ValueError: pydantic reports it as a field error
-    return name.strip()
-
-
-# 64 characters: the longest IANA name has 32, and a long string would only cost the search
-# for close names.
-ZoneName = Annotated[str, Field(max_length=64), AfterValidator(_known_zone)]
+# An IANA zone name, stripped; an unknown one is refused naming the close names (422:
+# InvalidInputError is a ValueError, which pydantic reports as a field error). 64 characters:
+# the longest IANA name has 32, and a long string would only cost the search for close names.
+ZoneName = Annotated[str, Field(max_length=64), AfterValidator(zone_name)]
 
 
 class AnalyzeRequest(BaseModel):
