@@ -66,3 +66,32 @@ def test_members_must_share_labels(members, tiny_model_dir) -> None:
         pytest.skip("the tiny model happens to use the canonical labels")
     with pytest.raises(InvalidInputError, match="label set"):
         CascadeRecognizer(members[0], tiny, {})
+
+
+class _Counting:
+    """A real recognizer that records the texts it is asked about."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.name, self.version = inner.name, inner.version
+        self.labels, self.scheme = inner.labels, inner.scheme
+        self.asked: list[str] = []
+
+    def predict_proba(self, texts, languages=None):
+        self.asked.extend(texts)
+        return self.inner.predict_proba(texts, languages)
+
+
+def test_fast_member_of_the_ensemble_is_not_asked_twice(members) -> None:
+    from emolens.text.ensemble import LanguageEnsemble
+
+    fast, other = _Counting(members[0]), members[1]
+    blend = LanguageEnsemble({"en": [(other, 0.6), (fast, 0.4)], "zh": [(fast, 1.0)]})
+    langs = ["en"] * 4 + ["zh"] * 3
+    expected = LanguageEnsemble(
+        {"en": [(other, 0.6), (members[0], 0.4)], "zh": [(members[0], 1.0)]}
+    ).predict_proba(TEXTS, langs)
+
+    cascade = CascadeRecognizer(fast, blend, {}, default_threshold=1.01)
+    np.testing.assert_allclose(cascade.predict_proba(TEXTS, langs), expected)
+    assert fast.asked == TEXTS  # once, by the cascade; the blend reused those rows

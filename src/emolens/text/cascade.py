@@ -14,6 +14,7 @@ import numpy as np
 
 from emolens.errors import InvalidInputError
 from emolens.text.base import TextRecognizer
+from emolens.text.ensemble import LanguageEnsemble
 from emolens.text.language import resolve_languages
 
 
@@ -64,8 +65,13 @@ class CascadeRecognizer:
         probs = np.asarray(self.fast.predict_proba(texts, langs), dtype=float).copy()
         hard = np.flatnonzero(self.escalate(probs, langs))
         if len(hard):
-            probs[hard] = self.accurate.predict_proba(
-                [texts[i] for i in hard], [langs[i] for i in hard]
-            )
+            batch, batch_langs = [texts[i] for i in hard], [langs[i] for i in hard]
+            if isinstance(self.accurate, LanguageEnsemble):
+                # The fast model is usually one of the ensemble's members: reuse its rows.
+                probs[hard] = self.accurate.predict_proba(
+                    batch, batch_langs, known=(self.fast, probs[hard])
+                )
+            else:
+                probs[hard] = self.accurate.predict_proba(batch, batch_langs)
         self.last_escalated_ = len(hard) / len(texts) if len(texts) else 0.0
         return probs

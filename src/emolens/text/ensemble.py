@@ -35,9 +35,15 @@ class LanguageEnsemble:
         self.version = version
 
     def predict_proba(
-        self, texts: Sequence[str], languages: Sequence[str] | None = None
+        self, texts: Sequence[str], languages: Sequence[str] | None = None,
+        *, known: tuple[TextRecognizer, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """Weighted mean of the members' probabilities for each text's language."""
+        """Weighted mean of the members' probabilities for each text's language.
+
+        ``known`` is a member and its probabilities for ``texts`` (one row each, for the same
+        languages), computed already by the caller: that member is not asked again. A cascade
+        whose fast model is also a member of its ensemble saves a second pass that way.
+        """
         langs = np.array(resolve_languages(texts, languages), dtype=object)
         out = np.zeros((len(texts), len(self.labels)))
         fallback = next(iter(self.members))
@@ -46,5 +52,8 @@ class LanguageEnsemble:
             batch = [texts[i] for i in rows]
             batch_langs = [language] * len(rows)
             for recognizer, weight in self.members.get(language, self.members[fallback]):
-                out[rows] += weight * recognizer.predict_proba(batch, batch_langs)
+                if known is not None and recognizer is known[0]:
+                    out[rows] += weight * known[1][rows]
+                else:
+                    out[rows] += weight * recognizer.predict_proba(batch, batch_langs)
         return normalise_rows(out)
