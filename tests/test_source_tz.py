@@ -194,6 +194,10 @@ RSS = """<?xml version="1.0" encoding="utf-8"?>
   <pubDate>Fri, 01 Mar 2024 12:00:00 GMT</pubDate></item>
 <item><guid>d</guid><title>What a wonderful day</title>
   <pubDate>2024-03-01T12:30:00</pubDate></item>
+<item><guid>e</guid><title>今天的快递终于到了</title>
+  <pubDate>Fri, 01 Mar 2024 20:00:00 CST</pubDate></item>
+<item><guid>f</guid><title>Storm warning for Chicago</title>
+  <pubDate>Fri, 01 Mar 2024 20:00:00 EST</pubDate></item>
 </channel></rss>
 """
 
@@ -211,6 +215,9 @@ def test_ingest_feed_reads_only_zoneless_dates_in_the_source_zone(tmp_path):
         "I hate these delays": datetime(2024, 3, 1, 11),
         "Sad news today": datetime(2024, 3, 1, 12),
         "What a wonderful day": datetime(2024, 3, 1, 4, 30),  # no zone either
+        # CST is what Asia/Shanghai calls itself: China Standard Time, not US Central.
+        "今天的快递终于到了": datetime(2024, 3, 1, 12),
+        "Storm warning for Chicago": datetime(2024, 3, 2, 1),  # another zone's name
     }
 
 

@@ -7,6 +7,9 @@ feed that has not changed costs one 304 answer. An entry's text is its title and
 An entry's time is feedparser's reading of it; feedparser takes a date written without a zone
 (against RSS and Atom, but seen) as UTC, so such a date is read in ``source_tz`` instead, and
 one feedparser cannot read at all ("Fri, 01 Mar 2024 12:00:00") is read by ``time_or_none``.
+A zone abbreviation that is ``source_tz``'s own name on that date is read as that zone:
+feedparser knows one meaning of each, so "CST" in a Chinese feed (China Standard Time, as
+Asia/Shanghai calls itself) would otherwise be US Central, 14 hours off.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from emolens.ingest.base import (
     text_or_none,
     time_or_none,
 )
+from emolens.io.times import source_zone
 
 # How a feed date with a zone ends: Z, +08:00, -0500, or a name (GMT, EST, UT). A date alone,
 # or a time ending in digits, has none.
 _ZONE_AT_END = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5})\s*$")
+_NAME_AT_END = re.compile(r"\s([A-Za-z]{2,5})\s*$")
 
 
 class FeedSource:
@@ -117,6 +122,8 @@ class FeedSource:
         for key in ("published", "updated"):
             written = str(entry.get(key) or "")
             parsed = entry.get(f"{key}_parsed")
+            if parsed and (local := self._in_source_zone(written)) is not None:
+                return local
             if parsed:
                 aware = _ZONE_AT_END.search(written) is not None
                 return time_or_none(datetime(*parsed[:6], tzinfo=UTC if aware else None),
@@ -124,3 +131,17 @@ class FeedSource:
             if written and (found := time_or_none(written, self.source_tz)) is not None:
                 return found
         return None
+
+    def _in_source_zone(self, written: str) -> datetime | None:
+        """The UTC time of ``written`` when it ends in ``source_tz``'s own abbreviation for
+        that date ("... 12:00:00 CST" with Asia/Shanghai); else None."""
+        found = _NAME_AT_END.search(written)
+        if self.source_tz is None or found is None:
+            return None
+        wall = time_or_none(written[:found.start()], None)  # the time as written, naive
+        zone = source_zone(self.source_tz)
+        if wall is None or zone is None:
+            return None
+        if wall.replace(tzinfo=zone).tzname() != found.group(1).upper():
+            return None
+        return time_or_none(wall, zone)
