@@ -1,4 +1,5 @@
-"""Traditional Chinese is read in Simplified form by default and accurate."""
+"""Traditional Chinese is read in Simplified form by default and accurate, and by the n-gram
+model and the lexicon when picked alone."""
 
 import numpy as np
 import pytest
@@ -38,8 +39,21 @@ def test_conversion_touches_only_traditional_characters():
         assert to_simplified(text) == text
 
 
+@pytest.mark.parametrize("model", ["ngram", "lexicon"])
+def test_models_picked_alone_read_traditional_too(model):
+    # The lexicon's DUTIR words are Simplified: 氣死我了 and 真噁心 fired nothing (neutral 0.87).
+    trad = emolens.analyze_batch(["氣死我了", "真噁心", "聽到這個消息我很難過"], model=model)
+    simp = emolens.analyze_batch(["气死我了", "真恶心", "听到这个消息我很难过"], model=model)
+    assert [r.label for r in trad] == [r.label for r in simp]
+    assert trad[0].label == "anger" and trad[2].label == "sadness"
+    assert all(r.model.endswith("+t2s1") for r in trad)
+    if model == "lexicon":
+        assert trad[1].label == "disgust"
+        assert trad[1].details["words"] == {"disgust": ["恶心"]}
+
+
 def test_english_texts_are_passed_through_unchanged():
-    base = recognizers.create("ngram")
+    base = recognizers.create("ngram").base
     wrapped = SimplifiedChineseRecognizer(base)
     texts = ["I can't believe they cancelled my flight again", "what a lovely day"]
     assert np.array_equal(wrapped.predict_proba(texts, ["en", "en"]),

@@ -175,6 +175,18 @@ def _simplified(model: TextRecognizer) -> TextRecognizer:
     return SimplifiedChineseRecognizer(model)
 
 
+def _reading_simplified(factory: Callable[..., TextRecognizer]) -> Callable[..., TextRecognizer]:
+    """``factory``'s recognizer reading Traditional Chinese in Simplified form, for the names
+    users pick alone (``default`` and ``accurate`` build on the bare parts and wrap once)."""
+
+    def create(**kwargs: Any) -> TextRecognizer:
+        return _simplified(factory(**kwargs))
+
+    first_line = (factory.__doc__ or "").strip().splitlines()[0].rstrip(".")
+    create.__doc__ = f"{first_line}; Traditional Chinese read as Simplified."
+    return create
+
+
 def _emoji_aware(model: TextRecognizer, name: str | None = None) -> TextRecognizer:
     """``model`` with emoji read from the lexicon's table (its encoders cannot see them)."""
     from emolens.text.emoji import EmojiAwareRecognizer
@@ -232,8 +244,8 @@ def _hf(**kwargs: Any) -> TextRecognizer:
 
 
 recognizers.register("default", _default)
-recognizers.register("ngram", _ngram)
-recognizers.register("lexicon", _lexicon)
+recognizers.register("ngram", _reading_simplified(_ngram))
+recognizers.register("lexicon", _reading_simplified(_lexicon))
 recognizers.register("minilm-en", _minilm_en)
 recognizers.register("e5-zh", _e5_zh)
 recognizers.register("accurate", _accurate)
