@@ -9,5 +9,5 @@ python recipes/default_text/prepare.py --data "$data" --out "$run"
 emolens train text --data "$run/train.csv" --dev "$run/dev.csv" \
   --text-col text --label-col label --language-col language \
   --labels anger,disgust,fear,joy,sadness,surprise,neutral \
-  --name default --version 0.1.0 --c 0.5 --min-df 5 --balanced --seed 0 --out "$out"
+  --name default --version 0.2.0 --c 0.5 --min-df 5 --balanced --seed 0 --out "$out"
 cp recipes/default_text/config.json "$run/config.json"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import scipy.sparse as sp
@@ -108,11 +108,30 @@ def jieba_segmenter():  # jieba has no type hints
     return jieba
 
 
-def chinese_tokens(text: str) -> list[str]:
-    """jieba words, word bigrams, Weibo emoticons as whole tokens, and negated words marked."""
+# Chinese word segmenters an n-gram model can be trained with; a model keeps the one it was
+# trained with. "jieba-rs" (rjieba, jieba's algorithm and dictionary in Rust) cuts Weibo posts
+# about 20x faster; 3 % of SMP2020 posts come out differently, mostly digits and Latin letters
+# around a hyphen ("1-2" whole instead of "1", "-", "2").
+SEGMENTERS = ("jieba", "jieba-rs")
+DEFAULT_SEGMENTER = "jieba-rs"
+
+
+def segment(text: str, segmenter: str = "jieba") -> list[str]:
+    """``text`` cut into words by ``segmenter`` (one of ``SEGMENTERS``)."""
+    if segmenter == "jieba-rs":
+        import rjieba
+
+        return rjieba.cut(text)
+    if segmenter == "jieba":
+        return jieba_segmenter().lcut(text)
+    raise ValueError(f"Unknown Chinese segmenter {segmenter!r}; known: {SEGMENTERS}")
+
+
+def chinese_tokens(text: str, segmenter: str = "jieba") -> list[str]:
+    """Words, word bigrams, Weibo emoticons as whole tokens, and negated words marked."""
     emoticons = _WEIBO_EMOTICON.findall(text)
     plain = _WEIBO_EMOTICON.sub(" ", text)
-    words = [w for w in jieba_segmenter().lcut(plain) if w.strip()]
+    words = [w for w in segment(plain, segmenter) if w.strip()]
     negated = [
         "neg_" + nxt
         for prev, nxt in zip(words, words[1:], strict=False)
@@ -125,10 +144,13 @@ def chinese_tokens(text: str) -> list[str]:
 class NgramFeaturizer:
     """Turns texts of one language into a sparse count matrix of hashed n-grams."""
 
-    def __init__(self, language: str, n_features: int = 2**18) -> None:
+    def __init__(self, language: str, n_features: int = 2**18, segmenter: str = "jieba") -> None:
+        if segmenter not in SEGMENTERS:
+            raise ValueError(f"Unknown Chinese segmenter {segmenter!r}; known: {SEGMENTERS}")
         self.language = language
         self.n_features = n_features
-        word_analyzer = chinese_tokens if language == "zh" else english_tokens
+        word_analyzer = (partial(chinese_tokens, segmenter=segmenter) if language == "zh"
+                         else english_tokens)
         self._words = HashingVectorizer(
             n_features=n_features, analyzer=word_analyzer, alternate_sign=False, norm=None
         )

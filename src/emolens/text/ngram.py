@@ -20,7 +20,7 @@ from sklearn.svm import LinearSVC
 
 from emolens.errors import InvalidInputError, ModelFileError, NotFittedError
 from emolens.text.base import softmax
-from emolens.text.features import NgramFeaturizer
+from emolens.text.features import DEFAULT_SEGMENTER, NgramFeaturizer
 from emolens.text.language import LANGUAGES, resolve_languages
 
 MODEL_FILE = "emolens-model.json"
@@ -67,6 +67,7 @@ class NgramRecognizer:
         class_weight: str | None = None,
         seed: int = 0,
         abstain_below: float | None = None,
+        segmenter: str = DEFAULT_SEGMENTER,
     ) -> None:
         self.labels = tuple(labels) if labels is not None else ()
         self.scheme = scheme
@@ -77,6 +78,8 @@ class NgramRecognizer:
         self.min_df = min_df
         self.class_weight = class_weight
         self.seed = seed
+        # How Chinese text is cut into words; a saved model without one was cut by jieba.
+        self.segmenter = segmenter
         # Results below this top probability are labelled "uncertain" by the Analyzer.
         self.abstain_below = abstain_below
         # Multi-label models (trained on items with several labels): each label's threshold,
@@ -91,7 +94,8 @@ class NgramRecognizer:
     # -- features ---------------------------------------------------------------------------
     def _featurizer(self, language: str) -> NgramFeaturizer:
         if language not in self._featurizers:
-            self._featurizers[language] = NgramFeaturizer(language, self.n_features)
+            self._featurizers[language] = NgramFeaturizer(language, self.n_features,
+                                                             self.segmenter)
         return self._featurizers[language]
 
     # -- training ---------------------------------------------------------------------------
@@ -248,6 +252,7 @@ class NgramRecognizer:
                 "min_df": self.min_df,
                 "class_weight": self.class_weight,
                 "seed": self.seed,
+                "segmenter": self.segmenter,
             },
             **(extra or {}),
         }
@@ -274,7 +279,7 @@ class NgramRecognizer:
         if not self.heads_:
             raise NotFittedError("This NgramRecognizer is not trained: call fit() or load().")
         return content_version(self._arrays(), list(self.labels), self.abstain_below,
-                               self.label_thresholds)
+                               self.label_thresholds, self.segmenter)
 
     @classmethod
     def load(cls, directory: str | Path) -> NgramRecognizer:
@@ -297,6 +302,7 @@ class NgramRecognizer:
             class_weight=params.get("class_weight"),
             seed=params.get("seed", 0),
             abstain_below=meta.get("abstain_below"),
+            segmenter=params.get("segmenter", "jieba"),
         )
         model.label_thresholds = meta.get("label_thresholds")
         model.skipped_languages_ = meta.get("skipped_languages") or {}
