@@ -182,7 +182,8 @@ def _reading_simplified(factory: Callable[..., TextRecognizer]) -> Callable[...,
     def create(**kwargs: Any) -> TextRecognizer:
         return _simplified(factory(**kwargs))
 
-    first_line = (factory.__doc__ or "").strip().splitlines()[0].rstrip(".")
+    lines = (factory.__doc__ or "").strip().splitlines()
+    first_line = lines[0].rstrip(".") if lines else factory.__name__.strip("_")
     create.__doc__ = f"{first_line}; Traditional Chinese read as Simplified."
     return create
 

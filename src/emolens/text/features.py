@@ -116,15 +116,20 @@ SEGMENTERS = ("jieba", "jieba-rs")
 DEFAULT_SEGMENTER = "jieba-rs"
 
 
+def checked_segmenter(segmenter: str) -> str:
+    """``segmenter`` if it is one of ``SEGMENTERS``; else ValueError."""
+    if segmenter not in SEGMENTERS:
+        raise ValueError(f"Unknown Chinese segmenter {segmenter!r}; known: {SEGMENTERS}")
+    return segmenter
+
+
 def segment(text: str, segmenter: str = "jieba") -> list[str]:
     """``text`` cut into words by ``segmenter`` (one of ``SEGMENTERS``)."""
-    if segmenter == "jieba-rs":
+    if checked_segmenter(segmenter) == "jieba-rs":
         import rjieba
 
         return rjieba.cut(text)
-    if segmenter == "jieba":
-        return jieba_segmenter().lcut(text)
-    raise ValueError(f"Unknown Chinese segmenter {segmenter!r}; known: {SEGMENTERS}")
+    return jieba_segmenter().lcut(text)
 
 
 def chinese_tokens(text: str, segmenter: str = "jieba") -> list[str]:
@@ -145,8 +150,7 @@ class NgramFeaturizer:
     """Turns texts of one language into a sparse count matrix of hashed n-grams."""
 
     def __init__(self, language: str, n_features: int = 2**18, segmenter: str = "jieba") -> None:
-        if segmenter not in SEGMENTERS:
-            raise ValueError(f"Unknown Chinese segmenter {segmenter!r}; known: {SEGMENTERS}")
+        checked_segmenter(segmenter)  # fail at construction, not at the first Chinese text
         self.language = language
         self.n_features = n_features
         word_analyzer = (partial(chinese_tokens, segmenter=segmenter) if language == "zh"
