@@ -122,9 +122,9 @@ class FeedSource:
         for key in ("published", "updated"):
             written = str(entry.get(key) or "")
             parsed = entry.get(f"{key}_parsed")
-            if parsed and (local := self._in_source_zone(written)) is not None:
-                return local
             if parsed:
+                if (local := self._in_source_zone(written)) is not None:
+                    return local
                 aware = _ZONE_AT_END.search(written) is not None
                 return time_or_none(datetime(*parsed[:6], tzinfo=UTC if aware else None),
                                     self.source_tz)
@@ -135,13 +135,11 @@ class FeedSource:
     def _in_source_zone(self, written: str) -> datetime | None:
         """The UTC time of ``written`` when it ends in ``source_tz``'s own abbreviation for
         that date ("... 12:00:00 CST" with Asia/Shanghai); else None."""
-        found = _NAME_AT_END.search(written)
-        if self.source_tz is None or found is None:
-            return None
-        wall = time_or_none(written[:found.start()], None)  # the time as written, naive
         zone = source_zone(self.source_tz)
-        if wall is None or zone is None:
+        found = _NAME_AT_END.search(written)
+        if zone is None or found is None:
             return None
-        if wall.replace(tzinfo=zone).tzname() != found.group(1).upper():
+        wall = time_or_none(written[:found.start()])  # the time as written, naive
+        if wall is None or wall.replace(tzinfo=zone).tzname() != found.group(1).upper():
             return None
         return time_or_none(wall, zone)
