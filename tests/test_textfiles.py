@@ -67,6 +67,25 @@ def test_gb18030_chinese_csv(tmp_path):
     assert items[0].timestamp == datetime(2024, 3, 1, 12, 0)
 
 
+@pytest.mark.parametrize(("encoding", "texts"), [
+    # Traditional Chinese from Taiwan or Hong Kong: these bytes also decode as GB18030, into
+    # rare characters and Cyrillic letters.
+    ("big5", ["聽到這個消息我很難過", "今天真開心", "氣死我了"]),
+    # Western European: "Crème" decodes as GB18030 too ("Cr鑝e"); Latin-1 is the same here.
+    ("cp1252", ["Crème brûlée, delicious", "naïve and sad", "¿Qué tal? – “great”"]),
+    ("latin-1", ["Ich bin so glücklich", "Das ist schön", "Très bien"]),
+    ("gbk", ["听到这个消息我很难过", "今天真开心", "气死我了"]),
+])
+def test_legacy_encodings_are_told_apart(tmp_path, encoding, texts):
+    path = tmp_path / "posts.csv"
+    path.write_bytes(("id,text\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(texts)))
+                     .encode(encoding))
+    reader = read_items(path)
+    assert reader.encoding == {"latin-1": "cp1252", "gbk": "gb18030"}.get(encoding, encoding)
+    items, errors = split(reader)
+    assert errors == [] and [i.text for i in items] == texts
+
+
 def test_utf16_with_bom(tmp_path):
     path = tmp_path / "export.txt"
     path.write_text("第一行\nsecond line\n", encoding="utf-16")

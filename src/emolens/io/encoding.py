@@ -1,8 +1,15 @@
 """Telling text from binary, and which encoding a text file uses, from a sample of its bytes.
 
-Order of preference: a BOM (UTF-8, UTF-16), then UTF-8, then GB18030 (a superset of GBK and
-GB2312, which Chinese Excel exports use), then charset_normalizer's best guess. A file that is
-UTF-8 apart from a few broken lines stays UTF-8: those lines become row errors, not the file.
+Order of preference: a BOM (UTF-8, UTF-16), then UTF-8, then the legacy encoding that reads
+most plausibly among GB18030 (a superset of GBK and GB2312, which Chinese Excel exports use),
+Big5 (Traditional Chinese, Taiwan and Hong Kong) and Windows-1252 (Western European, a superset
+of Latin-1), then charset_normalizer's best guess. A file that is UTF-8 apart from a few broken
+lines stays UTF-8: those lines become row errors, not the file.
+
+Almost any run of bytes decodes as GB18030, so decoding without error proves little: a Big5
+file read as GB18030 gives rare characters and Cyrillic letters (钮硂и螟筁), and "Crème"
+in Windows-1252 gives "Cr鑝e". So each candidate that decodes is scored by the share of its
+non-ASCII characters that are common in that encoding's own script (``_PLAUSIBLE``).
 """
 
 from __future__ import annotations
@@ -94,6 +101,54 @@ def _decodes(data: bytes, encoding: str) -> bool:
     return True
 
 
+def _gb_common(char: str) -> bool:
+    """A GB2312 hanzi, or CJK punctuation or a full-width form (GB2312 rows 1 and 3)."""
+    try:
+        lead = char.encode("gb2312")[0]
+    except UnicodeEncodeError:
+        return False
+    return lead in (0xA1, 0xA3) or 0xB0 <= lead <= 0xF7
+
+
+def _big5_common(char: str) -> bool:
+    """A Big5 level-1 (frequent) hanzi, or Big5 punctuation and symbols."""
+    try:
+        lead = char.encode("big5")[0]
+    except UnicodeEncodeError:
+        return False
+    return 0xA1 <= lead <= 0xC6
+
+
+_WESTERN = frozenset("’‘“”–—…€•™°©®«»¿¡£§¢\xa0")
+
+
+def _western_common(char: str) -> bool:
+    """A Latin-1 letter (é, ß, ñ...) or typographic punctuation."""
+    return ("\xc0" <= char <= "\xff" and char not in "×÷") or char in _WESTERN
+
+
+# Candidate legacy encodings, in order of preference on a tie, with their common characters.
+_PLAUSIBLE = (("gb18030", _gb_common), ("big5", _big5_common), ("cp1252", _western_common))
+_SCORED_CHARS = 20_000  # enough to judge; scoring a whole 1 MB sample would take a while
+
+
+def _plausible_legacy(lines: list[bytes]) -> str | None:
+    """The candidate of ``_PLAUSIBLE`` that decodes every line and reads most plausibly;
+    None when none decodes them all, or the best reads less than half plausibly."""
+    data = b"\n".join(lines)
+    best, best_share = None, 0.5
+    for encoding, common in _PLAUSIBLE:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        chars = [c for c in text if c >= "\x80" and c <= "\uffff"][:_SCORED_CHARS]
+        share = sum(map(common, chars)) / len(chars) if chars else 0.0
+        if share > best_share:
+            best, best_share = encoding, share
+    return best
+
+
 def guess_encoding(path: Path, sample: bytes, complete: bool) -> str:
     """Encoding of a text file, judged from its first bytes (see the module docstring)."""
     bom = bom_encoding(sample)
@@ -104,8 +159,8 @@ def guess_encoding(path: Path, sample: bytes, complete: bool) -> str:
     if utf8_bad == 0:
         return "utf-8"
     utf8_good = len(non_ascii) - utf8_bad
-    if utf8_bad > utf8_good and all(_decodes(line, "gb18030") for line in non_ascii):
-        return "gb18030"
+    if utf8_bad > utf8_good and (legacy := _plausible_legacy(non_ascii)) is not None:
+        return legacy
     if utf8_good > 0:
         return "utf-8"  # mostly UTF-8: the broken lines become row errors
     from charset_normalizer import from_bytes
@@ -113,7 +168,8 @@ def guess_encoding(path: Path, sample: bytes, complete: bool) -> str:
     best = from_bytes(sample).best()
     if best is None:
         raise InvalidInputError(
-            f"Cannot tell which text encoding {path} uses (it is not UTF-8, GB18030 or UTF-16); "
+            f"Cannot tell which text encoding {path} uses (it is not UTF-8, GB18030, Big5, "
+            "Windows-1252 or UTF-16); "
             "re-save it as UTF-8."
         )
     return best.encoding
