@@ -77,8 +77,39 @@ def test_empty_emoji_only_and_huge_texts_are_analysed():
 
 
 def test_non_string_input_is_a_clear_error():
-    with pytest.raises(InvalidInputError, match="Item 1 is a int"):
+    with pytest.raises(InvalidInputError, match="Item 1 is of type int"):
         emolens.analyze_batch(["fine", 3])
+
+
+def test_a_bad_item_far_down_stops_the_batch_before_any_work(monkeypatch):
+    analyzer = emolens.load("ngram")
+    calls = []
+    real = analyzer.recognizer.predict_proba
+    monkeypatch.setattr(analyzer.recognizer, "predict_proba",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    texts = ["I am happy"] * (analyzer.batch_size + 10)
+    texts[-1] = None
+    with pytest.raises(InvalidInputError, match=f"Item {len(texts) - 1} is None"):
+        analyzer.analyze_batch(texts)
+    assert calls == []  # nothing was computed and thrown away
+
+
+@pytest.mark.parametrize(("texts", "message"), [
+    (None, "got None"), ({"id1": "I am happy"}, "not a dict"), ({"I am happy"}, "not a set"),
+])
+def test_containers_that_are_not_lists_are_clear_errors(texts, message):
+    with pytest.raises(InvalidInputError, match=message):
+        emolens.load("ngram").analyze_batch(texts)
+
+
+def test_per_text_languages_are_checked():
+    analyzer = emolens.load("ngram")
+    with pytest.raises(InvalidInputError, match="Item 1: language must be one of"):
+        analyzer.analyze_batch(["a", "b"], languages=["en", "fr"])
+    with pytest.raises(InvalidInputError, match="not both"):
+        analyzer.analyze_batch(["a", "b"], language="en", languages=["en", "zh"])
+    assert [r.language for r in analyzer.analyze_batch(["a", "b"], languages=["en", "zh"])] \
+        == ["en", "zh"]
 
 
 def test_a_plain_string_given_to_analyze_batch_is_a_clear_error():

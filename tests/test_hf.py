@@ -88,6 +88,14 @@ def test_missing_extra_fails_at_construction(monkeypatch):
     assert isinstance(info.value, ImportError)
 
 
+def test_hf_without_a_model_says_what_to_pass():
+    import emolens
+    from emolens.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="needs a model.*directory itself"):
+        emolens.load("hf")
+
+
 def test_no_io_at_construction():
     pytest.importorskip("torch")
     pytest.importorskip("transformers")

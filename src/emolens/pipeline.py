@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from emolens.errors import InvalidInputError
 from emolens.io.encoding import LONE_SURROGATE
 from emolens.models import resolve_recognizer
 from emolens.text.base import ExplainingRecognizer, TextRecognizer, normalise_rows
-from emolens.text.language import check_language, detect_language
+from emolens.text.language import LANGUAGES, check_language, detect_language
 from emolens.types import EmotionResult
 
 ProgressCallback = Callable[[int], None]
@@ -74,8 +75,9 @@ class Analyzer:
 
     def _check(self, text: object, index: int) -> str:
         if not isinstance(text, str):
+            kind = "None" if text is None else f"of type {type(text).__name__}"
             raise InvalidInputError(
-                f"Item {index} is a {type(text).__name__}, not a str; pass text as a string."
+                f"Item {index} is {kind}, not a str; pass text as a string."
             )
         if len(text) > self.max_chars:
             log.warning("Item %d has %d characters; only the first %d are analysed "
@@ -124,18 +126,25 @@ class Analyzer:
         languages: Sequence[str] | None = None,
         progress: ProgressCallback | None = None,
     ) -> Iterator[EmotionResult]:
-        """Like ``analyze_batch`` but yields each batch's results as soon as they are ready."""
-        if isinstance(texts, str):  # a str is a sequence too: it would give one result per letter
-            raise InvalidInputError("analyze_batch takes a list of texts; for one text use "
-                                    "emolens.analyze(text) or analyze_batch([text]).")
+        """Like ``analyze_batch`` but yields each batch's results as soon as they are ready.
+
+        Every text (and language) is checked before the first batch runs, so that a bad item
+        far down the list stops the call before any work, not after it."""
+        _check_sequence(texts)
         check_language(language)
-        if languages is not None and len(languages) != len(texts):
-            raise InvalidInputError(f"Got {len(texts)} texts but {len(languages)} languages.")
-        for start in range(0, len(texts), self.batch_size):
-            batch = [
-                self._check(t, start + i)
-                for i, t in enumerate(texts[start : start + self.batch_size])
-            ]
+        if languages is not None:
+            if language is not None:
+                raise InvalidInputError("Give language (one for all texts) or languages (one "
+                                        "per text), not both.")
+            if len(languages) != len(texts):
+                raise InvalidInputError(f"Got {len(texts)} texts but {len(languages)} languages.")
+            for i, lang in enumerate(languages):
+                if lang not in LANGUAGES:
+                    raise InvalidInputError(
+                        f"Item {i}: language must be one of {LANGUAGES}, got {lang!r}")
+        checked = [self._check(t, i) for i, t in enumerate(texts)]
+        for start in range(0, len(checked), self.batch_size):
+            batch = checked[start : start + self.batch_size]
             if languages is not None:
                 langs = list(languages[start : start + len(batch)])
             else:
@@ -180,6 +189,22 @@ class Analyzer:
                 )
             )
         return results
+
+
+def _check_sequence(texts: object) -> None:
+    """InvalidInputError unless ``texts`` is an ordered collection of items."""
+    if isinstance(texts, str):  # a str is a sequence too: it would give one result per letter
+        raise InvalidInputError("analyze_batch takes a list of texts; for one text use "
+                                "emolens.analyze(text) or analyze_batch([text]).")
+    if isinstance(texts, Mapping):  # iterating a dict gives its keys, seldom what is meant
+        raise InvalidInputError("analyze_batch takes a list of texts, not a dict; pass "
+                                "list(d.values()) to analyse its values.")
+    if isinstance(texts, AbstractSet):
+        raise InvalidInputError("analyze_batch takes a list of texts, not a set, whose order "
+                                "is undefined; pass a list so results come back in its order.")
+    if not isinstance(texts, Sequence) and not hasattr(texts, "__len__"):
+        raise InvalidInputError(f"analyze_batch takes a list of texts, got "
+                                f"{'None' if texts is None else type(texts).__name__}.")
 
 
 def build_analyzer(
