@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emolens.errors import MissingExtraError, ModelFileError
+from emolens.errors import InvalidInputError, MissingExtraError, ModelFileError
 from emolens.registry import recognizers
 from emolens.text.base import TextRecognizer
 
@@ -241,6 +241,12 @@ def _hf(**kwargs: Any) -> TextRecognizer:
     """Any Hugging Face sequence-classification model: hf with model=DIR_OR_HUB_ID (extra 'hf')."""
     from emolens.text.hf import HFRecognizer
 
+    if not kwargs.get("model"):
+        raise InvalidInputError(
+            "The 'hf' recognizer needs a model: pass the Hugging Face model directory itself "
+            "(emolens.load('path/to/model'), --model path/to/model), or in Python "
+            "recognizers.create('hf', model='path/or/hub-id')."
+        )
     return HFRecognizer(**kwargs)
 
 
