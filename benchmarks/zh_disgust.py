@@ -26,6 +26,7 @@ from emolens.registry import recognizers  # noqa: E402
 from emolens.text.chinese import SimplifiedChineseRecognizer  # noqa: E402
 from emolens.text.disgust import ChineseDisgustRecognizer  # noqa: E402
 from emolens.text.emoji import EmojiAwareRecognizer  # noqa: E402
+from emolens.text.long import LongTextRecognizer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ("usual_eval_labeled.json", "virus_eval_labeled.json", "usual_test_labeled.json",
@@ -33,12 +34,16 @@ FILES = ("usual_eval_labeled.json", "virus_eval_labeled.json", "usual_test_label
 
 
 def without_probe(model: SimplifiedChineseRecognizer) -> SimplifiedChineseRecognizer:
-    """The same model with the probe taken out (Traditional Chinese and emoji still read)."""
-    emoji = model.base
+    """The same model with the probe taken out (Traditional Chinese, long texts and emoji
+    still read)."""
+    parts = model.base
+    assert isinstance(parts, LongTextRecognizer), "not default or accurate"
+    emoji = parts.base
     assert isinstance(emoji, EmojiAwareRecognizer), "not default or accurate"
     probe = emoji.base
     assert isinstance(probe, ChineseDisgustRecognizer), "this model has no disgust probe"
-    return SimplifiedChineseRecognizer(EmojiAwareRecognizer(probe.base), name=model.name)
+    return SimplifiedChineseRecognizer(LongTextRecognizer(EmojiAwareRecognizer(probe.base)),
+                                       name=model.name)
 
 
 def scores(probs: np.ndarray, gold: list[str]) -> tuple[float, float, float]:

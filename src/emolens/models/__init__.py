@@ -152,7 +152,7 @@ def _accurate(**_: Any) -> TextRecognizer:
     Emoji, Chinese disgust and Traditional Chinese are read as in ``default``.
     """
     blend = _blend(_ngram())
-    return _simplified(_emoji_aware(_zh_disgust(blend, blend)))
+    return _simplified(_long_in_parts(_emoji_aware(_zh_disgust(blend, blend))))
 
 
 def _zh_disgust(model: TextRecognizer, blend: TextRecognizer) -> TextRecognizer:
@@ -186,6 +186,13 @@ def _reading_simplified(factory: Callable[..., TextRecognizer]) -> Callable[...,
     first_line = lines[0].rstrip(".") if lines else factory.__name__.strip("_")
     create.__doc__ = f"{first_line}; Traditional Chinese read as Simplified."
     return create
+
+
+def _long_in_parts(model: TextRecognizer) -> TextRecognizer:
+    """``model`` reading long Chinese texts in parts (``emolens.text.long``)."""
+    from emolens.text.long import LongTextRecognizer
+
+    return LongTextRecognizer(model)
 
 
 def _emoji_aware(model: TextRecognizer, name: str | None = None) -> TextRecognizer:
@@ -227,14 +234,14 @@ def _default(**_: Any) -> TextRecognizer:
     """
     thresholds = _tuned()["thresholds"]
     if not thresholds:
-        return _simplified(_emoji_aware(_ngram(), name="default"))
+        return _simplified(_long_in_parts(_emoji_aware(_ngram(), name="default")))
     from emolens.text.cascade import CascadeRecognizer
 
     ngram = _ngram()
     accurate = _blend(ngram)
     cascade = CascadeRecognizer(ngram, accurate, thresholds, name="default",
                                 version=accurate.version)
-    return _simplified(_emoji_aware(_zh_disgust(cascade, accurate)))
+    return _simplified(_long_in_parts(_emoji_aware(_zh_disgust(cascade, accurate))))
 
 
 def _hf(**kwargs: Any) -> TextRecognizer:

@@ -120,12 +120,15 @@ def default_info() -> ModelInfo:
     from emolens.text.disgust import ChineseDisgustRecognizer
     from emolens.text.emoji import EmojiAwareRecognizer
     from emolens.text.ensemble import LanguageEnsemble
+    from emolens.text.long import LongTextRecognizer
 
     with warnings.catch_warnings(record=True) as caught:  # an encoder that cannot load here
         warnings.simplefilter("always")
         model = recognizers.create("default")
     simplified = isinstance(model, SimplifiedChineseRecognizer)
     outer = model.base if simplified else model
+    in_parts = isinstance(outer, LongTextRecognizer)
+    outer = outer.base if in_parts else outer
     emoji = isinstance(outer, EmojiAwareRecognizer)
     inner = outer.base if emoji else outer
     disgust = inner if isinstance(inner, ChineseDisgustRecognizer) else None
@@ -157,17 +160,23 @@ def default_info() -> ModelInfo:
     if disgust is not None:
         meta["disgust_probe"] = str(DISGUST_PROBE_FILE)
     return ModelInfo(model.name, "text", None, meta, None, True,
-                     _what_default_is(cascade, emoji, disgust is not None, simplified))
+                     _what_default_is(cascade, emoji, disgust is not None, simplified,
+                                      in_parts))
 
 
-def _what_default_is(cascade: object, emoji: bool, disgust: bool, simplified: bool) -> str:
+def _what_default_is(cascade: object, emoji: bool, disgust: bool, simplified: bool,
+                     in_parts: bool) -> str:
+    from emolens.text.long import PART_CHARS
+
     how = ("The n-gram model reads every text; a text whose top score is below its language's "
            "threshold is read again by that language's encoder, blended with the n-gram model"
            if cascade else "The n-gram model alone (cascade.json is missing)")
     extras = (["emoji count through the lexicon's emoji table"] if emoji else []) + (
         ["a Chinese text with a disgust cue gets disgust from the e5 probe learnt on English "
          "(Chinese training data has no disgust)"] if disgust else []) + (
-        ["Traditional Chinese is read in Simplified form (OpenCC t2s)"] if simplified else [])
+        ["Traditional Chinese is read in Simplified form (OpenCC t2s)"] if simplified else []) + (
+        [f"a Chinese text longer than {PART_CHARS} characters is read in parts, cut at "
+         "sentence ends, and comes out emotional if a part is"] if in_parts else [])
     return how + "".join(f"; {e}" for e in extras) + "."
 
 

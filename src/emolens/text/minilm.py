@@ -22,6 +22,7 @@ import numpy as np
 
 from emolens.errors import InvalidInputError, MissingExtraError, ModelFileError
 from emolens.text.base import softmax
+from emolens.text.long import merge_parts
 
 MODEL_FILE = "emolens-model.json"
 ADAPTER_FILE = "adapter.npz"
@@ -32,6 +33,9 @@ BACKENDS = ("auto", "numpy", "onnx")
 # Batches of similar length: see length_batches.
 LENGTH_SLACK = 0.25
 LENGTH_EXTRA = 4
+# A text longer than one window of ``max_len`` tokens is read in consecutive windows, at most
+# this many (evenly spaced over the text beyond that), so that a 1 MB text stays affordable.
+MAX_WINDOWS = 16
 log = logging.getLogger(__name__)
 
 
@@ -69,6 +73,43 @@ def meta_name(cls: type) -> str:
 def onnx_available() -> bool:
     """Whether the onnx and onnxruntime packages (the int8 backend) are importable."""
     return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+
+
+def spread(windows: list[list[int]], most: int | None = None) -> list[list[int]]:
+    """At most ``most`` (default ``MAX_WINDOWS``) of ``windows``, evenly spaced from the
+    first to the last."""
+    most = MAX_WINDOWS if most is None else most
+    if len(windows) <= most:
+        return windows
+    return [windows[i] for i in np.linspace(0, len(windows) - 1, most).round().astype(int)]
+
+
+def merge_windows(out: np.ndarray, windows: Sequence[Sequence[list[int]]]) -> np.ndarray:
+    """One row per text from one row per window: the windows' mean, weighted by their tokens.
+
+    The rows are mean-pooled states, or a linear head's logits over them, so this is the
+    mean pooling over all of a text's tokens that one window cannot hold.
+    """
+    counts = [len(ws) for ws in windows]
+    if all(c == 1 for c in counts):
+        return out
+    owner = np.repeat(np.arange(len(windows)), counts)
+    sizes = np.array([len(w) for ws in windows for w in ws], dtype=np.float64)
+    merged = np.zeros((len(windows), out.shape[1]), dtype=np.float64)
+    np.add.at(merged, owner, out * sizes[:, None])
+    return (merged / np.bincount(owner, weights=sizes)[:, None]).astype(out.dtype)
+
+
+def merge_probabilities(probs: np.ndarray, windows: Sequence[Sequence[list[int]]],
+                        neutral: int | None) -> np.ndarray:
+    """One distribution per text from one per window, merged as long texts' parts are
+    (``emolens.text.long.merge_parts``: a text expresses an emotion if a part of it does)."""
+    counts = [len(ws) for ws in windows]
+    if all(c == 1 for c in counts):
+        return probs
+    owner = np.repeat(np.arange(len(windows)), counts)
+    sizes = np.array([len(w) for ws in windows for w in ws])
+    return merge_parts(probs, owner, sizes, len(windows), neutral)
 
 
 def length_batches(lengths: Sequence[int], max_rows: int,
@@ -456,14 +497,26 @@ class MiniLMRecognizer:
     def _batched(self, texts: Sequence[str], width_out: int, run: Any,
                  progress: Any = None) -> np.ndarray:
         """``run(ids, mask)`` over batches of similar length (``length_batches``), rows back
-        in input order."""
-        encoded = self._token_ids(texts)
-        out = np.zeros((len(texts), width_out), dtype=np.float32)
-        for rows, ids, mask in self._padded_batches(encoded):
+        in input order. A text longer than ``max_len`` tokens is run as several windows
+        (``_token_windows``), whose rows are merged (``merge_windows``); ``progress(k)``
+        counts the texts whose last window is done."""
+        return merge_windows(*self._window_rows(texts, width_out, run, progress))
+
+    def _window_rows(self, texts: Sequence[str], width_out: int, run: Any,
+                     progress: Any = None) -> tuple[np.ndarray, list[list[list[int]]]]:
+        """``_batched``'s rows before merging: one per window, and the windows per text."""
+        windows = self._token_windows(texts)
+        flat = [w for ws in windows for w in ws]
+        owner = np.repeat(np.arange(len(texts)), [len(ws) for ws in windows])
+        left = np.array([len(ws) for ws in windows])
+        out = np.zeros((len(flat), width_out), dtype=np.float32)
+        for rows, ids, mask in self._padded_batches(flat):
             out[rows] = run(ids, mask)
             if progress is not None:
-                progress(len(rows))
-        return out
+                np.subtract.at(left, owner[rows], 1)
+                done = np.unique(owner[rows])
+                progress(int((left[done] == 0).sum()))
+        return out, windows
 
     def _padded_batches(self, encoded: list[list[int]]
                         ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -482,6 +535,13 @@ class MiniLMRecognizer:
         """Token ids per text, truncated to ``max_len`` (subclasses add prefixes here)."""
         return [e.ids for e in self.tokenizer_.encode_batch([str(t) for t in texts])]
 
+    def _token_windows(self, texts: Sequence[str]) -> list[list[list[int]]]:
+        """Per text, its token ids in consecutive windows of at most ``max_len``, each with
+        its own [CLS] and [SEP] (``spread`` over the text beyond ``MAX_WINDOWS``); the first
+        window is ``_token_ids``' truncation."""
+        return [spread([e.ids] + [o.ids for o in e.overflowing])
+                for e in self.tokenizer_.encode_batch([str(t) for t in texts])]
+
     def _batch_logits(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.session_ is not None:
             return self.session_.logits(ids, mask)
@@ -495,4 +555,8 @@ class MiniLMRecognizer:
         """Calibrated probabilities (n, len(labels)); English model, ``languages`` unused."""
         if len(texts) == 0:
             return np.zeros((0, len(self.labels)))
-        return softmax(self.predict_logits(texts), self.temperature)
+        if self.tokenizer_ is None:
+            self._load()
+        logits, windows = self._window_rows(texts, len(self.labels), self._batch_logits)
+        neutral = self.labels.index("neutral") if "neutral" in self.labels else None
+        return merge_probabilities(softmax(logits, self.temperature), windows, neutral)
