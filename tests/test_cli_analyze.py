@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from emolens.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from emolens.cli import EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
 from emolens.labels import CANONICAL
 from emolens.models import DEFAULT_MODEL_DIR, MODEL_FILE
 
@@ -243,6 +243,21 @@ def test_killed_run_resumes_and_stores_each_item_once(tmp_path, model_dir):
     assert sorted(r[2] for r in db_rows(db)) == list(range(1, n + 1))
 
 
+def test_a_reader_that_goes_away_stops_the_output_quietly(tmp_path, model_dir):
+    # `emolens analyze file ... --json | head -c 10`: the pipe is closed before any output.
+    path = write_csv(tmp_path / "posts.csv", 50)
+    db = tmp_path / "r.db"
+    proc = subprocess.Popen(
+        [console_script(), "analyze", "file", str(path), "--model", model_dir, "--db", str(db),
+         "--json"], env=script_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == EXIT_BROKEN_PIPE
+    assert "Broken pipe" not in stderr and "Traceback" not in stderr
+    assert count_rows(db) == 50  # the results were stored before the output was written
+
+
 def count_rows(db: Path) -> int:
     if not db.exists():
         return 0
@@ -302,6 +317,24 @@ def test_bad_settings_and_unwritable_paths_are_one_line_errors(tmp_path, model_d
     report = CliRunner().invoke(app, ["report", "--db", str(db), "--out", str(not_a_folder)])
     assert report.exit_code == EXIT_ERROR and str(not_a_folder) in report.stderr
     assert isinstance(report.exception, SystemExit)
+
+
+def test_column_options_on_a_txt_file_are_named_as_ignored(tmp_path, model_dir):
+    path = tmp_path / "posts.txt"
+    path.write_text("I love this\nso angry\n", encoding="utf-8")
+    result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"),
+                    "--time-col", "created_at")
+    assert result.exit_code == EXIT_OK
+    assert "--time-col ignored" in result.output
+
+
+def test_a_reversed_time_range_is_a_usage_error_that_says_so(tmp_path, model_dir):
+    db = tmp_path / "r.db"
+    invoke(str(write_csv(tmp_path / "posts.csv", 3)), "--model", model_dir, "--db", str(db))
+    report = CliRunner().invoke(app, ["report", "--db", str(db), "--since", "2024-03-01",
+                                      "--until", "2024-01-01"], env={"COLUMNS": "300"})
+    assert report.exit_code == EXIT_USAGE
+    assert "is not before --until" in report.output
 
 
 def test_with_id_col_rows_added_above_are_the_only_new_items(tmp_path, model_dir):

@@ -98,6 +98,28 @@ def test_no_time_spread_skips_trend_and_heatmap(tmp_path):
     assert_png(paths.distribution)
 
 
+def test_results_without_times_or_groups_say_which_option_was_missing(tmp_path):
+    results = [r.model_copy(update={"timestamp": None, "group": None}) for r in make_results()]
+    with ResultStore(str(tmp_path / "plain.db")) as store:
+        store.add(results)  # analysed just now: all within one hour
+        df = store.to_frame()
+    paths = write_report(df, tmp_path / "out")
+    assert paths.trend is None and paths.heatmap is None
+    assert any("no item times (give --time-col" in s for s in paths.skipped)
+    assert any("no groups (give --group-col" in s for s in paths.skipped)
+
+
+def test_trend_says_how_many_results_it_leaves_out_for_want_of_a_time(tmp_path):
+    results = make_results()
+    results = [r.model_copy(update={"timestamp": None}) if i % 5 == 0 else r
+               for i, r in enumerate(results)]
+    with ResultStore(str(tmp_path / "some.db")) as store:
+        store.add(results)
+        df = store.to_frame()
+    page = write_report(df, tmp_path / "out").html.read_text(encoding="utf-8")
+    assert "10 of the 50 results have no item time" in page
+
+
 def test_report_refuses_an_empty_table(tmp_path):
     with ResultStore(str(tmp_path / "empty.db")) as store:
         empty = store.to_frame()

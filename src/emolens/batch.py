@@ -290,6 +290,11 @@ def open_readers(
             report.files.append(FileReport(str(path), errors=1, failed=str(exc)))
             report.add_error(RowError(str(path), None, str(exc)))
             continue
+        given = [f"--{name}-col" for name, col in (("text", text_col), ("time", time_col),
+                                                    ("group", group_col), ("id", id_col)) if col]
+        if reader.format == "txt" and given:
+            report.add_warning(f"{path}: a TXT file's lines are its texts, with no columns: "
+                               f"{', '.join(given)} ignored for it")
         yield reader
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
@@ -40,6 +41,7 @@ from emolens.train.commands import register as register_train_commands
 from emolens.train.commands import register_benchmark
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program its pipe closed
 
 app = typer.Typer(
     help="emolens: recognise the emotion expressed in text (English and Chinese), speech, "
@@ -87,6 +89,12 @@ def friendly_errors(func: F) -> F:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True,
                               highlight=False)
             raise typer.Exit(EXIT_ERROR) from exc
+        except BrokenPipeError as exc:
+            # The reader of our output went away (`emolens ... --json | head`): stop quietly,
+            # as other command-line tools do; what was stored stays stored. stdout is pointed
+            # at /dev/null so that flushing it at exit does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE) from exc
         except OSError as exc:
             # A path that cannot be written or read (a file where a folder is wanted, no
             # permission, a full disk) is the user's to fix: say which, without a traceback.
@@ -156,10 +164,13 @@ def analyze_text(
 @analyze_app.command(
     "file",
     help="Analyse every text in CSV, TSV, JSONL, JSON, TXT or Parquet files and store the "
-    "results.\n\nEncodings are detected (UTF-8, GB18030/GBK, UTF-16 with a BOM, others by "
-    "guess). Runs resume: items already stored for the model are skipped, so running it again "
-    "analyses only new or changed rows. Rows that cannot be read are listed as "
-    "file:row: message, and the exit status is then 3.",
+    "results.\n\nEncodings are detected (UTF-8, GB18030/GBK, Big5, Windows-1252, UTF-16 with "
+    "a BOM, others by guess). Runs resume: items already stored for the model are skipped, so "
+    "running it again analyses only new or changed rows. Stored results are never overwritten: "
+    "a changed row is stored beside its earlier result (a file exported afresh each day keeps "
+    "its history; emolens purge removes results). Rows that cannot be read are listed as "
+    "file:row: message (the row counts data rows, not the header), and the exit status is "
+    "then 3.",
 )
 @friendly_errors
 def analyze_file_cmd(
@@ -832,6 +843,18 @@ def _iso_time(value: str | None) -> str | None:
     return value
 
 
+def _not_before(since: str, until: str) -> bool:
+    """Whether ISO time ``since`` is at or after ``until`` (a time without an offset is read as
+    UTC, as the store's filters read it)."""
+    from datetime import UTC, datetime
+
+    def instant(value: str) -> datetime:
+        moment = datetime.fromisoformat(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    return instant(since) >= instant(until)
+
+
 @app.command("report")
 @friendly_errors
 def report_cmd(
@@ -867,6 +890,9 @@ def report_cmd(
     from emolens.store.commands import stored_source
     from emolens.viz import write_report
 
+    if since is not None and until is not None and _not_before(since, until):
+        raise typer.BadParameter(f"--since {since} is not before --until {until}; swap them?",
+                                 param_hint="--since/--until")
     settings = load_settings(db=db, out_dir=out)
     empty = f"no results in {settings.db}; run `emolens analyze ...` first"
     if "://" not in settings.db and not Path(settings.db).expanduser().exists():

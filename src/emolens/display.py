@@ -154,7 +154,8 @@ def show_batch_report(
                               ensure_ascii=False))
     elif not quiet:
         table = Table(title=f"analyze file: {model_id}",
-                      caption="skipped: already stored for this model")
+                      caption="skipped: already stored for this model"
+                      if report.skipped_existing else None)
         for column in ("file", "read as", "items", "analysed", "skipped", "stored", "errors",
                        "status"):
             table.add_column(column, justify="right" if column in _COUNT_COLUMNS else "left",
@@ -185,7 +186,9 @@ def show_problems(report: BatchReport, quiet: bool, max_chars: int, limit: int =
     if report.truncated:
         err_console.print(f"[yellow]warning:[/] {report.truncated:,} "
                           f"{'text was' if report.truncated == 1 else 'texts were'} longer than "
-                          f"{max_chars:,} characters and were cut (EMOLENS_MAX_TEXT_CHARS)")
+                          f"{max_chars:,} characters and "
+                          f"{'was' if report.truncated == 1 else 'were'} cut "
+                          "(EMOLENS_MAX_TEXT_CHARS)")
     for warning in report.warnings[:limit]:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if report.warning_count > limit:

@@ -79,7 +79,8 @@ def write_report(
     trend_png = None
     if not no_spread:
         trend_png = save_png(trend_chart(df, bucket), out / "trend.png")
-        sections.append(_Section("Trend", trend_chart(df, bucket, backend="plotly")))
+        sections.append(_Section("Trend", trend_chart(df, bucket, backend="plotly"),
+                                 _untimed_note(df)))
     else:
         skipped.append(f"Trend chart skipped: {no_spread}, so there is no change to show.")
         sections.append(_Section("Trend", None, skipped[-1]))
@@ -238,6 +239,17 @@ def summary(df: pd.DataFrame) -> dict[str, str]:
     return rows
 
 
+def _untimed_note(df: pd.DataFrame) -> str:
+    """Which results the trend leaves out: those without an item time, when others have one."""
+    if "timestamp" not in df or not df["timestamp"].notna().any():
+        return ""
+    untimed = int(df["timestamp"].isna().sum())
+    if not untimed:
+        return ""
+    return (f"{untimed:,} of the {len(df):,} results have no item time and are not in this "
+            "chart (give --time-col when analysing their file).")
+
+
 def _no_time_spread(df: pd.DataFrame, bucket: str | None) -> str:
     """Why the results cannot show a trend, or "" when they span two or more time buckets."""
     try:
@@ -245,8 +257,18 @@ def _no_time_spread(df: pd.DataFrame, bucket: str | None) -> str:
     except InvalidInputError:
         return "the results have no times"
     if shares.table.shape[1] < 2:
+        if time_column(df) == "created_at":  # no item times: the analysis times stand in
+            return ("the results have no item times (give --time-col when analysing), and "
+                    f"they were all analysed within one {shares.bucket}")
         return f"all results fall in one {shares.bucket}"
     return ""
+
+
+def _no_groups(df: pd.DataFrame) -> str:
+    """Why there is no group to compare: none given, or only one."""
+    if "group" not in df or not df["group"].notna().any():
+        return "the results have no groups (give --group-col when analysing)"
+    return "all results are in one group"
 
 
 def _heatmap_axis(df: pd.DataFrame, by: str, no_spread: str) -> tuple[str | None, str]:
@@ -255,8 +277,8 @@ def _heatmap_axis(df: pd.DataFrame, by: str, no_spread: str) -> tuple[str | None
         if group_shares(df).table.shape[1] >= 2:
             return "group", ""
         if not no_spread:
-            return "time", "Heatmap by group replaced by time: all results are in one group."
-        return None, f"Heatmap skipped: all results are in one group, and {no_spread}."
+            return "time", f"Heatmap by group replaced by time: {_no_groups(df)}."
+        return None, f"Heatmap skipped: {_no_groups(df)}, and {no_spread}."
     if not no_spread:
         return "time", ""
     return None, f"Heatmap by time skipped: {no_spread}."
