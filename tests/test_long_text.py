@@ -38,6 +38,8 @@ def _size(text: str) -> int:
 
 def test_short_and_english_texts_are_one_part() -> None:
     assert split_parts("气死我了！", "zh") == ["气死我了！"]
+    assert len(PLAIN + AFRAID) <= long.LONG_CHARS  # a long Weibo post is read whole
+    assert split_parts(PLAIN + AFRAID, "zh") == [PLAIN + AFRAID]
     assert split_parts(COMPLAINT, "en") == [COMPLAINT]
 
 
@@ -73,14 +75,19 @@ def test_an_emotional_part_outweighs_neutral_ones_but_neutral_stays_neutral() ->
 @needs_e5
 def test_default_hears_the_frightened_sentence_in_a_long_plain_text(monkeypatch) -> None:
     model = recognizers.create("default")
-    texts = [PLAIN + AFRAID, AFRAID + PLAIN, PLAIN + PLAIN]
-    top = [CANONICAL[i] for i in model.predict_proba(texts, ["zh"] * 3).argmax(1)]
-    assert top == ["fear", "fear", "neutral"]
+    longer = PLAIN + PLAIN[:40]  # with AFRAID, over LONG_CHARS
+    texts = [longer + AFRAID, AFRAID + longer, PLAIN + PLAIN]
+    assert all(len(t) > long.LONG_CHARS for t in texts)
+    fear = CANONICAL.index("fear")
+    parts = model.predict_proba(texts, ["zh"] * 3)
+    assert [CANONICAL[i] for i in parts.argmax(1)][::2] == ["fear", "neutral"]
+    assert parts[1, fear] > 0.3  # packed with plain sentences in its part, still heard
     assert isinstance(model.base, LongTextRecognizer)
-    assert model.explain([PLAIN + AFRAID], ["zh"])[0]["parts"] == 2
-    monkeypatch.setattr(long, "PART_CHARS", 10**6)  # read whole, as before
-    whole = [CANONICAL[i] for i in model.predict_proba(texts, ["zh"] * 3).argmax(1)]
-    assert whole[:2] == ["neutral", "neutral"]
+    assert model.explain(texts[:1], ["zh"])[0]["parts"] == 2
+    monkeypatch.setattr(long, "LONG_CHARS", 10**6)  # read whole, as before
+    whole = model.predict_proba(texts, ["zh"] * 3)
+    assert [CANONICAL[i] for i in whole.argmax(1)] == ["neutral"] * 3
+    assert whole[0, fear] < 0.15 and whole[1, fear] < 0.15
 
 
 @needs_minilm

@@ -11,7 +11,8 @@ does not hurt real ones.
 Printed, for ``default``:
 - English: the encoder reading only its first window (as before), the encoder's windows
   merged (``MiniLMRecognizer``), and English texts also cut into parts of N words;
-- Chinese: whole texts, and parts of ``PART_CHARS`` characters for each ``NEUTRAL_FLOOR``.
+- Chinese: whole texts, and texts over ``LONG_CHARS`` characters in parts of ``PART_CHARS``
+  for each ``NEUTRAL_FLOOR``.
 
     python recipes/long_text/choose.py [--data ../shared/data] [--n 600] [--json out.json]
 """
@@ -137,13 +138,16 @@ def main() -> None:
                in_parts(model, en_texts, "en", lambda t, w=words: english_parts(t, w)))
     report("zh built, whole", zh_gold, model.predict_proba(zh_texts, ["zh"] * len(zh_texts)))
     report("zh real, whole", real, model.predict_proba(real_texts, ["zh"] * len(real_texts)))
-    chosen = (long.PART_CHARS, long.NEUTRAL_FLOOR)
-    for chars, floor in itertools.product((60, 120, 180), (0.02, 0.1, 0.3)):
-        long.PART_CHARS, long.NEUTRAL_FLOOR = chars, floor
+    chosen = (long.PART_CHARS, long.NEUTRAL_FLOOR, long.LONG_CHARS)
+    grid = [(chars, floor, chars) for chars, floor in
+            itertools.product((60, 120, 180), (0.02, 0.1, 0.3))]
+    grid += [(120, 0.1, longer) for longer in (160, 200, 240)]
+    for chars, floor, longer in grid:
+        long.PART_CHARS, long.NEUTRAL_FLOOR, long.LONG_CHARS = chars, floor, longer
         for name, texts, gold in (("built", zh_texts, zh_gold), ("real", real_texts, real)):
-            report(f"zh {name}, parts of {chars} chars, floor {floor}", gold,
+            report(f"zh {name}, over {longer} in parts of {chars}, floor {floor}", gold,
                    in_parts(model, texts, "zh", lambda t: long.split_parts(t, "zh")))
-    long.PART_CHARS, long.NEUTRAL_FLOOR = chosen
+    long.PART_CHARS, long.NEUTRAL_FLOOR, long.LONG_CHARS = chosen
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
 

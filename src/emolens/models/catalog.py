@@ -166,7 +166,7 @@ def default_info() -> ModelInfo:
 
 def _what_default_is(cascade: object, emoji: bool, disgust: bool, simplified: bool,
                      in_parts: bool) -> str:
-    from emolens.text.long import PART_CHARS
+    from emolens.text.long import LONG_CHARS, PART_CHARS
 
     how = ("The n-gram model reads every text; a text whose top score is below its language's "
            "threshold is read again by that language's encoder, blended with the n-gram model"
@@ -175,8 +175,9 @@ def _what_default_is(cascade: object, emoji: bool, disgust: bool, simplified: bo
         ["a Chinese text with a disgust cue gets disgust from the e5 probe learnt on English "
          "(Chinese training data has no disgust)"] if disgust else []) + (
         ["Traditional Chinese is read in Simplified form (OpenCC t2s)"] if simplified else []) + (
-        [f"a Chinese text longer than {PART_CHARS} characters is read in parts, cut at "
-         "sentence ends, and comes out emotional if a part is"] if in_parts else [])
+        [f"a Chinese text longer than {LONG_CHARS} characters is read in parts of up to "
+         f"{PART_CHARS}, cut at sentence ends, and comes out emotional if a part is"]
+        if in_parts else [])
     return how + "".join(f"; {e}" for e in extras) + "."
 
 

@@ -7,13 +7,13 @@ encoders. On long Chinese texts built from SMP2020 dev posts (3 to 6 neutral pos
 emotional post among them in two texts of three; ``recipes/long_text/choose.py``),
 ``default`` read 94 % as neutral: macro-F1 0.272, accuracy 0.427.
 
-So a Chinese text longer than ``PART_CHARS`` characters is cut at sentence ends into parts of
-at most that size, each part is read like a post, and the parts' distributions are averaged,
+So a Chinese text longer than ``LONG_CHARS`` characters is cut at sentence ends into parts of
+at most ``PART_CHARS``, each part is read like a post, and the parts' distributions are averaged,
 each weighted by its size times ``NEUTRAL_FLOOR + 1 - P(neutral)``. A text expresses an
 emotion if a part of it does (as the datasets' annotators used "neutral": only where no
 emotion is expressed), and a text whose parts all read neutral still comes out neutral. On
-the texts above: macro-F1 0.410, accuracy 0.503. The cost, on the 1,018 real SMP2020 dev
-posts longer than 60 characters (those over 120 are cut): 735 right instead of 738.
+the texts above: macro-F1 0.397, accuracy 0.497. The cost, on the 1,018 real SMP2020 dev
+posts longer than 60 characters (those over 160 are cut): 739 right instead of 740.
 
 English texts are read whole: there, the encoders' own windows (``MiniLMRecognizer``, merged
 the same way) did better than parts on the same kind of test (built from GoEmotions dev:
@@ -32,11 +32,17 @@ from emolens.text.base import ExplainingRecognizer, TextRecognizer
 from emolens.text.language import resolve_languages
 
 # Chinese characters per part: about one e5 window (128 pieces) and a long Weibo post. Parts
-# of 60 did better on the built texts (macro-F1 0.426) but lost 26 of the 1,018 real long
-# dev posts; 180 gained less (0.334). Chosen with NEUTRAL_FLOOR by recipes/long_text/choose.py.
+# of 60 did better on the built texts (macro-F1 0.424) but lost 28 of the 1,018 real long
+# dev posts; 180 gained less (0.334). Chosen with NEUTRAL_FLOOR and LONG_CHARS by
+# recipes/long_text/choose.py.
 PART_CHARS = 120
-# How much a part that reads all neutral still weighs, beside its size (0.02: macro-F1 0.415
-# on the built texts, 5 real posts lost; 0.3: 0.365, 2 lost).
+# Only texts longer than this are cut. Weibo posts of 120 to 160 characters read a little
+# better whole (cut at 120, 3 of the 1,018 real long dev posts came out worse; from 160 on,
+# 1), while the built texts keep most of their gain (macro-F1 0.397 against 0.410).
+LONG_CHARS = 160
+# How much a part that reads all neutral still weighs, beside its size (with texts over 120
+# cut, 0.02: macro-F1 0.415 on the built texts, 5 real posts lost; 0.1: 0.410, 3 lost; 0.3:
+# 0.363, 2 lost).
 NEUTRAL_FLOOR = 0.1
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？；…\n])")
@@ -48,11 +54,11 @@ def _size(text: str) -> int:
 
 
 def split_parts(text: str, language: str) -> list[str]:
-    """A Chinese ``text`` in parts of at most ``PART_CHARS``, cut at sentence ends where
-    possible (a longer sentence in pieces of that size); a shorter text, or a text in
-    another language, is one part, as given."""
+    """A Chinese ``text`` longer than ``LONG_CHARS`` in parts of at most ``PART_CHARS``, cut
+    at sentence ends where possible (a longer sentence in pieces of that size); a shorter
+    text, or a text in another language, is one part, as given."""
     limit = PART_CHARS
-    if language != "zh" or _size(text) <= limit:
+    if language != "zh" or _size(text) <= max(limit, LONG_CHARS):
         return [text]
     parts: list[str] = []
     current, size = "", 0
