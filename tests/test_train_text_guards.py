@@ -166,6 +166,13 @@ def test_evaluate_warns_when_no_gold_label_is_a_model_label(tmp_path):
     quiet = CliRunner().invoke(app, ["evaluate", "--model", str(model), "--data", str(fine),
                                      "--report-dir", str(tmp_path / "r2")], terminal_width=300)
     assert quiet.exit_code == 0 and "none of the gold labels" not in quiet.output
+    assert "never gives" not in quiet.output
+    some = _write(tmp_path / "some.csv", [("so happy", "joy"), ("so mad", "mad"),
+                                          ("so glad", "glad")])
+    partly = CliRunner().invoke(app, ["evaluate", "--model", str(model), "--data", str(some),
+                                      "--report-dir", str(tmp_path / "r3")], terminal_width=300)
+    assert partly.exit_code == 0, partly.output
+    assert "2 of the 3 items" in partly.output and "glad, mad" in partly.output
 
 
 # -- 4. too little data for --min-df ----------------------------------------------------------

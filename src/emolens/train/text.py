@@ -218,17 +218,27 @@ def label_notes(label_set: Sequence[str], train: LabelledData,
 
 def gold_overlap_note(data: LabelledData, output_labels: Sequence[str],
                       scheme: str | None = None) -> str | None:
-    """A warning when none of ``data``'s gold labels is one the model gives (every item would
-    count as a mistake), with the likely fix."""
-    gold = {x for item in gold_label_sets(data, scheme, output_labels) for x in item}
-    if gold & set(output_labels):
+    """A warning when gold labels of ``data`` are ones the model never gives (their items
+    count as mistakes), with the likely fix: when none is the model's, and when some are."""
+    sets = gold_label_sets(data, scheme, output_labels)
+    known = set(output_labels)
+    gold = {x for item in sets for x in item}
+    unknown = sorted(gold - known)
+    if not unknown:
         return None
     fix = ("map them to canonical labels with --scheme NAME (one of "
            f"{', '.join(sorted(L.SCHEMES))})" if scheme is None else
            f"check that --scheme {scheme} is the scheme of {data.path}")
-    return (f"none of the gold labels of {data.path} ({', '.join(sorted(gold)[:10])}) is a "
-            f"label of the model ({', '.join(output_labels)}), so every item counts as a "
-            f"mistake; {fix}, or evaluate a model trained on these labels")
+    if not gold & known:
+        return (f"none of the gold labels of {data.path} ({', '.join(unknown[:10])}) is a "
+                f"label of the model ({', '.join(output_labels)}), so every item counts as a "
+                f"mistake; {fix}, or evaluate a model trained on these labels")
+    lost = sum(1 for item in sets if not set(item) & known)
+    shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10
+                                       else "")
+    return (f"{lost:,} of the {len(sets):,} items of {data.path} have only gold labels the model "
+            f"never gives ({shown}), so they count as mistakes; fix those labels, {fix}, or "
+            "evaluate a model trained on them")
 
 
 def validate(model: NgramRecognizer, dev: LabelledData) -> Metrics:
