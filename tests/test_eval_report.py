@@ -248,6 +248,21 @@ def test_uncertain_results_are_flagged_but_keep_their_label():
     assert table.stdout.count("(uncertain)") == sum(r.confidence < cut for r in plain)
 
 
+def test_an_abstained_result_shows_its_hidden_top_label():
+    from rich.console import Console
+
+    from emolens.display import results_table
+    from emolens.types import EmotionResult
+
+    abstained = EmotionResult(label="uncertain", scores={"sad": 0.36, "glad": 0.34, "mad": 0.3},
+                              details={"uncertain": True, "top": "sad"}, text="hmm")
+    console = Console(width=200, record=True)
+    console.print(results_table([abstained]))
+    shown = console.export_text()
+    assert "uncertain (sad?)" in shown and "0.36" in shown
+    assert "uncertain (uncertain)" not in shown
+
+
 def test_uncertain_below_comes_from_the_environment_too(monkeypatch):
     monkeypatch.setenv("EMOLENS_UNCERTAIN_BELOW", "1.0")  # everything is below 1
     result = CliRunner().invoke(app, ["analyze", "text", "--json", "hello there"])

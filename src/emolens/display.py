@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console, Group
@@ -35,7 +35,8 @@ def results_table(results: list, title: str | None = None, max_text: int = 60) -
     """Rich table of results: text, language, label, confidence, valence, arousal.
 
     A result flagged ``details["uncertain"]`` (top probability below the uncertain_below
-    setting) shows its label dimmed with "(uncertain)".
+    setting) shows its label dimmed with "(uncertain)"; one a model abstained on (label
+    "uncertain", its top label in ``details["top"]``) shows "uncertain (top?)".
     """
     table = Table(title=title, show_lines=False)
     for column in ("text", "lang", "emotion", "p", "valence", "arousal"):
@@ -47,13 +48,20 @@ def results_table(results: list, title: str | None = None, max_text: int = 60) -
         table.add_row(
             Text(text if len(text) <= max_text else text[: max_text - 1] + "…"),
             r.language or "",
-            Text(f"{r.label} (uncertain)", style="dim") if r.details.get("uncertain")
-            else Text(r.label),
+            _label_cell(r),
             f"{r.confidence:.2f}",
             "" if r.valence is None else f"{r.valence:+.2f}",
             "" if r.arousal is None else f"{r.arousal:+.2f}",
         )
     return table
+
+
+def _label_cell(result: Any) -> Text:
+    if result.label == "uncertain" and result.details.get("top"):
+        return Text(f"uncertain ({result.details['top']}?)", style="dim")
+    if result.details.get("uncertain"):
+        return Text(f"{result.label} (uncertain)", style="dim")
+    return Text(result.label)
 
 
 def evaluation_tables(report: dict, title: str | None = None) -> Group:
