@@ -82,6 +82,22 @@ def test_train_evaluate_and_reload_in_a_new_process(labelled):
         assert mine.scores == pytest.approx(theirs, abs=1e-9)
 
 
+def test_training_writes_a_model_card_but_keeps_one_written_by_hand(labelled):
+    args = ["train", "text", "--data", str(labelled / "train.csv"), "--dev",
+            str(labelled / "test.csv"), "--name", "support"]
+    model_dir = labelled / "model"
+    assert CliRunner().invoke(app, [*args, "--out", str(model_dir)]).exit_code == 0
+    card = (model_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert card.startswith("# support ") and "billing, delivery, praise" in card
+    assert "own labels" in card and "| billing | 18 |" in card and "| macro-F1 |" in card
+    assert "not what anyone feels" in card
+    info = CliRunner().invoke(app, ["models", "info", str(model_dir)], terminal_width=200)
+    assert "no MODEL_CARD.md" not in info.output
+    (model_dir / "MODEL_CARD.md").write_text("# Our support model\n\nWritten by us.\n")
+    assert CliRunner().invoke(app, [*args, "--out", str(model_dir)]).exit_code == 0
+    assert (model_dir / "MODEL_CARD.md").read_text() == "# Our support model\n\nWritten by us.\n"
+
+
 def test_canonical_labels_make_a_model_that_reports_canonical_scores(tmp_path):
     rows = [("so happy and glad", "joy"), ("what a wonderful day", "joy"),
             ("I am furious with you", "anger"), ("this makes me so angry", "anger"),

@@ -21,7 +21,7 @@ from sklearn.metrics import (
 from emolens import labels as L
 from emolens.errors import InvalidInputError
 from emolens.pipeline import Analyzer
-from emolens.text.ngram import NgramRecognizer
+from emolens.text.ngram import MODEL_FILE, NgramRecognizer
 from emolens.train import splits
 from emolens.train.calibration import (
     expected_calibration_error,
@@ -159,7 +159,21 @@ def train_text(
             **(extra or {}),
         },
     )
+    write_ngram_card(Path(out_dir))
     return model, dev_metrics
+
+
+def write_ngram_card(directory: Path) -> Path:
+    """MODEL_CARD.md of the n-gram model saved in ``directory``, from its metadata; a card
+    written by hand there (the shipped default's) is kept."""
+    from emolens.train.card import GENERATED, ngram_card
+
+    card = directory / "MODEL_CARD.md"
+    if card.is_file() and GENERATED not in card.read_text(encoding="utf-8", errors="replace"):
+        return card
+    meta = json.loads((directory / MODEL_FILE).read_text(encoding="utf-8"))
+    card.write_text(ngram_card(meta), encoding="utf-8")
+    return card
 
 
 def fit_label_thresholds(probs: np.ndarray, labels: Sequence[str], dev: LabelledData
