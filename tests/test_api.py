@@ -3,7 +3,7 @@
 import pytest
 
 import emolens
-from emolens.errors import InvalidInputError
+from emolens.errors import InvalidInputError, ModelFileError
 from emolens.labels import CANONICAL
 from emolens.text.language import detect_language
 
@@ -154,3 +154,13 @@ def test_an_emoji_beside_a_clear_sentence_only_nudges_it():
     assert plain.label == nudged.label == "joy"
     assert plain.scores["sadness"] < nudged.scores["sadness"] < 0.2
     assert "emoji" not in plain.details and nudged.details["emoji"] == {"😭": "sadness"}
+
+
+@pytest.mark.parametrize(("model", "error", "message"), [
+    ("", InvalidInputError, "No model given"),
+    ("/no/such/folder/model", ModelFileError, "No such model directory: /no/such/folder/model"),
+    ("./not-here", ModelFileError, "No such model directory"),
+])
+def test_a_model_that_is_neither_a_name_nor_a_folder_is_named_as_such(model, error, message):
+    with pytest.raises(error, match=message):
+        emolens.load(model)

@@ -89,9 +89,15 @@ def load_model_dir(directory: str | Path) -> TextRecognizer:
 
 def resolve_recognizer(model: str | Path, **kwargs: Any) -> TextRecognizer:
     """A registered recognizer name, or a path to a model directory."""
+    if isinstance(model, str) and not model.strip():  # Path("") would be the current folder
+        raise InvalidInputError("No model given: name a recognizer (emolens models lists "
+                                "them) or a model directory.")
     if isinstance(model, Path) or (Path(model).is_dir() and str(model) not in recognizers.names()):
         return load_model_dir(model)
-    return recognizers.create(str(model), **kwargs)
+    name = str(model)
+    if name not in recognizers.names() and ("/" in name or "\\" in name or name[0] in ".~"):
+        raise ModelFileError(f"No such model directory: {name}")  # a path, not a name
+    return recognizers.create(name, **kwargs)
 
 
 def _ngram(**_: Any) -> TextRecognizer:
