@@ -149,3 +149,19 @@ def test_missing_base_files_is_a_clear_error(tmp_path) -> None:
     model.base_dir = tmp_path / "empty"
     with pytest.raises(ModelFileError, match="missing"):
         model.predict_proba(["hello"])
+
+
+def test_float32_setting_makes_scores_independent_of_the_batch(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("EMOLENS_INT8_ENCODERS", "false")
+    monkeypatch.setenv("EMOLENS_CACHE_DIR", str(tmp_path))
+    model = recognizers.create("minilm-en")
+    assert model.int8 is False
+    texts = [*SENTENCES, "a much longer sentence " * 20]
+    together = model.predict_proba(texts)
+    assert model.backend_ == "onnx"
+    alone = np.vstack([model.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert [p.suffixes for p in (tmp_path / "onnx").iterdir()] == [[".fp32", ".onnx"]]
+    monkeypatch.delenv("EMOLENS_INT8_ENCODERS")
+    assert recognizers.create("minilm-en").int8 is True  # the default: int8, faster

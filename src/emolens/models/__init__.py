@@ -123,8 +123,10 @@ def _lexicon(**kwargs: Any) -> TextRecognizer:
 
 def _minilm_en(**kwargs: Any) -> TextRecognizer:
     """Fine-tuned MiniLM-L6 (LoRA), English, canonical labels; numpy forward, no torch."""
+    from emolens.config import load_settings
     from emolens.text.minilm import MiniLMRecognizer
 
+    kwargs.setdefault("int8", load_settings().int8_encoders)
     return MiniLMRecognizer.load(MINILM_EN_DIR, **kwargs)
 
 
