@@ -37,6 +37,37 @@ class ExplainingRecognizer(TextRecognizer, Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
+class WrappedRecognizer:
+    """A recognizer that reads texts through ``base`` with one step of its own (Traditional
+    Chinese, emoji, disgust, long texts): same labels and scheme; its version is the base's
+    plus ``STEP``, so stored results tell the two apart. ``CANONICAL_ONLY`` wrappers refuse a
+    base with other labels."""
+
+    STEP = ""
+    CANONICAL_ONLY = False
+
+    def __init__(self, base: TextRecognizer, *, name: str | None = None,
+                 version: str | None = None) -> None:
+        if self.CANONICAL_ONLY:
+            from emolens.labels import CANONICAL
+
+            if tuple(base.labels) != CANONICAL:
+                raise ValueError(f"{type(self).__name__} needs canonical labels, got "
+                                 f"{base.labels}")
+        self.base = base
+        self.labels = tuple(base.labels)
+        self.scheme = base.scheme
+        self.name = name or base.name
+        self.version = version or f"{base.version}+{self.STEP}"
+
+    def base_evidence(self, texts: Sequence[str], languages: Sequence[str] | None
+                      ) -> list[dict[str, Any]]:
+        """The base's ``explain`` for ``texts`` where it has one, else an empty dict each."""
+        if isinstance(self.base, ExplainingRecognizer):
+            return self.base.explain(texts, languages)
+        return [{} for _ in texts]
+
+
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Row-wise softmax of ``logits / temperature``, numerically stable."""
     z = np.asarray(logits, dtype=np.float64) / temperature

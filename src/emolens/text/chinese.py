@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from emolens.text.base import ExplainingRecognizer, TextRecognizer
+from emolens.text.base import WrappedRecognizer
 from emolens.text.language import resolve_languages
 
 
@@ -32,16 +32,10 @@ def to_simplified(text: str) -> str:
     return _converter().convert(text)
 
 
-class SimplifiedChineseRecognizer:
+class SimplifiedChineseRecognizer(WrappedRecognizer):
     """``base`` reading each Chinese text in Simplified characters (other texts as given)."""
 
-    def __init__(self, base: TextRecognizer, *, name: str | None = None,
-                 version: str | None = None) -> None:
-        self.base = base
-        self.labels = tuple(base.labels)
-        self.scheme = base.scheme
-        self.name = name or base.name
-        self.version = version or f"{base.version}+t2s1"
+    STEP = "t2s1"
 
     def _inputs(self, texts: Sequence[str], languages: Sequence[str] | None
                 ) -> tuple[list[str], list[str]]:
@@ -58,6 +52,4 @@ class SimplifiedChineseRecognizer:
         self, texts: Sequence[str], languages: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
         """The base's evidence, found in the Simplified form of each Chinese text."""
-        if not isinstance(self.base, ExplainingRecognizer):
-            return [{} for _ in texts]
-        return self.base.explain(*self._inputs(texts, languages))
+        return self.base_evidence(*self._inputs(texts, languages))

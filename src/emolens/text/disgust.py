@@ -25,7 +25,7 @@ import numpy as np
 
 from emolens.errors import ModelFileError
 from emolens.labels import CANONICAL
-from emolens.text.base import ExplainingRecognizer, TextRecognizer
+from emolens.text.base import TextRecognizer, WrappedRecognizer
 from emolens.text.language import resolve_languages
 from emolens.text.lexicon_tables import WEIBO, ZH_WORDS
 
@@ -68,19 +68,16 @@ class DisgustProbe:
         return 1.0 / (1.0 + np.exp(-(features @ self.weights + self.bias)))
 
 
-class ChineseDisgustRecognizer:
+class ChineseDisgustRecognizer(WrappedRecognizer):
     """``base`` (canonical labels), with disgust read by ``probe`` in cued Chinese texts."""
+
+    STEP = "zhdisgust1"
+    CANONICAL_ONLY = True
 
     def __init__(self, base: TextRecognizer, probe: DisgustProbe, *, name: str | None = None,
                  version: str | None = None) -> None:
-        if tuple(base.labels) != CANONICAL:
-            raise ValueError(f"ChineseDisgustRecognizer needs canonical labels, got {base.labels}")
-        self.base = base
+        super().__init__(base, name=name, version=version)
         self.probe = probe
-        self.labels = CANONICAL
-        self.scheme = base.scheme
-        self.name = name or base.name
-        self.version = version or f"{base.version}+zhdisgust1"
 
     def _cued(self, texts: Sequence[str], languages: Sequence[str]) -> list[int]:
         return [i for i, (text, lang) in enumerate(zip(texts, languages, strict=True))
@@ -103,8 +100,7 @@ class ChineseDisgustRecognizer:
     ) -> list[dict[str, Any]]:
         """The base's evidence, plus the disgust cues that sent a Chinese text to the probe."""
         langs = resolve_languages(texts, languages)
-        out = (self.base.explain(texts, langs) if isinstance(self.base, ExplainingRecognizer)
-               else [{} for _ in texts])
+        out = self.base_evidence(texts, langs)
         for i in self._cued(texts, langs):
             out[i] = {**out[i], "disgust_cues": list(dict.fromkeys(disgust_cues(texts[i])))}
         return out

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from emolens.labels import CANONICAL
-from emolens.text.base import ExplainingRecognizer, TextRecognizer
+from emolens.text.base import WrappedRecognizer
 from emolens.text.language import resolve_languages
 from emolens.text.lexicon_tables import EMOJI
 
@@ -59,18 +59,11 @@ def emoji_share(n_emoji: int, words: float) -> float:
     return n_emoji / (n_emoji + WORD_WEIGHT * words) if n_emoji else 0.0
 
 
-class EmojiAwareRecognizer:
+class EmojiAwareRecognizer(WrappedRecognizer):
     """``base`` (canonical labels), with each text's table emoji mixed in by their share."""
 
-    def __init__(self, base: TextRecognizer, *, name: str | None = None,
-                 version: str | None = None) -> None:
-        if tuple(base.labels) != CANONICAL:
-            raise ValueError(f"EmojiAwareRecognizer needs canonical labels, got {base.labels}")
-        self.base = base
-        self.labels = CANONICAL
-        self.scheme = base.scheme
-        self.name = name or base.name
-        self.version = version or f"{base.version}+emoji1"
+    STEP = "emoji1"
+    CANONICAL_ONLY = True
 
     def predict_proba(
         self, texts: Sequence[str], languages: Sequence[str] | None = None
@@ -95,8 +88,7 @@ class EmojiAwareRecognizer:
     ) -> list[dict[str, Any]]:
         """The base's evidence (when it gives any), plus the table emoji that counted, with
         their emotion and share of the result."""
-        out = (self.base.explain(texts, languages)
-               if isinstance(self.base, ExplainingRecognizer) else [{} for _ in texts])
+        out = self.base_evidence(texts, languages)
         for i, text in enumerate(texts):
             found, words = emoji_evidence(text)
             if found:

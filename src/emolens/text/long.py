@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from emolens.text.base import ExplainingRecognizer, TextRecognizer
+from emolens.text.base import TextRecognizer, WrappedRecognizer
 from emolens.text.language import resolve_languages
 
 # Chinese characters per part: about one e5 window (128 pieces) and a long Weibo post. Parts
@@ -96,17 +96,15 @@ def merge_parts(probs: np.ndarray, owner: np.ndarray, sizes: np.ndarray, n_texts
     return merged / merged.sum(1, keepdims=True)
 
 
-class LongTextRecognizer:
+class LongTextRecognizer(WrappedRecognizer):
     """``base`` reading each text longer than one part in parts (``split_parts``), merged by
     ``merge_parts``; shorter texts go to ``base`` as they are."""
 
+    STEP = "long1"
+
     def __init__(self, base: TextRecognizer, *, name: str | None = None,
                  version: str | None = None) -> None:
-        self.base = base
-        self.labels = tuple(base.labels)
-        self.scheme = base.scheme
-        self.name = name or base.name
-        self.version = version or f"{base.version}+long1"
+        super().__init__(base, name=name, version=version)
         self.neutral = self.labels.index("neutral") if "neutral" in self.labels else None
 
     def predict_proba(
@@ -129,8 +127,7 @@ class LongTextRecognizer:
     ) -> list[dict[str, Any]]:
         """The base's evidence for each whole text, plus how many parts a long one was read in."""
         langs = resolve_languages(texts, languages)
-        out = (self.base.explain(texts, langs) if isinstance(self.base, ExplainingRecognizer)
-               else [{} for _ in texts])
+        out = self.base_evidence(texts, langs)
         for i, (text, lang) in enumerate(zip(texts, langs, strict=True)):
             n = len(split_parts(text, lang))
             if n > 1:
