@@ -130,13 +130,16 @@ def test_report_refuses_an_empty_table(tmp_path):
 def test_bucket_follows_the_time_span():
     start = pd.Timestamp("2024-01-01")
 
-    def span(delta: timedelta) -> pd.Series:
-        return pd.Series([start, start + delta])
+    def span(delta: timedelta, n: int = 1000) -> pd.Series:
+        return pd.Series([start + delta * i / (n - 1) for i in range(n)])
 
     assert choose_bucket(span(timedelta(hours=20))) == "hour"
     assert choose_bucket(span(timedelta(days=20))) == "day"
     assert choose_bucket(span(timedelta(days=200))) == "week"
     assert choose_bucket(span(timedelta(days=1500))) == "month"
+    # 200 items over 50 days: daily buckets would hold 4 each; weeks hold about 25.
+    assert choose_bucket(span(timedelta(days=50), n=200)) == "week"
+    assert choose_bucket(span(timedelta(days=50), n=2000)) == "day"
 
 
 def test_share_tables(frame):

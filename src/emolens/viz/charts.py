@@ -106,9 +106,16 @@ def time_column(df: pd.DataFrame) -> str:
     raise InvalidInputError("The results have no times (no timestamp or created_at column).")
 
 
+# A bucket should hold this many items on average: with 2 or 3 a day, one item moves a day's
+# shares by a third and the trend lines jump from 0 to 100 %.
+MIN_ITEMS_PER_BUCKET = 10
+
+
 def choose_bucket(times: pd.Series, lo: int = 5, hi: int = 60) -> str:
-    """Finest of hour/day/week/month giving about ``lo`` to ``hi`` buckets over ``times``."""
+    """Finest of hour/day/week/month giving about ``lo`` to ``hi`` buckets over ``times``,
+    and no more buckets than ``MIN_ITEMS_PER_BUCKET`` items each would fill (but ``lo``)."""
     times = _naive_times(times).dropna()
+    hi = max(lo, min(hi, len(times) // MIN_ITEMS_PER_BUCKET))
 
     def misfit(bucket: str) -> float:
         periods = times.dt.to_period(BUCKETS[bucket])
