@@ -876,7 +876,8 @@ def report_cmd(
     ] = None,
     bucket: Annotated[
         Literal["hour", "day", "week", "month"] | None,
-        typer.Option(help="Time bucket of the trend (default: chosen from the time span)."),
+        typer.Option(help="Time bucket of the trend (default: from the time span, with about "
+                     "10 or more results per bucket)."),
     ] = None,
     by: Annotated[
         Literal["group", "time"], typer.Option(help="Heatmap columns: groups or time buckets.")

@@ -193,7 +193,8 @@ def get_stats(
     request: Request,
     filters: Annotated[Filters, Depends(_filters)],
     bucket: Annotated[Literal["hour", "day", "week", "month"] | None,
-                      Query(description="Trend bucket (default: chosen from the time span).")]
+                      Query(description="Trend bucket (default: from the time span, with "
+                            "about 10 or more results per bucket).")]
     = None,
 ) -> Stats:
     """Distribution, trend per time bucket and emotion x group heatmap of stored results, and
