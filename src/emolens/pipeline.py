@@ -67,6 +67,7 @@ class Analyzer:
             else None
         )
         self.output_labels = L.CANONICAL if self.map_to_canonical else recognizer.labels
+        self._warned_languages: set[str] = set()
 
     @property
     def model_id(self) -> str:
@@ -91,6 +92,15 @@ class Analyzer:
                 "bytes), which is not a valid character; decode the text properly first."
             )
         return text
+
+    def _warn_untrained(self, languages: set[str], trained: Sequence[str]) -> None:
+        """Once per language: its texts are scored by a model that never saw that language
+        (each such result also carries ``details["untrained_language"]``)."""
+        for language in sorted(languages - self._warned_languages):
+            log.warning("%s was trained on %s texts only; its scores for %s texts are guesses "
+                        "(details['untrained_language']). Use a model trained on %s, such "
+                        "as 'default'.", self.model_id, "/".join(trained), language, language)
+            self._warned_languages.add(language)
 
     def probabilities(self, texts: Sequence[str], languages: Sequence[str]) -> np.ndarray:
         """Output-label probabilities for one batch (rows sum to 1)."""
@@ -155,6 +165,9 @@ class Analyzer:
 
     def _results(self, batch: list[str], langs: list[str]) -> list[EmotionResult]:
         native = self.recognizer.predict_proba(batch, langs)
+        trained = getattr(self.recognizer, "trained_languages", None)
+        if trained is not None:
+            self._warn_untrained(set(langs) - set(trained), trained)
         probs = self._output(native)
         va = L.valence_arousal(probs) if self.map_to_canonical else None
         evidence = (
@@ -172,6 +185,8 @@ class Analyzer:
                 details = {**details, "uncertain": True}  # a copy: evidence may share dicts
             if self.label_thresholds:
                 details = {**details, "labels": self._labels_over_thresholds(native[i])}
+            if trained is not None and langs[i] not in trained:
+                details = {**details, "untrained_language": langs[i]}
             label = max(scores, key=scores.__getitem__)
             if self.abstain_below is not None and scores[label] < self.abstain_below:
                 details = {**details, "uncertain": True, "top": label}

@@ -60,6 +60,11 @@ class WrappedRecognizer:
         self.name = name or base.name
         self.version = version or f"{base.version}+{self.STEP}"
 
+    @property
+    def trained_languages(self) -> tuple[str, ...] | None:
+        """The base's training languages, where it records them."""
+        return getattr(self.base, "trained_languages", None)
+
     def base_evidence(self, texts: Sequence[str], languages: Sequence[str] | None
                       ) -> list[dict[str, Any]]:
         """The base's ``explain`` for ``texts`` where it has one, else an empty dict each."""

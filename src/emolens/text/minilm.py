@@ -186,6 +186,7 @@ class MiniLMRecognizer:
         cache_dir: str | Path | None = None,
         threads: int | None = None,
         int8: bool = True,
+        trained_languages: Sequence[str] | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise InvalidInputError(f"Unknown MiniLM backend {backend!r}; use one of {BACKENDS}")
@@ -193,6 +194,8 @@ class MiniLMRecognizer:
             raise MissingExtraError("The MiniLM onnx backend (onnx, onnxruntime)", "neural")
         self.directory = Path(directory)
         self.int8 = int8
+        # The languages of its training data (None: not recorded): the Analyzer notes others.
+        self.trained_languages = tuple(trained_languages) if trained_languages else None
         self.labels = tuple(labels)
         self.scheme = scheme
         self.name = name
@@ -248,6 +251,7 @@ class MiniLMRecognizer:
             "temperature": float(meta.get("temperature", 1.0)),
             "max_len": int(meta["max_len"]),
             "lora_scale": float(meta["lora_scale"]),
+            "trained_languages": tuple(meta["languages"]) if meta.get("languages") else None,
         }
 
     def _check_base(self) -> None:

@@ -211,6 +211,11 @@ class NgramRecognizer:
         head.intercept = intercept.astype(np.float32)
         head.classes = svm.classes_.astype(np.int64)
 
+    @property
+    def trained_languages(self) -> tuple[str, ...]:
+        """The languages its training data held (the Analyzer notes texts in others)."""
+        return tuple(sorted({*self.heads_, *self.skipped_languages_}))
+
     # -- inference --------------------------------------------------------------------------
     def predict_proba(
         self, texts: Sequence[str], languages: Sequence[str] | None = None
