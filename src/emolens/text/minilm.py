@@ -84,17 +84,25 @@ def spread(windows: list[list[int]], most: int | None = None) -> list[list[int]]
     return [windows[i] for i in np.linspace(0, len(windows) - 1, most).round().astype(int)]
 
 
+def _window_owners(windows: Sequence[Sequence[list[int]]]
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each window's text and its token count, for merging; None when no text has several."""
+    counts = [len(ws) for ws in windows]
+    if all(c == 1 for c in counts):
+        return None
+    owner = np.repeat(np.arange(len(windows)), counts)
+    return owner, np.array([len(w) for ws in windows for w in ws], dtype=np.float64)
+
+
 def merge_windows(out: np.ndarray, windows: Sequence[Sequence[list[int]]]) -> np.ndarray:
     """One row per text from one row per window: the windows' mean, weighted by their tokens.
 
     The rows are mean-pooled states, or a linear head's logits over them, so this is the
     mean pooling over all of a text's tokens that one window cannot hold.
     """
-    counts = [len(ws) for ws in windows]
-    if all(c == 1 for c in counts):
+    if (layout := _window_owners(windows)) is None:
         return out
-    owner = np.repeat(np.arange(len(windows)), counts)
-    sizes = np.array([len(w) for ws in windows for w in ws], dtype=np.float64)
+    owner, sizes = layout
     merged = np.zeros((len(windows), out.shape[1]), dtype=np.float64)
     np.add.at(merged, owner, out * sizes[:, None])
     return (merged / np.bincount(owner, weights=sizes)[:, None]).astype(out.dtype)
@@ -104,11 +112,9 @@ def merge_probabilities(probs: np.ndarray, windows: Sequence[Sequence[list[int]]
                         neutral: int | None) -> np.ndarray:
     """One distribution per text from one per window, merged as long texts' parts are
     (``emolens.text.long.merge_parts``: a text expresses an emotion if a part of it does)."""
-    counts = [len(ws) for ws in windows]
-    if all(c == 1 for c in counts):
+    if (layout := _window_owners(windows)) is None:
         return probs
-    owner = np.repeat(np.arange(len(windows)), counts)
-    sizes = np.array([len(w) for ws in windows for w in ws])
+    owner, sizes = layout
     return merge_parts(probs, owner, sizes, len(windows), neutral)
 
 
