@@ -164,7 +164,7 @@ def test_a_store_at_0004_is_upgraded_to_the_audit_log_and_keeps_its_alerts(store
     assert "audit_log" not in inspect(engine).get_table_names()
     engine.dispose()
     with ResultStore(store_url) as store:
-        assert schema_state(store.engine).current == head_revision() == "0005"
+        assert schema_state(store.engine).current == head_revision()
         assert [a["rule"] for a in list_alerts(store.engine)] == ["anger spike"]
         indexes = {i["name"] for i in inspect(store.engine).get_indexes("audit_log")}
         assert indexes == {"ix_audit_log_created_at"}

@@ -4,14 +4,18 @@ Columns: source, row, item_id, group, timestamp, language, label, confidence, va
 arousal, one ``p_<label>`` per label, model, item_key, and the text as ``text_mode`` says:
 the text itself ("full"), the text with personal data replaced ("redacted", see
 ``emolens.privacy``), its SHA-256 as ``text_sha256`` ("hash"), or nothing ("none").
-CSV is written with a UTF-8 byte-order mark, so that Excel shows Chinese text correctly.
+CSV is written with a UTF-8 byte-order mark, so that Excel shows Chinese text correctly;
+the path ``-`` writes CSV without it to standard output. ``extra`` columns come from each
+result's ``details`` (the store's ``author``, ``url``, ``stored_at``).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +27,20 @@ from emolens.types import EmotionResult
 OUTPUT_EXTENSIONS: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
 
 
-def result_columns(labels: Sequence[str], text_mode: str = "full") -> list[str]:
+def result_columns(labels: Sequence[str], text_mode: str = "full",
+                   extra: Sequence[str] = ()) -> list[str]:
     """Column names of an output file for results over ``labels``."""
     text = {"full": ["text"], "redacted": ["text"], "hash": ["text_sha256"], "none": []}[text_mode]
     return [
         "source", "row", "item_id", "group", "timestamp", "t_start", "t_end", "language",
         "label", "confidence",
-        "valence", "arousal", *(f"p_{label}" for label in labels), "model", "item_key", *text,
+        "valence", "arousal", *(f"p_{label}" for label in labels), "model", "item_key", *extra,
+        *text,
     ]
 
 
-def result_row(result: EmotionResult, labels: Sequence[str], text_mode: str) -> dict[str, Any]:
+def result_row(result: EmotionResult, labels: Sequence[str], text_mode: str,
+               extra: Sequence[str] = ()) -> dict[str, Any]:
     """One output row for a result."""
     row: dict[str, Any] = {
         "source": result.source_id, "row": result.details.get("row"),
@@ -44,6 +51,7 @@ def result_row(result: EmotionResult, labels: Sequence[str], text_mode: str) -> 
         "arousal": result.arousal,
         **{f"p_{label}": result.scores.get(label) for label in labels},
         "model": result.model, "item_key": result.item_key,
+        **{column: result.details.get(column) for column in extra},
     }
     if text_mode == "full":
         row["text"] = result.text
@@ -57,9 +65,11 @@ def result_row(result: EmotionResult, labels: Sequence[str], text_mode: str) -> 
 class ResultWriter:
     """Appends results to one output file; the format comes from the file's extension."""
 
-    def __init__(self, path: str | Path, labels: Sequence[str], text_mode: str = "full") -> None:
+    def __init__(self, path: str | Path, labels: Sequence[str], text_mode: str = "full",
+                 extra: Sequence[str] = ()) -> None:
         self.path = Path(path)
-        self.format = self.path.suffix.lower().lstrip(".")
+        self.to_stdout = str(path) == "-"
+        self.format = "csv" if self.to_stdout else self.path.suffix.lower().lstrip(".")
         if f".{self.format}" not in OUTPUT_EXTENSIONS:
             raise InvalidInputError(
                 f"Cannot write results to {self.path}: use one of {', '.join(OUTPUT_EXTENSIONS)}"
@@ -70,7 +80,8 @@ class ResultWriter:
             )
         self.labels = tuple(labels)
         self.text_mode = text_mode
-        self.columns = result_columns(self.labels, text_mode)
+        self.extra = tuple(extra)
+        self.columns = result_columns(self.labels, text_mode, self.extra)
         self.count = 0
         self._fh: Any = None
         self._csv: Any = None
@@ -79,6 +90,11 @@ class ResultWriter:
 
     def open(self) -> ResultWriter:
         """Create (or replace) the file and write its header."""
+        if self.to_stdout:
+            self._fh = sys.stdout
+            self._csv = csv.DictWriter(self._fh, self.columns, lineterminator="\n")
+            self._csv.writeheader()
+            return self
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.format == "parquet":
@@ -99,7 +115,7 @@ class ResultWriter:
 
     def write(self, results: Sequence[EmotionResult]) -> None:
         """Append results."""
-        rows = [result_row(r, self.labels, self.text_mode) for r in results]
+        rows = [result_row(r, self.labels, self.text_mode, self.extra) for r in results]
         if not rows:
             return
         if self._parquet is not None:
@@ -109,8 +125,9 @@ class ResultWriter:
             self._parquet.write_table(table)
         else:
             for row in rows:
-                if row["timestamp"] is not None:
-                    row["timestamp"] = row["timestamp"].isoformat()
+                for column in ("timestamp", "stored_at"):
+                    if isinstance(row.get(column), datetime):
+                        row[column] = row[column].isoformat()
             if self._csv is not None:
                 self._csv.writerows(rows)
             else:
@@ -123,7 +140,10 @@ class ResultWriter:
             self._parquet.close()
             self._parquet = None
         if self._fh is not None:
-            self._fh.close()
+            if self.to_stdout:
+                self._fh.flush()
+            else:
+                self._fh.close()
             self._fh = None
 
     def __enter__(self) -> ResultWriter:
@@ -140,6 +160,8 @@ def _arrow_type(column: str) -> Any:
         return pa.int64()
     if column == "timestamp":
         return pa.timestamp("us")
+    if column == "stored_at":
+        return pa.timestamp("us", tz="UTC")
     numeric = ("confidence", "valence", "arousal", "t_start", "t_end")
     if column in numeric or column.startswith("p_"):
         return pa.float64()

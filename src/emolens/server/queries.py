@@ -27,7 +27,7 @@ from emolens.server.schemas import (
     Trend,
 )
 from emolens.store import ResultStore
-from emolens.store.sql import results_table
+from emolens.store.sql import results_table, stored_result
 from emolens.store.tables import add_audit, count_alerts, count_audit, list_alerts, list_audit
 from emolens.viz.charts import (
     BUCKETS,
@@ -89,16 +89,18 @@ def results_csv(items: list[StoredResult]) -> str:
     labels = list(dict.fromkeys(label for r in items for label in r.scores))
     rows = [
         {"id": r.id, "created_at": r.created_at, "timestamp": r.timestamp,
-         "source": r.source_id, "group": r.group, "model": r.model, "language": r.language,
-         "modality": r.modality, "label": r.label, "confidence": r.confidence,
+         "source": r.source_id, "item_id": r.details.get("item_id"), "group": r.group,
+         "model": r.model, "language": r.language, "modality": r.modality, "label": r.label,
+         "confidence": r.confidence,
          "valence": r.valence, "arousal": r.arousal, "text": r.text,
          **{f"p_{x}": r.scores.get(x) for x in labels}}
         for r in items
     ]
     frame = pd.DataFrame(rows, columns=[
-        "id", "created_at", "timestamp", "source", "group", "model", "language", "modality",
-        "label", "confidence", "valence", "arousal", "text", *(f"p_{x}" for x in labels)])
-    for column in ("source", "group", "label", "text"):
+        "id", "created_at", "timestamp", "source", "item_id", "group", "model", "language",
+        "modality", "label", "confidence", "valence", "arousal", "text",
+        *(f"p_{x}" for x in labels)])
+    for column in ("source", "item_id", "group", "label", "text"):
         frame[column] = frame[column].map(_defuse)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
@@ -210,14 +212,11 @@ def _trend(frame: pd.DataFrame, bucket: str | None) -> Trend:
 
 
 def _stored(row: Any) -> StoredResult:
-    return StoredResult(
-        id=row["id"], created_at=_utc(row["created_at"]), label=row["label"],
-        scores=dict(row["scores"]), valence=row["valence"], arousal=row["arousal"],
-        language=row["language"], modality=row["modality"], model=row["model"],
-        text=row["text"], source_id=row["source"], item_key=row["item_key"],
-        group=row["group_name"], timestamp=_utc(row["timestamp"]), t_start=row["t_start"],
-        t_end=row["t_end"], details={} if row["row"] is None else {"row": row["row"]},
-    )
+    result = stored_result(row)
+    # The service shows an item's row and own id, not its author or URL.
+    details = {key: result.details[key] for key in ("row", "item_id") if key in result.details}
+    return StoredResult(**result.model_dump(exclude={"details"}), details=details, id=row["id"],
+                        created_at=_utc(row["created_at"]))
 
 
 def _numbers(values: Any) -> list[float | None]:

@@ -10,6 +10,9 @@ Contract (implemented by ``emolens.store.sql.ResultStore``):
 - ``to_frame(source=, group=, model=, label=, since=, until=, folder=) -> pandas.DataFrame``: one
   row per stored result, score columns named ``p_<label>``; with ``folder=True`` the source is
   a folder and the results of the files under it are included.
+- ``iter_results(same filters, modality=)``: the same results as chunks of ``EmotionResult``s,
+  with ``row``, ``item_id``, ``author``, ``url`` and ``stored_at`` in their ``details``;
+  ``score_labels(...)``: the labels their scores cover (``emolens export``'s columns).
 """
 
 from emolens.store.sql import ResultStore

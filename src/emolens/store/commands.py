@@ -1,5 +1,5 @@
-"""`emolens db upgrade|current`, `emolens purge` and `emolens audit`, added to the main CLI by
-``register``.
+"""`emolens db upgrade|current`, `emolens export`, `emolens purge` and `emolens audit`, added
+to the main CLI by ``register``.
 
 Only typer is imported here, so the CLI starts without loading SQLAlchemy or alembic.
 """
@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -20,13 +20,14 @@ DbOpt = Annotated[
 
 
 def register(app: typer.Typer, guard: Callable[[Any], Any]) -> None:
-    """Add the `db` sub-app, `purge` and `audit` to ``app``; ``guard`` turns errors into
-    messages."""
+    """Add the `db` sub-app, `export`, `purge` and `audit` to ``app``; ``guard`` turns errors
+    into messages."""
     db_app = typer.Typer(help="The result store's schema: migrations (SQLite and PostgreSQL).",
                          no_args_is_help=True)
     app.add_typer(db_app, name="db")
     db_app.command("upgrade")(guard(db_upgrade))
     db_app.command("current")(guard(db_current))
+    app.command("export")(guard(export_cmd))
     app.command("purge")(guard(purge_cmd))
     app.command("audit")(guard(audit_cmd))
 
@@ -115,6 +116,85 @@ def _too_long_ago(value: str, param_hint: str) -> typer.BadParameter:
     return typer.BadParameter(
         f"{value!r} reaches back before the year 1; give a shorter age (e.g. 3650d for ten "
         "years)", param_hint=param_hint)
+
+
+# What the store keeps beside each result, exported after the --out columns.
+EXPORT_EXTRA: tuple[str, ...] = ("author", "url", "stored_at")
+
+
+def export_cmd(
+    out: Annotated[str, typer.Option(
+        "--out", "-o", help="File to write: .csv (with a byte-order mark, for Excel), .jsonl "
+        "or .parquet; - writes CSV to standard output.")] = "-",
+    source: Annotated[str | None, typer.Option(
+        "--source", help="Only results of this source: a file or folder as given to analyze, "
+        "or the source as stored.")] = None,
+    group: Annotated[str | None, typer.Option("--group", help="Only results in this group.")]
+    = None,
+    label: Annotated[str | None, typer.Option("--label", help="Only results with this label.")]
+    = None,
+    modality: Annotated[str | None, typer.Option(
+        "--modality", help="Only results of this modality: text, speech (recordings' "
+        "segments), face, screen_text (text read from video frames) or fused (a video's "
+        "timeline).")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="Only results of this model, as stored (name@version).")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only items from then on: an age (30m, 12h, 7d, 4w) or an ISO 8601 "
+        "time (UTC without a zone). An item's time is its own, else when it was stored.")]
+    = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", help="Only items before this ISO 8601 time (UTC without a zone).")] = None,
+    text: Annotated[Literal["full", "redacted", "hash", "none"], typer.Option(
+        "--text", help="The text as stored (full), with emails, phones, ID numbers, URLs and "
+        "@handles replaced (redacted), as its SHA-256 (hash), or left out (none).")] = "full",
+    db: DbOpt = None,
+) -> None:
+    """Write stored results to a CSV, JSONL or Parquet file (or CSV to standard output), in
+    the order stored: the columns of `analyze file --out`, with your own id (--id-col) as
+    item_id, and the author, URL and time each result was stored."""
+    from emolens.config import load_settings
+    from emolens.display import err_console
+    from emolens.errors import InvalidInputError
+    from emolens.io.results import ResultWriter
+    from emolens.store import ResultStore
+
+    start = None if since is None else parse_since(since)
+    end = None if until is None else _parse_until(until)
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter(f"--since {since} is not before --until {until}; swap them?",
+                                 param_hint="--since/--until")
+    url = load_settings(db=db).db
+    if "://" not in url and url != ":memory:" and not Path(url).expanduser().exists():
+        raise InvalidInputError(f"No result store at {url}: nothing to export.")
+    with ResultStore(url) as store:
+        stored, folder = stored_source(store, source) if source is not None else (None, False)
+        filters = {"source": stored, "folder": folder, "group": group, "label": label,
+                   "modality": modality, "model": model, "since": start, "until": end}
+        with err_console.status("reading the stored labels ..."):
+            labels = store.score_labels(**filters)
+        writer = ResultWriter(out, labels, text_mode=text, extra=EXPORT_EXTRA)
+        with writer, err_console.status("exporting ...") as status:
+            for chunk in store.iter_results(**filters):
+                writer.write(chunk)
+                status.update(f"exporting ... {writer.count:,} results")
+    where = "standard output" if writer.to_stdout else str(writer.path)
+    if writer.count == 0:
+        err_console.print(f"[yellow]warning:[/] no stored results match the filters given; "
+                          f"{where} has the header only", highlight=False, soft_wrap=True)
+    else:
+        noun = "result" if writer.count == 1 else "results"
+        err_console.print(f"exported {writer.count:,} {noun} to {where}", highlight=False,
+                          soft_wrap=True)
+
+
+def _parse_until(value: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (2025-01-31 or "
+                                 "2025-01-31T12:00:00Z)", param_hint="--until") from None
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
 def purge_cmd(

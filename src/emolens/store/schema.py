@@ -100,6 +100,7 @@ results_table = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("author", String),  # migration 0003: a name, or its salted hash (hash_authors)
     Column("url", String),  # migration 0003: where a collected item can be seen
+    Column("item_id", String),  # migration 0006: the item's own id (--id-col, a post's id)
     UniqueConstraint("item_key", "model", name="uq_results_item_model"),
     Index("ix_results_source", "source"),
     Index("ix_results_group_name", "group_name"),

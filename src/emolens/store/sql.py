@@ -40,8 +40,10 @@ _IN_CHUNK = 500
 FRAME_COLUMNS: tuple[str, ...] = (
     "id", "item_key", "model", "source", "row", "group", "timestamp", "text", "text_hash",
     "language", "modality", "label", "valence", "arousal", "t_start", "t_end", "created_at",
-    "author", "url",
+    "author", "url", "item_id",
 )
+# Rows per read when results are streamed out (``iter_results``).
+_READ_CHUNK = 1_000
 
 
 class ResultStore:
@@ -122,6 +124,7 @@ class ResultStore:
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         folder: bool = False,
+        modality: str | None = None,
     ) -> pd.DataFrame:
         """Stored results as a table, one row each, with a ``p_<label>`` column per score.
 
@@ -129,21 +132,64 @@ class ResultStore:
         none, the time it was stored. With ``folder``, ``source`` is a folder and the results
         of the files under it are read too.
         """
-        col = results_table.c
-        stmt = select(results_table).order_by(col.id)
-        if source is not None:
-            stmt = stmt.where(source_filter(col.source, source, folder))
-        for column, value in ((col.group_name, group), (col.model, model), (col.label, label)):
-            if value is not None:
-                stmt = stmt.where(column == value)
-        when = func.coalesce(col.timestamp, col.created_at)
-        if since is not None:
-            stmt = stmt.where(when >= _as_time(since, "since"))
-        if until is not None:
-            stmt = stmt.where(when < _as_time(until, "until"))
+        stmt = _matching(source, group, model, label, modality, since, until, folder)
         with self._guard("read"), self._engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(stmt).mappings()]
         return _frame(rows)
+
+    def iter_results(
+        self,
+        source: str | None = None,
+        group: str | None = None,
+        model: str | None = None,
+        label: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        folder: bool = False,
+        modality: str | None = None,
+    ) -> Iterator[list[EmotionResult]]:
+        """The results ``to_frame`` would read, in the order stored, as chunks of
+        ``EmotionResult``s, so that a large store is read without holding it all in memory.
+
+        Each result's ``details`` has what the store keeps beside the result: ``row``,
+        ``item_id``, ``author``, ``url`` (where stored) and ``stored_at`` (UTC).
+        """
+        stmt = _matching(source, group, model, label, modality, since, until, folder)
+        for rows in self._pages(stmt):
+            yield [stored_result(row) for row in rows]
+
+    def score_labels(
+        self,
+        source: str | None = None,
+        group: str | None = None,
+        model: str | None = None,
+        label: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        folder: bool = False,
+        modality: str | None = None,
+    ) -> list[str]:
+        """The labels scored by the matching results: canonical ones in their order, then
+        the labels of models trained on other sets, sorted (``to_frame``'s columns)."""
+        col = results_table.c
+        stmt = _matching(source, group, model, label, modality, since, until, folder)
+        found: set[str] = set()
+        for rows in self._pages(stmt.with_only_columns(col.id, col.scores)):
+            found.update(x for row in rows for x in row["scores"])
+        return _ordered_labels(found)
+
+    def _pages(self, stmt: Any) -> Iterator[list[Any]]:
+        """Rows of ``stmt`` (ordered by id) in pages read by keyset, so that each read is
+        short and a large store is never held in memory at once."""
+        last = None
+        while True:
+            page = stmt if last is None else stmt.where(results_table.c.id > last)
+            with self._guard("read"), self._engine.connect() as conn:
+                rows = list(conn.execute(page.limit(_READ_CHUNK)).mappings())
+            if not rows:
+                return
+            last = rows[-1]["id"]
+            yield rows
 
     def delete(
         self,
@@ -360,7 +406,55 @@ def _to_row(result: EmotionResult, store_text: str, now: datetime) -> dict[str, 
         "created_at": now,
         "author": _text_detail(result.details.get("author")),
         "url": _text_detail(result.details.get("url")),
+        "item_id": _item_id(result.details.get("item_id")),
     }
+
+
+def _item_id(value: Any) -> str | None:
+    """The item's own id as text (ids read from JSON may be numbers)."""
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    return str(value)
+
+
+def _matching(source: str | None, group: str | None, model: str | None, label: str | None,
+              modality: str | None, since: datetime | str | None, until: datetime | str | None,
+              folder: bool) -> Any:
+    """SELECT of the results matching the filters, in the order stored."""
+    col = results_table.c
+    stmt = select(results_table).order_by(col.id)
+    if source is not None:
+        stmt = stmt.where(source_filter(col.source, source, folder))
+    for column, value in ((col.group_name, group), (col.model, model), (col.label, label),
+                          (col.modality, modality)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    when = func.coalesce(col.timestamp, col.created_at)
+    if since is not None:
+        stmt = stmt.where(when >= _as_time(since, "since"))
+    if until is not None:
+        stmt = stmt.where(when < _as_time(until, "until"))
+    return stmt
+
+
+def stored_result(row: Any) -> EmotionResult:
+    """A stored row as a result: times as aware UTC, and in ``details`` what the store keeps
+    beside the result (row, item_id, author, url) and when it was stored (``stored_at``)."""
+    details: dict[str, Any] = {key: row[key] for key in ("row", "item_id", "author", "url")
+                               if row[key] is not None}
+    details["stored_at"] = _aware_utc(row["created_at"])
+    return EmotionResult(
+        label=row["label"], scores=dict(row["scores"]), valence=row["valence"],
+        arousal=row["arousal"], language=row["language"], modality=row["modality"],
+        model=row["model"], text=row["text"], source_id=row["source"],
+        item_key=row["item_key"], group=row["group_name"], timestamp=_aware_utc(row["timestamp"]),
+        t_start=row["t_start"], t_end=row["t_end"], details=details,
+    )
+
+
+def _aware_utc(value: datetime | None) -> datetime | None:
+    """A stored time (kept without a zone, in UTC) as an aware UTC time."""
+    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def _text_detail(value: Any) -> str | None:
@@ -389,8 +483,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     base = pd.DataFrame(rows, columns=[c.name for c in results_table.columns])
     scores = list(base.pop("scores"))
     base = base.rename(columns={"group_name": "group"})
-    labels = {label for s in scores for label in s}
-    ordered = [x for x in L.CANONICAL if x in labels] + sorted(labels - set(L.CANONICAL))
+    ordered = _ordered_labels({label for s in scores for label in s})
     probs = pd.DataFrame(
         [[s.get(x, float("nan")) for x in ordered] for s in scores],
         columns=[f"p_{x}" for x in ordered], index=base.index, dtype="float64",
@@ -402,6 +495,11 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for column in ("valence", "arousal", "t_start", "t_end"):
         frame[column] = frame[column].astype("float64")
     return frame
+
+
+def _ordered_labels(labels: set[str]) -> list[str]:
+    """Canonical labels in their order, then any others sorted."""
+    return [x for x in L.CANONICAL if x in labels] + sorted(labels - set(L.CANONICAL))
 
 
 def _utc_naive(value: datetime | None) -> datetime | None:
