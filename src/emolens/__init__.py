@@ -16,8 +16,8 @@ from emolens.types import EmotionResult
 
 __version__ = "0.1.0"
 __all__ = [
-    "CANONICAL", "EmotionResult", "analyze", "analyze_audio", "analyze_batch", "analyze_image",
-    "analyze_video", "load", "load_speech", "load_vision", "__version__",
+    "CANONICAL", "EmotionResult", "analyze", "analyze_audio", "analyze_batch", "analyze_frame",
+    "analyze_image", "analyze_video", "load", "load_speech", "load_vision", "__version__",
 ]
 
 
@@ -75,6 +75,20 @@ def analyze_batch(
     if not isinstance(texts, Sequence):  # a generator, say
         texts = list(texts)
     return load(model, uncertain_below).analyze_batch(texts, language=language)
+
+
+def analyze_frame(
+    frame, text_col: str = "text", language: str | None = None, model: str | Path | None = None,
+    uncertain_below: float | None = None, prefix: str = "", progress: bool = False,
+):
+    """A copy of a pandas DataFrame with the emotion of its ``text_col`` in added columns:
+    ``emotion``, ``confidence``, ``valence``, ``arousal``, ``language`` and ``p_<label>``
+    (each name after ``prefix``). Rows without text get empty result columns (one warning
+    counts them); the index and the other columns are kept. A Series is read as the texts.
+    ``progress`` shows a progress bar (in a terminal or a notebook)."""
+    from emolens.io.frames import analyze_frame as analyze
+
+    return analyze(load(model, uncertain_below), frame, text_col, language, prefix, progress)
 
 
 @lru_cache(maxsize=2)
