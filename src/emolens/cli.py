@@ -163,14 +163,14 @@ def analyze_text(
 
 @analyze_app.command(
     "file",
-    help="Analyse every text in CSV, TSV, JSONL, JSON, TXT or Parquet files and store the "
-    "results.\n\nEncodings are detected (UTF-8, GB18030/GBK, Big5, Windows-1252, UTF-16 with "
-    "a BOM, others by guess). Runs resume: items already stored for the model are skipped, so "
-    "running it again analyses only new or changed rows. Stored results are never overwritten: "
-    "a changed row is stored beside its earlier result (a file exported afresh each day keeps "
-    "its history; emolens purge removes results). Rows that cannot be read are listed as "
-    "file:row: message (the row counts data rows, not the header), and the exit status is "
-    "then 3.",
+    help="Analyse every text in CSV, TSV, JSONL, JSON, TXT, Parquet or Excel (.xlsx, first "
+    "sheet) files and store the results.\n\nEncodings are detected (UTF-8, GB18030/GBK, Big5, "
+    "Windows-1252, UTF-16 with a BOM, others by guess). Runs resume: items already stored for "
+    "the model are skipped, so running it again analyses only new or changed rows. Stored "
+    "results are never overwritten: a changed row is stored beside its earlier result (a file "
+    "exported afresh each day keeps its history; emolens purge removes results). Rows that "
+    "cannot be read are listed as file:row: message (the row counts data rows, not the "
+    "header), and the exit status is then 3.",
 )
 @friendly_errors
 def analyze_file_cmd(
@@ -559,7 +559,8 @@ def show_labels() -> None:
 @train_app.command("text")
 @friendly_errors
 def train_text_cmd(
-    data: Annotated[str, typer.Option("--data", help="Labelled CSV/TSV/JSONL/Parquet file.")],
+    data: Annotated[str, typer.Option("--data", help="Labelled CSV/TSV/JSONL/Parquet/.xlsx "
+                                      "file.")],
     out: Annotated[str, typer.Option("--out", help="Directory to write the model to.")],
     text_col: Annotated[str, typer.Option(help="Column with the text.")] = "text",
     label_col: Annotated[str, typer.Option(help="Column with the gold label.")] = "label",
@@ -730,7 +731,7 @@ def _show_text_cv(cv: dict) -> None:
 @friendly_errors
 def evaluate_cmd(
     data: Annotated[str, typer.Option("--data", help="Labelled test file (CSV, TSV, JSONL, "
-                                      "JSON or Parquet).")],
+                                      "JSON, Parquet or .xlsx).")],
     model: ModelOpt = None,
     text_col: Annotated[str, typer.Option(help="Column with the text.")] = "text",
     label_col: Annotated[str, typer.Option(

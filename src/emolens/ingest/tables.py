@@ -9,15 +9,14 @@ the same record.
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from emolens.errors import InvalidInputError, MissingExtraError
+from emolens.errors import InvalidInputError
 from emolens.ingest.base import BadItem, Entry, IngestItem, Note, digest, local_source, text_or_none
 from emolens.io.encoding import detect_encoding
-from emolens.io.formats import OPENERS, Opened, Record
+from emolens.io.formats import OPENERS, Record, open_excel
 from emolens.io.textfiles import (
     SUPPORTED_EXTENSIONS,
     Columns,
@@ -29,8 +28,7 @@ from emolens.io.textfiles import (
 )
 from emolens.io.times import source_zone
 
-EXCEL_EXTENSIONS: tuple[str, ...] = (".xlsx", ".xlsm")
-TABLE_EXTENSIONS: tuple[str, ...] = (*SUPPORTED_EXTENSIONS, *EXCEL_EXTENSIONS)
+TABLE_EXTENSIONS: tuple[str, ...] = SUPPORTED_EXTENSIONS
 ROLES: tuple[str, ...] = ("text", "time", "author", "url", "id", "group")
 _NO_LIMIT = 1 << 62  # the ingest run cuts long texts itself, to the analyzer's max_chars
 
@@ -52,34 +50,6 @@ class _Tap:
         else:
             self.record = {}
         return found
-
-
-def _open_excel(path: Path, _encoding: str | None, sheet: str | None = None) -> Opened:
-    """The first (or the named) sheet of a workbook: its first row names the columns."""
-    try:
-        import openpyxl
-    except ImportError as exc:
-        raise MissingExtraError("Reading Excel workbooks", "ingest") from exc
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise InvalidInputError(f"Cannot read {path} as an Excel workbook: {exc}") from exc
-    if sheet is not None and sheet not in book.sheetnames:
-        book.close()
-        raise InvalidInputError(f"{path} has no sheet {sheet!r}; its sheets: {book.sheetnames}")
-    rows_in = (book[sheet] if sheet else book.active).iter_rows(values_only=True)
-    header = [
-        f"column{i}" if h is None or not str(h).strip() else str(h).strip()
-        for i, h in enumerate(next(rows_in, ()), 1)
-    ]
-
-    def rows(_needed: list[str]) -> Iterator[Record]:
-        for number, values in enumerate(rows_in, 1):
-            if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-                continue
-            yield number, dict(zip(header, values, strict=False))
-
-    return header, rows, book.close
 
 
 def _first(fields: Sequence[str], names: Sequence[str]) -> str | None:
@@ -124,11 +94,11 @@ def open_table(
     zone = source_zone(source_tz)
     if not path.is_file():
         raise InvalidInputError(f"Cannot read {path}: no such file.")
-    fmt = "excel" if path.suffix.lower() in EXCEL_EXTENSIONS else file_format(path)
+    fmt = file_format(path)
     try:
         encoding = None if fmt in ("parquet", "excel") else detect_encoding(path)
         if fmt == "excel":
-            fields, rows, close = _open_excel(path, None, sheet)
+            fields, rows, close = open_excel(path, None, sheet)
         else:
             fields, rows, close = OPENERS[fmt](path, encoding)
     except OSError as exc:

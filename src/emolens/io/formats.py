@@ -3,6 +3,7 @@
 An opener returns ``(fields, rows, close)``: the column names, a function giving the records
 (``(row, value)`` pairs, or ``BadRow`` for a row that cannot be read) for the columns
 needed, and a function that closes the file. Rows are numbered as a person would count them.
+Excel workbooks need openpyxl (the ``ingest`` extra).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from emolens.errors import InvalidInputError
+from emolens.errors import InvalidInputError, MissingExtraError
 
 _PEEK_RECORDS = 100  # JSON records whose keys make up the columns of a JSON/JSONL file
 _JSON_CHUNK = 1 << 20
@@ -219,7 +221,35 @@ def _open_parquet(path: Path, _encoding: str | None) -> Opened:
     return list(parquet.schema_arrow.names), rows, parquet.close
 
 
+def open_excel(path: Path, _encoding: str | None, sheet: str | None = None) -> Opened:
+    """The first (or the named) sheet of a workbook: its first row names the columns."""
+    try:
+        import openpyxl
+    except ImportError as exc:
+        raise MissingExtraError("Reading Excel workbooks", "ingest") from exc
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise InvalidInputError(f"Cannot read {path} as an Excel workbook: {exc}") from exc
+    if sheet is not None and sheet not in book.sheetnames:
+        book.close()
+        raise InvalidInputError(f"{path} has no sheet {sheet!r}; its sheets: {book.sheetnames}")
+    rows_in = (book[sheet] if sheet else book.active).iter_rows(values_only=True)
+    header = [
+        f"column{i}" if h is None or not str(h).strip() else str(h).strip()
+        for i, h in enumerate(next(rows_in, ()), 1)
+    ]
+
+    def rows(_needed: list[str]) -> Iterator[Record]:
+        for number, values in enumerate(rows_in, 1):
+            if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+                continue
+            yield number, dict(zip(header, values, strict=False))
+
+    return header, rows, book.close
+
+
 OPENERS: dict[str, Callable[[Path, str | None], Opened]] = {
     "csv": _open_csv, "tsv": _open_tsv, "jsonl": _open_jsonl, "json": _open_json,
-    "txt": _open_txt, "parquet": _open_parquet,
+    "txt": _open_txt, "parquet": _open_parquet, "excel": open_excel,
 }

@@ -21,7 +21,7 @@ from emolens.io.formats import OPENERS, BadRow, Record
 from emolens.io.times import parse_time, source_zone
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (
-    ".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".txt", ".parquet"
+    ".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".txt", ".parquet", ".xlsx", ".xlsm"
 )
 # Column names taken as the text when no text column is given (compared case-insensitively).
 TEXT_COLUMN_NAMES: tuple[str, ...] = (
@@ -29,7 +29,7 @@ TEXT_COLUMN_NAMES: tuple[str, ...] = (
 )
 _FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
-    ".txt": "txt", ".parquet": "parquet",
+    ".txt": "txt", ".parquet": "parquet", ".xlsx": "excel", ".xlsm": "excel",
 }
 
 
@@ -71,13 +71,13 @@ class Columns:
 
 
 def file_format(path: str | Path) -> str:
-    """'csv', 'tsv', 'jsonl', 'json', 'txt' or 'parquet', from the file's extension."""
+    """'csv', 'tsv', 'jsonl', 'json', 'txt', 'parquet' or 'excel', from the file's extension."""
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMATS:
         raise InvalidInputError(
             f"Cannot read {path}: unknown file type {suffix or '(no extension)'!r}; "
             f"supported: {', '.join(SUPPORTED_EXTENSIONS)}"
-            + (" (save a spreadsheet as CSV)" if suffix in (".xlsx", ".xls", ".ods") else "")
+            + (" (save the spreadsheet as .xlsx or CSV)" if suffix in (".xls", ".ods") else "")
         )
     return _FORMATS[suffix]
 
@@ -204,7 +204,7 @@ def read_items(
     if max_chars < 1:
         raise InvalidInputError(f"max_chars must be at least 1, got {max_chars}")
     try:
-        encoding = None if fmt == "parquet" else detect_encoding(path)
+        encoding = None if fmt in ("parquet", "excel") else detect_encoding(path)
         fields, rows, close = OPENERS[fmt](path, encoding)
     except OSError as exc:  # unreadable: permissions, a vanished file, a device error
         raise InvalidInputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
@@ -284,6 +284,8 @@ def estimate_rows(path: str | Path, max_bytes: int = 200 << 20) -> int | None:
     path = Path(path)
     try:
         fmt = file_format(path)
+        if fmt == "excel":
+            return None  # a zip archive: its lines are no rows
         if fmt == "parquet":
             import pyarrow.parquet as pq
 

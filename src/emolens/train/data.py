@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from emolens.errors import InvalidInputError
+from emolens.errors import InvalidInputError, MissingExtraError
 from emolens.io.encoding import detect_encoding
 
 
@@ -64,7 +65,8 @@ def split_labels(value: str, known: Collection[str] = ()) -> tuple[str, ...]:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """A CSV/TSV (encoding detected, all columns as text), JSONL, JSON or Parquet table."""
+    """A CSV/TSV (encoding detected, all columns as text), JSONL, JSON, Parquet or Excel
+    (first sheet) table."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(path)
@@ -72,9 +74,12 @@ def read_table(path: Path) -> pd.DataFrame:
         return pd.read_json(path, lines=True, dtype=False)
     if suffix == ".json":
         return pd.read_json(path, dtype=False)
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_excel(path)
     if suffix not in (".csv", ".tsv"):
         raise InvalidInputError(
-            f"{path}: unsupported extension {suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet"
+            f"{path}: unsupported extension {suffix!r}; use .csv, .tsv, .jsonl, .json, .parquet "
+            "or .xlsx"
         )
     separator = "\t" if suffix == ".tsv" else ","
     encoding = detect_encoding(path)  # the same detection `analyze file` uses
@@ -83,6 +88,18 @@ def read_table(path: Path) -> pd.DataFrame:
                            keep_default_na=False)
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"{path}: not readable as {encoding}: {exc}") from exc
+
+
+def _read_excel(path: Path) -> pd.DataFrame:
+    """The first sheet of a workbook, its first row naming the columns, cells as text."""
+    try:
+        import openpyxl  # noqa: F401  (pandas reads .xlsx through it)
+    except ImportError as exc:
+        raise MissingExtraError("Reading Excel workbooks", "ingest") from exc
+    try:
+        return pd.read_excel(path, dtype=str)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise InvalidInputError(f"Cannot read {path} as an Excel workbook: {exc}") from exc
 
 
 def read_labelled(
