@@ -132,47 +132,27 @@ class ResultStore:
         none, the time it was stored. With ``folder``, ``source`` is a folder and the results
         of the files under it are read too.
         """
-        stmt = _matching(source, group, model, label, modality, since, until, folder)
+        stmt = _matching(source=source, group=group, model=model, label=label, since=since,
+                         until=until, folder=folder, modality=modality)
         with self._guard("read"), self._engine.connect() as conn:
             rows = [dict(r) for r in conn.execute(stmt).mappings()]
         return _frame(rows)
 
-    def iter_results(
-        self,
-        source: str | None = None,
-        group: str | None = None,
-        model: str | None = None,
-        label: str | None = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        folder: bool = False,
-        modality: str | None = None,
-    ) -> Iterator[list[EmotionResult]]:
-        """The results ``to_frame`` would read, in the order stored, as chunks of
-        ``EmotionResult``s, so that a large store is read without holding it all in memory.
+    def iter_results(self, **filters: Any) -> Iterator[list[EmotionResult]]:
+        """The results ``to_frame`` would read (the same keyword filters), in the order stored,
+        as chunks of ``EmotionResult``s, so that a large store is never held in memory.
 
         Each result's ``details`` has what the store keeps beside the result: ``row``,
         ``item_id``, ``author``, ``url`` (where stored) and ``stored_at`` (UTC).
         """
-        stmt = _matching(source, group, model, label, modality, since, until, folder)
-        for rows in self._pages(stmt):
+        for rows in self._pages(_matching(**filters)):
             yield [stored_result(row) for row in rows]
 
-    def score_labels(
-        self,
-        source: str | None = None,
-        group: str | None = None,
-        model: str | None = None,
-        label: str | None = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-        folder: bool = False,
-        modality: str | None = None,
-    ) -> list[str]:
+    def score_labels(self, **filters: Any) -> list[str]:
         """The labels scored by the matching results: canonical ones in their order, then
         the labels of models trained on other sets, sorted (``to_frame``'s columns)."""
         col = results_table.c
-        stmt = _matching(source, group, model, label, modality, since, until, folder)
+        stmt = _matching(**filters)
         found: set[str] = set()
         for rows in self._pages(stmt.with_only_columns(col.id, col.scores)):
             found.update(x for row in rows for x in row["scores"])
@@ -417,9 +397,10 @@ def _item_id(value: Any) -> str | None:
     return str(value)
 
 
-def _matching(source: str | None, group: str | None, model: str | None, label: str | None,
-              modality: str | None, since: datetime | str | None, until: datetime | str | None,
-              folder: bool) -> Any:
+def _matching(*, source: str | None = None, group: str | None = None, model: str | None = None,
+              label: str | None = None, since: datetime | str | None = None,
+              until: datetime | str | None = None, folder: bool = False,
+              modality: str | None = None) -> Any:
     """SELECT of the results matching the filters, in the order stored."""
     col = results_table.c
     stmt = select(results_table).order_by(col.id)
