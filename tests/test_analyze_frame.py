@@ -87,3 +87,17 @@ def test_a_model_trained_on_own_labels_adds_its_own_score_columns(tmp_path):
     assert out["emotion"].tolist() == ["bored", "engaged"]
     assert [c for c in out if c.startswith("p_")] == ["p_bored", "p_engaged"]
     assert out["valence"].isna().all()  # own labels have no valence
+
+
+def test_results_frame_tables_a_list_of_results():
+    texts = ["I love this so much, best day ever!", "气死我了，快递又丢了"]
+    results = emolens.analyze_batch(texts)
+    frame = emolens.results_frame(results)
+    assert frame["text"].tolist() == texts
+    assert frame["label"].tolist() == [r.label for r in results] == ["joy", "anger"]
+    assert [c for c in frame if c.startswith("p_")] == [f"p_{x}" for x in CANONICAL]
+    np.testing.assert_allclose(frame["p_joy"], [r.scores["joy"] for r in results])
+    assert frame["language"].tolist() == ["en", "zh"]
+    assert emolens.results_frame([]).empty
+    with pytest.raises(InvalidInputError, match="Item 1 is str"):
+        emolens.results_frame([results[0], "joy"])

@@ -17,7 +17,8 @@ from emolens.types import EmotionResult
 __version__ = "0.1.0"
 __all__ = [
     "CANONICAL", "EmotionResult", "analyze", "analyze_audio", "analyze_batch", "analyze_frame",
-    "analyze_image", "analyze_video", "load", "load_speech", "load_vision", "__version__",
+    "analyze_image", "analyze_video", "load", "load_speech", "load_vision", "results_frame",
+    "__version__",
 ]
 
 
@@ -89,6 +90,15 @@ def analyze_frame(
     from emolens.io.frames import analyze_frame as analyze
 
     return analyze(load(model, uncertain_below), frame, text_col, language, prefix, progress)
+
+
+def results_frame(results):
+    """Results (a list from ``analyze_batch``, a timeline's ``segments``) as a pandas
+    DataFrame: label, confidence, valence, arousal, language, times and ``p_<label>``
+    columns, one row per result."""
+    from emolens.io.frames import results_frame as frame
+
+    return frame(results)
 
 
 @lru_cache(maxsize=2)

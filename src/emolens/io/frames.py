@@ -1,4 +1,5 @@
-"""pandas in, pandas out: analyse a DataFrame's text column and add the results beside it.
+"""pandas in, pandas out: analyse a DataFrame's text column and add the results beside it
+(``analyze_frame``), and results as a DataFrame (``results_frame``).
 
 The added columns are ``emotion`` (the top label), ``confidence``, ``valence``, ``arousal``,
 ``language`` and one ``p_<label>`` per output label (``uncertain`` too when a threshold is
@@ -10,13 +11,16 @@ as it is; its index and columns are kept in the copy returned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 
 from emolens.errors import InvalidInputError
+from emolens.io.results import result_columns, result_row
+from emolens.labels import CANONICAL
+from emolens.types import EmotionResult
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +103,22 @@ def _columns(result: Any, labels: list[str], wanted: list[str]) -> dict[str, Any
     if "uncertain" in wanted:
         row["uncertain"] = bool(result.details.get("uncertain", False))
     return row
+
+
+def results_frame(results: Iterable[EmotionResult]) -> pd.DataFrame:
+    """Results (of ``analyze_batch``, a recording's segments, a video's timeline) as a table
+    with the columns of `analyze file --out`: one ``p_<label>`` per label any result scores,
+    canonical labels first."""
+    results = list(results)
+    for i, result in enumerate(results):
+        if not isinstance(result, EmotionResult):
+            raise InvalidInputError(f"Item {i} is {type(result).__name__}, not an "
+                                    "EmotionResult.")
+    scored = {label for result in results for label in result.scores}
+    labels = [x for x in CANONICAL if x in scored] + sorted(scored - set(CANONICAL))
+    frame = pd.DataFrame([result_row(r, labels, "full") for r in results],
+                         columns=result_columns(labels))
+    for name in ("confidence", "valence", "arousal", "t_start", "t_end",
+                 *(f"p_{label}" for label in labels)):
+        frame[name] = frame[name].astype("float64")
+    return frame
