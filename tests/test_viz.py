@@ -22,6 +22,7 @@ from emolens.viz import (
     trend_shares,
     write_report,
 )
+from emolens.viz.report import examples
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GROUPS = ("support", "客服中心")
@@ -295,3 +296,39 @@ def test_report_command_warns_about_mixed_models_and_filters_one(tmp_path, monke
                                  cascade])
     assert chosen.exit_code == 0, chosen.output
     assert "report of 5 results" in chosen.output and "warning" not in chosen.output
+
+
+def test_report_shows_the_most_confident_examples_of_each_emotion(tmp_path):
+    def result(label: str, p: float, text: str, key: str) -> EmotionResult:
+        rest = (1.0 - p) / (len(CANONICAL) - 1)
+        return EmotionResult(label=label, scores={x: p if x == label else rest
+                                                  for x in CANONICAL},
+                             text=text, item_key=key, model="m@1", group="shop")
+
+    long = "furious " * 60
+    results = [result("anger", 0.60, "mildly cross", "a1"), result("anger", 0.95, long, "a2"),
+               result("anger", 0.90, "<script>alert(1)</script> so angry", "a3"),
+               result("anger", 0.80, "annoyed again", "a4"),
+               result("anger", 0.99, "annoyed again", "a5"),  # the same text: shown once
+               result("joy", 0.70, "nice", "j1")]
+    with ResultStore(str(tmp_path / "ex.db")) as store:
+        store.add(results)
+        df = store.to_frame()
+    picked = examples(df)
+    assert list(picked) == ["anger", "joy"]
+    assert picked["anger"]["text"].tolist() == ["annoyed again", long.strip(),
+                                                "<script>alert(1)</script> so angry"]
+    assert picked["anger"]["confidence"].round(2).tolist() == [0.99, 0.95, 0.90]
+    page = write_report(df, tmp_path / "out").html.read_text(encoding="utf-8")
+    section = page[page.index("<h2>Examples</h2>"):]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; so angry" in section
+    assert "<script>alert" not in section
+    assert "furious " * 29 in section and "…" in section and "furious " * 60 not in section
+    assert "mildly cross" not in section and section.count("annoyed again") == 1
+
+    with ResultStore(str(tmp_path / "hashed.db")) as store:
+        store.add(results, store_text="hash")
+        hashed = store.to_frame()
+    assert examples(hashed) == {}
+    page = write_report(hashed, tmp_path / "out2").html.read_text(encoding="utf-8")
+    assert "No texts are stored with these results" in page

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from emolens import labels as L
 from emolens.errors import InvalidInputError
 from emolens.viz.charts import (
     distribution_chart,
@@ -102,8 +103,8 @@ def write_report(
             stale.unlink(missing_ok=True)  # a chart from an earlier report would mislead
     html_path = out / "report.html"
     mixed = mixed_models(df)
-    html_path.write_text(_render_html(title, summary(df), sections, skipped, mixed),
-                         encoding="utf-8")
+    html_path.write_text(_render_html(title, summary(df), sections, skipped, mixed,
+                                      _examples_html(df)), encoding="utf-8")
     return ReportPaths(html_path, dist_png, trend_png, heat_png, tuple(skipped), timelines,
                        people, tuple(mixed))
 
@@ -301,9 +302,57 @@ def _mean(values: pd.Series | None) -> str:
     return f"{values.mean():+.2f} (scale -1 to +1, {int(values.notna().sum()):,} items)"
 
 
+EXAMPLES_PER_LABEL = 3
+EXAMPLE_CHARS = 240  # a longer text is cut, with an ellipsis
+
+
+def examples(df: pd.DataFrame, per_label: int = EXAMPLES_PER_LABEL) -> dict[str, pd.DataFrame]:
+    """Per label, its most confident items that have a stored text (each text once): columns
+    confidence, text, group, source. Labels in the canonical order, then others sorted."""
+    if "text" not in df:
+        return {}
+    texts = df["text"].astype("string").str.strip()
+    has_text = texts.notna() & (texts != "")
+    found: dict[str, pd.DataFrame] = {}
+    labels = [x for x in L.CANONICAL if x in set(df["label"])]
+    labels += sorted(set(df["label"]) - set(labels) - {"uncertain"})
+    for label in labels:
+        column = f"p_{label}"
+        mine = df[has_text & (df["label"] == label)]
+        if mine.empty or column not in df:
+            continue
+        picked = (mine.assign(confidence=mine[column], text=texts[mine.index])
+                  .sort_values("confidence", ascending=False, kind="stable")
+                  .drop_duplicates("text").head(per_label))
+        found[label] = picked[["confidence", "text", "group", "source"]]
+    return found
+
+
+def _examples_html(df: pd.DataFrame) -> str:
+    esc = html.escape
+    found = examples(df)
+    if not found:
+        return ('<h2>Examples</h2><p class="note">No texts are stored with these results '
+                "(--store-text hash or none), so no examples are shown.</p>")
+    rows = []
+    for label, picked in found.items():
+        for confidence, text, group in picked[["confidence", "text", "group"]].itertuples(
+                index=False):
+            shown = text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
+            rows.append(f"<tr><td>{esc(label)}</td><td>{confidence:.2f}</td>"
+                        f"<td>{esc(shown)}</td><td>{esc('' if pd.isna(group) else str(group))}"
+                        "</td></tr>")
+    return ("<h2>Examples</h2>"
+            f'<p class="note">The {EXAMPLES_PER_LABEL} most confident items of each emotion, '
+            "as stored: read them to see what the model counts as each emotion in your "
+            "data.</p>"
+            "<table><tr><th>emotion</th><th>p</th><th>text</th><th>group</th></tr>"
+            + "\n".join(rows) + "</table>")
+
+
 def _render_html(
     title: str, rows: dict[str, str], sections: list[_Section], skipped: list[str],
-    mixed: list[str],
+    mixed: list[str], examples_html: str = "",
 ) -> str:
     esc = html.escape
     table = "\n".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows.items())
@@ -324,8 +373,8 @@ def _render_html(
                       "report on one model at a time (emolens report --model NAME@VERSION).</p>"
                       for line in mixed)
     return _PAGE.format(
-        title=esc(title), note=esc(NOTE), warning=warning, table=table, body="\n".join(body),
-        skipped=notes, generated=generated,
+        title=esc(title), note=esc(NOTE), warning=warning, table=table,
+        body="\n".join([*body, examples_html]), skipped=notes, generated=generated,
     )
 
 
