@@ -324,7 +324,7 @@ def examples(df: pd.DataFrame, per_label: int = EXAMPLES_PER_LABEL) -> dict[str,
         picked = (mine.assign(confidence=mine[column], text=texts[mine.index])
                   .sort_values("confidence", ascending=False, kind="stable")
                   .drop_duplicates("text").head(per_label))
-        found[label] = picked[["confidence", "text", "group", "source"]]
+        found[label] = picked.reindex(columns=["confidence", "text", "group", "source"])
     return found
 
 
