@@ -6,7 +6,7 @@ labels are all listed in ``SCHEMES``; results are always reported on ``CANONICAL
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -128,6 +128,12 @@ ALIASES: dict[str, str] = {
     **dict.fromkeys(["惊讶", "惊奇"], "surprise"),
     **dict.fromkeys(["中性", "平静", "无情绪"], "neutral"),
 }
+
+
+def ordered_labels(labels: Iterable[str]) -> list[str]:
+    """``labels`` once each: canonical ones in the canonical order, then any others sorted."""
+    found = set(labels)
+    return [x for x in CANONICAL if x in found] + sorted(found - set(CANONICAL))
 
 
 def to_canonical(label: str, scheme: str | None = None) -> str | None:

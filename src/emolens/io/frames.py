@@ -19,7 +19,7 @@ import pandas as pd
 
 from emolens.errors import InvalidInputError
 from emolens.io.results import result_columns, result_row
-from emolens.labels import CANONICAL
+from emolens.labels import ordered_labels
 from emolens.types import EmotionResult
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,7 @@ def results_frame(results: Iterable[EmotionResult]) -> pd.DataFrame:
         if not isinstance(result, EmotionResult):
             raise InvalidInputError(f"Item {i} is {type(result).__name__}, not an "
                                     "EmotionResult.")
-    scored = {label for result in results for label in result.scores}
-    labels = [x for x in CANONICAL if x in scored] + sorted(scored - set(CANONICAL))
+    labels = ordered_labels(label for result in results for label in result.scores)
     frame = pd.DataFrame([result_row(r, labels, "full") for r in results],
                          columns=result_columns(labels))
     for name in ("confidence", "valence", "arousal", "t_start", "t_end",

@@ -27,7 +27,7 @@ from emolens.server.schemas import (
     Trend,
 )
 from emolens.store import ResultStore
-from emolens.store.sql import results_table, stored_result
+from emolens.store.sql import aware_utc, results_table, stored_result
 from emolens.store.tables import add_audit, count_alerts, count_audit, list_alerts, list_audit
 from emolens.viz.charts import (
     BUCKETS,
@@ -120,7 +120,7 @@ def alerts_page(store: ResultStore, since: datetime | None, rule: str | None, li
 def _alert(row: dict[str, Any]) -> StoredAlert:
     details = dict(row["details"] or {})
     return StoredAlert(
-        id=row["id"], rule=row["rule"], created_at=_utc(row["created_at"]), label=row["label"],
+        id=row["id"], rule=row["rule"], created_at=aware_utc(row["created_at"]), label=row["label"],
         share=row["share"], baseline=row["baseline"], items=row["items"],
         message=row["message"], delivered=list(details.get("delivered") or []),
         failed=dict(details.get("failed") or {}), details=details,
@@ -152,7 +152,7 @@ def audit_page(store: ResultStore, since: datetime | None, key_id: str | None, l
     with store._guard("read"):
         total = count_audit(store.engine, since, key_id)
         rows = list_audit(store.engine, since, limit, key_id, offset)
-    items = [AuditEntry(**{**r, "created_at": _utc(r["created_at"])}) for r in rows]
+    items = [AuditEntry(**{**r, "created_at": aware_utc(r["created_at"])}) for r in rows]
     return AuditPage(total=total, limit=limit, offset=offset, items=items)
 
 
@@ -205,8 +205,8 @@ def _trend(frame: pd.DataFrame, bucket: str | None) -> Trend:
     starts = list(trend.table.columns)
     ends = [(s.to_period(BUCKETS[bucket]) + 1).start_time for s in starts]
     return Trend(bucket=trend.bucket, time_column=trend.time_column,
-                 starts=[_utc(s.to_pydatetime()) for s in starts],
-                 ends=[_utc(e.to_pydatetime()) for e in ends],
+                 starts=[aware_utc(s.to_pydatetime()) for s in starts],
+                 ends=[aware_utc(e.to_pydatetime()) for e in ends],
                  counts=[int(c) for c in trend.counts],
                  shares={str(k): _numbers(v) for k, v in trend.table.iterrows()})
 
@@ -216,7 +216,7 @@ def _stored(row: Any) -> StoredResult:
     # The service shows an item's row and own id, not its author or URL.
     details = {key: result.details[key] for key in ("row", "item_id") if key in result.details}
     return StoredResult(**result.model_dump(exclude={"details"}), details=details, id=row["id"],
-                        created_at=_utc(row["created_at"]))
+                        created_at=result.details["stored_at"])
 
 
 def _numbers(values: Any) -> list[float | None]:
@@ -228,11 +228,6 @@ def _defuse(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """A stored time (kept without a zone, in UTC) as an aware UTC time for clients."""
-    return None if value is None else value.replace(tzinfo=UTC)
 
 
 def _utc_naive(value: datetime) -> datetime:

@@ -85,6 +85,18 @@ def _engine(db: str | None, must_exist: bool) -> tuple[Any, str]:
     return open_database(url)
 
 
+def _existing_store(db: str | None, why: str) -> str:
+    """The configured store's URL; an error saying ``why`` when it is a file that does not
+    exist (reading commands do not create an empty store)."""
+    from emolens.config import load_settings
+    from emolens.errors import InvalidInputError
+
+    url = load_settings(db=db).db
+    if "://" not in url and url != ":memory:" and not Path(url).expanduser().exists():
+        raise InvalidInputError(f"No result store at {url}: {why}.")
+    return url
+
+
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -153,9 +165,7 @@ def export_cmd(
     """Write stored results to a CSV, JSONL or Parquet file (or CSV to standard output), in
     the order stored: the columns of `analyze file --out`, with your own id (--id-col) as
     item_id, and the author, URL and time each result was stored."""
-    from emolens.config import load_settings
     from emolens.display import err_console
-    from emolens.errors import InvalidInputError
     from emolens.io.results import ResultWriter
     from emolens.store import ResultStore
 
@@ -164,9 +174,7 @@ def export_cmd(
     if start is not None and end is not None and start >= end:
         raise typer.BadParameter(f"--since {since} is not before --until {until}; swap them?",
                                  param_hint="--since/--until")
-    url = load_settings(db=db).db
-    if "://" not in url and url != ":memory:" and not Path(url).expanduser().exists():
-        raise InvalidInputError(f"No result store at {url}: nothing to export.")
+    url = _existing_store(db, "nothing to export")
     with ResultStore(url) as store:
         stored, folder = stored_source(store, source) if source is not None else (None, False)
         filters = {"source": stored, "folder": folder, "group": group, "label": label,
@@ -190,10 +198,15 @@ def export_cmd(
 
 def _parse_until(value: str) -> datetime:
     try:
-        when = datetime.fromisoformat(value.strip())
+        return _iso_utc_naive(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (2025-01-31 or "
                                  "2025-01-31T12:00:00Z)", param_hint="--until") from None
+
+
+def _iso_utc_naive(value: str) -> datetime:
+    """An ISO 8601 time as naive UTC (a time without an offset is taken as UTC)."""
+    when = datetime.fromisoformat(value.strip())
     return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
 
 
@@ -287,8 +300,7 @@ def parse_since(value: str) -> datetime:
     if re.fullmatch(r"\s*\d+(?:\.\d+)?\s*[mhdw]\s*", value.lower()):
         return ago(value, "--since").replace(tzinfo=None)
     try:
-        when = datetime.fromisoformat(value.strip())
-        return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+        return _iso_utc_naive(value)
     except (ValueError, OverflowError):
         raise typer.BadParameter(
             f"{value!r} is neither an age (30m, 12h, 7d, 4w) nor an ISO 8601 time "
@@ -310,15 +322,11 @@ def audit_cmd(
     id and name (never the key), route, filters, rows and client address."""
     import json
 
-    from emolens.config import load_settings
-    from emolens.errors import InvalidInputError
     from emolens.store import ResultStore
     from emolens.store.tables import list_audit
 
     start = None if since is None else parse_since(since)
-    url = load_settings(db=db).db
-    if "://" not in url and url != ":memory:" and not Path(url).expanduser().exists():
-        raise InvalidInputError(f"No result store at {url}: nothing to show.")
+    url = _existing_store(db, "nothing to show")
     with ResultStore(url) as store, store._guard("read the audit log of"):
         rows = list_audit(store.engine, start, limit, key)
     for row in rows:

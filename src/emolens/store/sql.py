@@ -156,7 +156,7 @@ class ResultStore:
         found: set[str] = set()
         for rows in self._pages(stmt.with_only_columns(col.id, col.scores)):
             found.update(x for row in rows for x in row["scores"])
-        return _ordered_labels(found)
+        return L.ordered_labels(found)
 
     def _pages(self, stmt: Any) -> Iterator[list[Any]]:
         """Rows of ``stmt`` (ordered by id) in pages read by keyset, so that each read is
@@ -423,17 +423,17 @@ def stored_result(row: Any) -> EmotionResult:
     beside the result (row, item_id, author, url) and when it was stored (``stored_at``)."""
     details: dict[str, Any] = {key: row[key] for key in ("row", "item_id", "author", "url")
                                if row[key] is not None}
-    details["stored_at"] = _aware_utc(row["created_at"])
+    details["stored_at"] = aware_utc(row["created_at"])
     return EmotionResult(
         label=row["label"], scores=dict(row["scores"]), valence=row["valence"],
         arousal=row["arousal"], language=row["language"], modality=row["modality"],
         model=row["model"], text=row["text"], source_id=row["source"],
-        item_key=row["item_key"], group=row["group_name"], timestamp=_aware_utc(row["timestamp"]),
+        item_key=row["item_key"], group=row["group_name"], timestamp=aware_utc(row["timestamp"]),
         t_start=row["t_start"], t_end=row["t_end"], details=details,
     )
 
 
-def _aware_utc(value: datetime | None) -> datetime | None:
+def aware_utc(value: datetime | None) -> datetime | None:
     """A stored time (kept without a zone, in UTC) as an aware UTC time."""
     return None if value is None else value.replace(tzinfo=UTC)
 
@@ -464,7 +464,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     base = pd.DataFrame(rows, columns=[c.name for c in results_table.columns])
     scores = list(base.pop("scores"))
     base = base.rename(columns={"group_name": "group"})
-    ordered = _ordered_labels({label for s in scores for label in s})
+    ordered = L.ordered_labels(label for s in scores for label in s)
     probs = pd.DataFrame(
         [[s.get(x, float("nan")) for x in ordered] for s in scores],
         columns=[f"p_{x}" for x in ordered], index=base.index, dtype="float64",
@@ -476,11 +476,6 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for column in ("valence", "arousal", "t_start", "t_end"):
         frame[column] = frame[column].astype("float64")
     return frame
-
-
-def _ordered_labels(labels: set[str]) -> list[str]:
-    """Canonical labels in their order, then any others sorted."""
-    return [x for x in L.CANONICAL if x in labels] + sorted(labels - set(L.CANONICAL))
 
 
 def _utc_naive(value: datetime | None) -> datetime | None:

@@ -314,9 +314,9 @@ def examples(df: pd.DataFrame, per_label: int = EXAMPLES_PER_LABEL) -> dict[str,
     texts = df["text"].astype("string").str.strip()
     has_text = texts.notna() & (texts != "")
     found: dict[str, pd.DataFrame] = {}
-    labels = [x for x in L.CANONICAL if x in set(df["label"])]
-    labels += sorted(set(df["label"]) - set(labels) - {"uncertain"})
-    for label in labels:
+    for label in L.ordered_labels(df["label"]):
+        if label == "uncertain":  # an abstention, not an emotion to show examples of
+            continue
         column = f"p_{label}"
         mine = df[has_text & (df["label"] == label)]
         if mine.empty or column not in df:
