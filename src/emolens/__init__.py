@@ -23,19 +23,32 @@ __all__ = [
 
 
 @lru_cache(maxsize=8)
-def _recognizer(model: str):
+def _recognizer(model: str, _stamp: object = None):
     from emolens.models import resolve_recognizer
 
     return resolve_recognizer(model)
 
 
 @lru_cache(maxsize=16)
-def _analyzer(model: str, batch_size: int, max_chars: int, uncertain_below: float | None):
+def _analyzer(model: str, batch_size: int, max_chars: int, uncertain_below: float | None,
+              _stamp: object = None):
     from emolens.pipeline import Analyzer
 
     # Analyzers with other settings share the loaded recognizer.
-    return Analyzer(_recognizer(model), batch_size=batch_size, max_chars=max_chars,
+    return Analyzer(_recognizer(model, _stamp), batch_size=batch_size, max_chars=max_chars,
                     uncertain_below=uncertain_below)
+
+
+def _model_key(model: str) -> tuple[str, object]:
+    """The cache key of a model: a directory by its absolute path and its files' times, so
+    that a model trained again into the same folder, or a relative path read from another
+    working directory, is loaded afresh; a registered name as it is."""
+    path = Path(model).expanduser()
+    if not model.strip() or not path.is_dir():  # Path("") would be the current folder
+        return model, None
+    stamp = tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size)
+                         for f in path.iterdir() if f.is_file()))
+    return str(path.resolve()), stamp
 
 
 def load(model: str | Path | None = None, uncertain_below: float | None = None):
@@ -56,8 +69,9 @@ def load(model: str | Path | None = None, uncertain_below: float | None = None):
         from emolens.train.media import load_media_model
 
         return load_media_model(settings.model)
-    return _analyzer(str(settings.model), settings.batch_size, settings.max_text_chars,
-                     settings.uncertain_below)
+    model_path, stamp = _model_key(str(settings.model))
+    return _analyzer(model_path, settings.batch_size, settings.max_text_chars,
+                     settings.uncertain_below, stamp)
 
 
 def analyze(

@@ -119,6 +119,10 @@ class Analyzer:
         chosen = [own[j] for j in order if native[j] >= self.label_thresholds.get(own[j], 0.5)]
         return chosen or [own[int(order[0])]]
 
+    def analyze(self, text: str, language: str | None = None) -> EmotionResult:
+        """The result for one text (``emolens.analyze`` with this model)."""
+        return self.analyze_batch([text], language=language)[0]
+
     def analyze_batch(
         self,
         texts: Sequence[str],

@@ -92,6 +92,8 @@ def resolve_recognizer(model: str | Path, **kwargs: Any) -> TextRecognizer:
     if isinstance(model, str) and not model.strip():  # Path("") would be the current folder
         raise InvalidInputError("No model given: name a recognizer (emolens models lists "
                                 "them) or a model directory.")
+    if isinstance(model, str) and model.startswith("~"):
+        model = Path(model).expanduser()
     if isinstance(model, Path) or (Path(model).is_dir() and str(model) not in recognizers.names()):
         return load_model_dir(model)
     name = str(model)

@@ -58,6 +58,9 @@ class EncoderHeadRecognizer:
         self.version: str = str(meta["version"])
         self.abstain_below: float | None = meta.get("abstain_below")
         self.label_thresholds: dict[str, float] | None = meta.get("label_thresholds")
+        # Models saved before languages were recorded say nothing (None: no warning).
+        self.trained_languages: tuple[str, ...] | None = (
+            tuple(meta["languages"]) if meta.get("languages") else None)
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None
               ) -> np.ndarray:

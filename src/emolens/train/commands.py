@@ -257,6 +257,18 @@ def train_text_finetune_cmd(train: Any, dev: Any, out: str, encoder_name: str,
                   "runs without torch; see its MODEL_CARD.md", highlight=False)
 
 
+def finetune_only_note(**given: Any) -> str | None:
+    """A warning naming the --finetune options given without --finetune (they do nothing
+    then); ``given`` holds each option's value, None/False/its default when not given."""
+    defaults = {"batch_size": 32, "patience": 3, "device": "auto"}
+    named = [f"--{key.replace('_', '-')}" for key, value in given.items()
+             if value not in (None, False, defaults.get(key))]
+    if not named:
+        return None
+    return (f"{', '.join(named)} only apply with --finetune lora|full|top, so they are "
+            "ignored here")
+
+
 def warn(lines: Iterable[str | None]) -> None:
     """Each line (None: nothing to say) as a warning on stderr."""
     for line in lines:

@@ -230,6 +230,23 @@ def label_notes(label_set: Sequence[str], train: LabelledData,
     return notes
 
 
+def dev_label_note(dev: LabelledData | None, label_set: Sequence[str]) -> str | None:
+    """A warning when rows of the --dev file have no label the model is trained on: they are
+    left out of its calibration and scores."""
+    if dev is None:
+        return None
+    known = set(label_set)
+    sets = dev.label_sets(label_set)
+    lost = [item for item in sets if not set(item) & known]
+    if not lost:
+        return None
+    others = sorted({x for item in lost for x in item})
+    shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10
+                                      else "")
+    return (f"{dev.path}: {len(lost):,} of {len(sets):,} dev rows have only labels the model "
+            f"is not trained on ({shown}); they are left out of calibration and the dev score")
+
+
 def gold_overlap_note(data: LabelledData, output_labels: Sequence[str],
                       scheme: str | None = None) -> str | None:
     """A warning when gold labels of ``data`` are ones the model never gives (their items

@@ -155,6 +155,7 @@ def train_text_encoder(
     """Embed (cached), fit and validate a head, save the model directory (without
     ``version``, a hash of the head is the version)."""
     from emolens.models.catalog import check_output_dir
+    from emolens.text.language import resolve_languages
     from emolens.train.media import save_model
 
     check_output_dir(out_dir)  # before the embedding, not after it
@@ -201,6 +202,8 @@ def train_text_encoder(
     meta = {
         "type": MODEL_TYPE, "modality": "text", "name": name, "version": version,
         "labels": list(label_set), "scheme": text_scheme(label_set), "encoder": identity,
+        # The languages it learnt from: the Analyzer marks results in any other language.
+        "languages": sorted(set(resolve_languages(train.texts, train.languages))),
         "head": {"kind": "logistic-regression (standardised features)", "C": head.c,
                  "class_weight": options.class_weight, "temperature": head.temperature_},
         "abstain_below": options.abstain_below,
