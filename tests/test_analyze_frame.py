@@ -101,3 +101,56 @@ def test_results_frame_tables_a_list_of_results():
     assert emolens.results_frame([]).empty
     with pytest.raises(InvalidInputError, match="Item 1 is str"):
         emolens.results_frame([results[0], "joy"])
+
+
+def test_bytes_are_decoded_and_values_that_are_not_text_are_left_empty(caplog):
+    frame = pd.DataFrame(
+        {"body": ["气死我了，快递又丢了".encode(), b"\xff\xfe broken", True, ["list"],
+                  {"a": 1}, "I love this so much, best day ever!"]},
+        index=["a", "b", "c", "d", "e", "f"])
+    with caplog.at_level(logging.WARNING):
+        out = emolens.analyze_frame(frame, text_col="body")
+    assert out.loc["a", "emotion"] == emolens.analyze("气死我了，快递又丢了").label == "anger"
+    assert out.loc["a", "language"] == "zh"
+    assert out.loc[["b", "c", "d", "e"]].iloc[:, 1:].isna().all().all()
+    assert out.loc["f", "emotion"] == "joy"
+    assert "3 of 6 rows have no text in 'body' (index c, d, e)" in caplog.text
+    assert "1 of 6 rows of 'body' are bytes that are not UTF-8 (index b)" in caplog.text
+
+
+def test_warnings_name_rows_by_index_label_and_by_position_when_labels_repeat(monkeypatch,
+                                                                               caplog):
+    monkeypatch.setenv("EMOLENS_MAX_TEXT_CHARS", "40")
+    long = "I love this so much, best day ever! " * 3
+    frame = pd.DataFrame({"body": [None, long, "so happy", None]},
+                         index=["r0", "r1", "r2", "r2"])
+    with caplog.at_level(logging.WARNING):
+        out = emolens.analyze_frame(frame, text_col="body")
+    assert out["emotion"].notna().tolist() == [False, True, True, False]
+    assert "2 of 4 rows have no text in 'body' (index r0, r2 (iloc 3))" in caplog.text
+    assert "1 of 4 rows of 'body' have more than 40 characters (index r1)" in caplog.text
+    assert "Item" not in caplog.text
+
+
+def test_results_frame_wants_a_list_and_keeps_uncertain_and_confidence():
+    result = emolens.analyze("I love this so much, best day ever!")
+    with pytest.raises(InvalidInputError, match=r"a list of results \(got one EmotionResult\)"):
+        emolens.results_frame(result)
+    with pytest.raises(InvalidInputError, match=r"a list of results \(got None\)"):
+        emolens.results_frame(None)
+    marked = emolens.analyze_batch(["I love this so much, best day ever!", "hmm, ok"],
+                                   uncertain_below=0.99)
+    frame = emolens.results_frame(marked)
+    assert frame["uncertain"].tolist() == [False, True]  # as analyze_frame marks them
+    assert "uncertain" not in emolens.results_frame([result])
+
+
+def test_results_frame_gives_an_abstaining_models_result_its_confidence(tmp_path):
+    model = NgramRecognizer(name="abstains", version="1", min_df=1, abstain_below=0.99)
+    model.fit(["so boring, nothing happens", "yawn, dull lecture", "what a gripping talk",
+               "I was hooked from the start"], ["bored", "bored", "engaged", "engaged"])
+    results = emolens.analyze_batch(["dull and gripping"], model=model.save(tmp_path / "m"))
+    assert results[0].label == "uncertain"
+    frame = emolens.results_frame(results)
+    assert frame.loc[0, "confidence"] == results[0].confidence == max(results[0].scores.values())
+    assert frame["uncertain"].tolist() == [True]

@@ -174,7 +174,7 @@ def test_usage_errors(tmp_path, model_dir):
     assert invoke(str(path), "--language", "fr").exit_code == EXIT_USAGE
     result = invoke(str(path), "--model", model_dir, "--db", str(tmp_path / "r.db"),
                     "--out", str(tmp_path / "o.xlsx"))
-    assert result.exit_code == EXIT_ERROR and ".parquet" in result.stderr
+    assert result.exit_code == EXIT_USAGE and ".parquet" in result.stderr
 
 
 def console_script() -> str:
@@ -371,3 +371,15 @@ def test_report_source_takes_a_relative_file_or_a_folder(tmp_path, model_dir, mo
         assert result.exit_code == EXIT_OK, result.output
         assert f"report of {expected} results" in result.output
         assert str(out / "report.html") in result.output and (out / "report.html").is_file()
+
+
+def test_a_duplicated_text_column_is_refused_naming_file_and_column(tmp_path, model_dir):
+    path = tmp_path / "dh.csv"
+    path.write_text("comment,comment\nfirst happy text,second angry text furious\n",
+                    encoding="utf-8")
+    out = tmp_path / "out.csv"
+    done = invoke(str(path), "--text-col", "comment", "--no-store", "--model", model_dir,
+                  "-o", str(out))
+    assert done.exit_code == EXIT_ERROR, done.output
+    assert "dh.csv has 2 columns named 'comment'" in done.output
+    assert "second angry" not in out.read_text(encoding="utf-8-sig")

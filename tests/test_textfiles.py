@@ -289,3 +289,21 @@ def test_estimate_rows(tmp_path):
     assert estimate_rows(path, max_bytes=10) is None
     (tmp_path / "b.json").write_text("[]", encoding="utf-8")
     assert estimate_rows(tmp_path / "b.json") is None
+
+
+def test_a_duplicated_column_is_refused_when_used_and_warned_of_when_not(tmp_path, caplog):
+    path = tmp_path / "dh.csv"
+    path.write_text("comment,comment,when,when\nfirst happy text,second angry text,1,2\n",
+                    encoding="utf-8")
+    with pytest.raises(InvalidInputError) as err:
+        read_items(path, text_col="comment")
+    assert str(err.value) == (f"{path} has 2 columns named 'comment'; rename them so that one "
+                              "holds the texts.")
+    path.write_text("comment,when,when\nhappy,1,2\n", encoding="utf-8")
+    with pytest.raises(InvalidInputError, match="2 columns named 'when'.*one holds the times"):
+        read_items(path, text_col="comment", time_col="WHEN")
+    path.write_text("text,note,note\nhello there,a,b\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        items = list(read_items(path))
+    assert [i.text for i in items] == ["hello there"]
+    assert f"{path} has 2 columns named 'note'" in caplog.text

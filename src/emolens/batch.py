@@ -204,6 +204,7 @@ def analyze_file(
     progress: ProgressCallback | None = None,
     sink: ResultSink | None = None,
     source_tz: str | tzinfo | None = None,
+    sheet: str | None = None,
 ) -> BatchReport:
     """Analyse every item of one file, storing results in ``store`` (when given) chunk by chunk.
 
@@ -217,7 +218,7 @@ def analyze_file(
     started = time.perf_counter()
     report = BatchReport()
     reader = read_items(path, text_col, time_col, group_col, id_col, max_chars=analyzer.max_chars,
-                        source_tz=source_tz)
+                        source_tz=source_tz, sheet=sheet)
     _run_file(reader, job, report)
     report.elapsed = time.perf_counter() - started
     return report
@@ -239,6 +240,7 @@ def analyze_paths(
     sink: ResultSink | None = None,
     on_file: Callable[[Path], None] | None = None,
     source_tz: str | tzinfo | None = None,
+    sheet: str | None = None,
 ) -> BatchReport:
     """Like ``analyze_file`` for several files and folders (see ``expand_paths``).
 
@@ -254,7 +256,7 @@ def analyze_paths(
     started = time.perf_counter()
     report = BatchReport()
     readers = open_readers(files, report, text_col, time_col, group_col, id_col,
-                           max_chars=analyzer.max_chars, on_file=on_file, tz=zone)
+                           max_chars=analyzer.max_chars, on_file=on_file, tz=zone, sheet=sheet)
     for reader in readers:
         _run_file(reader, job, report)
     report.elapsed = time.perf_counter() - started
@@ -272,6 +274,7 @@ def open_readers(
     max_chars: int,
     on_file: Callable[[Path], None] | None = None,
     tz: tzinfo | None = None,
+    sheet: str | None = None,
 ) -> Iterator[ItemReader]:
     """A reader for each file in turn; a file that cannot be read at all is recorded in
     ``report`` as a failed file and an error, and the next one is opened. Naive times are
@@ -285,7 +288,7 @@ def open_readers(
                     f"{path} holds no files of a supported type ({', '.join(SUPPORTED_EXTENSIONS)})"
                 )
             reader = read_items(path, text_col, time_col, group_col, id_col, max_chars=max_chars,
-                                source_tz=tz)
+                                source_tz=tz, sheet=sheet)
         except InvalidInputError as exc:
             report.files.append(FileReport(str(path), errors=1, failed=str(exc)))
             report.add_error(RowError(str(path), None, str(exc)))

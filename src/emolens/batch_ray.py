@@ -185,6 +185,7 @@ def analyze_paths_ray(
     sink: ResultSink | None = None,
     on_file: Callable[[Path], None] | None = None,
     source_tz: str | tzinfo | None = None,
+    sheet: str | None = None,
 ) -> RayBatchReport:
     """``emolens.batch.analyze_paths`` with the analysis on Ray workers; the same results.
 
@@ -211,7 +212,8 @@ def analyze_paths_ray(
         window = _Window(_Run(analyzer.model_id, spec, language, store, store_text, chunk_size,
                               options, session.connect, progress, sink), report)
         for reader in open_readers(files, report, text_col, time_col, group_col, id_col,
-                                   max_chars=analyzer.max_chars, on_file=on_file, tz=zone):
+                                   max_chars=analyzer.max_chars, on_file=on_file, tz=zone,
+                                   sheet=sheet):
             file = start_file(reader, report)
             source = str(reader.path.resolve())
             stored = StoredResults(store, source, analyzer.model_id)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 import sys
-from collections.abc import Callable
-from contextlib import ExitStack, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from functools import partial, wraps
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -36,6 +37,7 @@ from emolens.ingest.commands import register as register_ingest_commands
 from emolens.llm.commands import register as register_llm_commands
 from emolens.models.commands import register as register_models_commands
 from emolens.server.commands import register as register_server_commands
+from emolens.store.commands import SINCE_HELP, UNTIL_HELP
 from emolens.store.commands import register as register_db_commands
 from emolens.train.commands import register as register_train_commands
 from emolens.train.commands import register_benchmark
@@ -107,6 +109,20 @@ def friendly_errors(func: F) -> F:
 
 
 
+@contextmanager
+def _errors_only_logged(quiet: bool) -> Iterator[None]:
+    """With ``quiet``, emolens's logged warnings hidden inside the block (--quiet); the level
+    is restored after it, for whoever runs commands in-process (tests, notebooks)."""
+    logger = logging.getLogger("emolens")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _decoded(data: bytes) -> str:
     """Text piped in or typed in a terminal whose encoding may not be UTF-8: a BOM's
     encoding, else UTF-8, else GB18030 (Chinese Windows consoles and files), else
@@ -163,14 +179,15 @@ def analyze_text(
 
 @analyze_app.command(
     "file",
-    help="Analyse every text in CSV, TSV, JSONL, JSON, TXT, Parquet or Excel (.xlsx, first "
-    "sheet) files and store the results.\n\nEncodings are detected (UTF-8, GB18030/GBK, Big5, "
-    "Windows-1252, UTF-16 with a BOM, others by guess). Runs resume: items already stored for "
-    "the model are skipped, so running it again analyses only new or changed rows. Stored "
-    "results are never overwritten: a changed row is stored beside its earlier result (a file "
-    "exported afresh each day keeps its history; emolens purge removes results). Rows that "
-    "cannot be read are listed as file:row: message (the row counts data rows, not the "
-    "header), and the exit status is then 3.",
+    help="Analyse every text in CSV, TSV, JSONL, JSON, TXT, Parquet or Excel (.xlsx: the first "
+    "sheet, or --sheet) files and store the results."
+    "\n\nEncodings are detected (UTF-8, GB18030/GBK, Big5, Windows-1252, UTF-16 with a BOM, "
+    "others by guess). Runs resume: items already stored for the model are skipped, so "
+    "running it again analyses only new or changed rows. Stored results are never "
+    "overwritten: a changed row is stored beside its earlier result (a file exported afresh "
+    "each day keeps its history; emolens purge removes results). Rows that cannot be read are "
+    "listed as file:row: message (the row counts data rows, not the header), and the exit "
+    "status is then 3.",
 )
 @friendly_errors
 def analyze_file_cmd(
@@ -181,8 +198,9 @@ def analyze_file_cmd(
         "--text-col", help="Column with the text (default: the one named text, content, body, "
         "message, post, utterance, 内容, 微博内容 or 正文).")] = None,
     time_col: Annotated[str | None, typer.Option(
-        "--time-col", help="Column with when the text was written (ISO, Unix time, ...); "
-        "times without an offset are in --source-tz.")] = None,
+        "--time-col", help="Column with when the text was written (ISO, Unix time, ...; in "
+        "a workbook a plain number is an Excel serial date); times without an offset are in "
+        "--source-tz.")] = None,
     source_tz: SourceTzOpt = None,
     group_col: Annotated[str | None, typer.Option(
         "--group-col", help="Column to group results by (channel, speaker, brand, ...).")] = None,
@@ -190,6 +208,8 @@ def analyze_file_cmd(
         "--id-col", help="Column with your own id of each item (copied to --out). With it, "
         "a re-run knows items by id, so rows added above them or moved are not analysed and "
         "stored again.")] = None,
+    sheet: Annotated[str | None, typer.Option(
+        "--sheet", help="Excel workbooks: the sheet to read (default: the first).")] = None,
     model: ModelOpt = None,
     language: LanguageOpt = None,
     db: DbOpt = None,
@@ -245,6 +265,7 @@ def analyze_file_cmd(
         # Opening the output truncates it: checked before anything is opened.
         raise typer.BadParameter(f"{out} is an input file; writing results there would "
                                  "overwrite it. Choose another --out file.", param_hint="--out")
+    _check_out(out)
     files = expand_paths(paths)
     if out is not None:  # a folder being analysed may hold the output of an earlier run
         files = [f for f in files if f.resolve() != out.resolve()]
@@ -259,13 +280,14 @@ def analyze_file_cmd(
         if writer is not None:
             stack.enter_context(writer)
         bar = stack.enter_context(BatchProgress(files, enabled=not quiet))
+        stack.enter_context(_errors_only_logged(quiet))  # errors only: logged warnings too
         try:
             report = run(
                 files, analyzer, store, text_col=text_col, time_col=time_col,
                 group_col=group_col, id_col=id_col, language=language,
                 store_text=settings.store_text, chunk_size=chunk_size, progress=bar.advance,
                 on_file=bar.on_file, sink=None if writer is None else writer.write,
-                source_tz=settings.source_tz,
+                source_tz=settings.source_tz, sheet=sheet,
             )
         except KeyboardInterrupt:
             err_console.print("interrupted: every finished chunk is stored; run the same "
@@ -277,6 +299,13 @@ def analyze_file_cmd(
         where += f"; Ray workers used: {len(ray_workers)} (peak memory {peaks} MiB)"
     show_batch_report(report, analyzer.model_id, where, out, as_json=as_json, quiet=quiet)
     show_problems(report, quiet, settings.max_text_chars)
+    if report.skipped_existing and (time_col or group_col) and not quiet:
+        # Resuming keeps stored rows as they are, so columns named only now are not in them.
+        err_console.print(
+            f"[yellow]note:[/] {report.skipped_existing:,} items were stored by an earlier run "
+            "and kept as stored: --time-col/--group-col values are not added to them (--out "
+            "has them). To store them with these columns, remove the earlier results "
+            "(emolens purge --source FILE) and run again.", highlight=False, soft_wrap=True)
     raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
 
 
@@ -470,6 +499,19 @@ def _loading(quiet: bool, what: str) -> Any:
     return ExitStack() if quiet else console.status(f"loading the {what} models ...")
 
 
+def _check_out(out: Path | None) -> None:
+    """An --out file of a format we cannot write is a usage error (exit 2), found before any
+    work."""
+    from emolens.errors import InvalidInputError
+    from emolens.io.results import output_format
+
+    if out is not None:
+        try:
+            output_format(out)
+        except InvalidInputError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--out") from None
+
+
 def _run_media(
     paths: list[Path], analyze: Any, model_id: str, settings: Any, no_store: bool,
     as_json: bool, out: Path | None, quiet: bool, audio: bool = False, video: bool = False,
@@ -484,6 +526,7 @@ def _run_media(
     from emolens.store import ResultStore
     from emolens.vision.frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
+    _check_out(out)
     kinds = (IMAGE_EXTENSIONS if images else frozenset()) | (
         VIDEO_EXTENSIONS if video else frozenset())
     files = expand_media(paths, kinds or None)
@@ -552,6 +595,12 @@ def show_labels() -> None:
         cells = [", ".join(k for k, v in mapping.items() if v == label) for label in L.CANONICAL]
         table.add_row(scheme, *cells)
     console.print(table)
+    in_schemes = {k for mapping in L.scheme_table().values() for k in mapping}
+    other = {k: v for k, v in L.ALIASES.items() if k not in in_schemes}
+    console.print("other names mapped to canonical (any case; a model trained on labels that "
+                  "all map reports canonical labels): " + "; ".join(
+                      f"{label}: {', '.join(k for k, v in other.items() if v == label)}"
+                      for label in L.CANONICAL if label in other.values()), highlight=False)
     console.print("valence/arousal anchors: " + ", ".join(
         f"{k} {v[0]:+.2f}/{v[1]:+.2f}" for k, v in L.VALENCE_AROUSAL.items()))
 
@@ -565,11 +614,19 @@ def train_text_cmd(
     text_col: Annotated[str, typer.Option(help="Column with the text.")] = "text",
     label_col: Annotated[str, typer.Option(help="Column with the gold label.")] = "label",
     language_col: Annotated[
-        str | None, typer.Option(help="Column with 'en'/'zh' (else detected).")
+        str | None, typer.Option(help="Column with each row's language: en/zh (also EN, "
+                                 "English, zh-CN, 中文...); empty or other cells are detected "
+                                 "from the text.")
     ] = None,
     labels: Annotated[
-        str | None, typer.Option(help="Comma-separated label set (default: labels in the data).")
+        str | None, typer.Option(help="Comma-separated label set (default: labels in the "
+                                 "data). Rows with none of these labels are left out.")
     ] = None,
+    single_label: Annotated[bool, typer.Option(
+        "--single-label", help="Each label cell is one label, even if it holds ',' or '|' "
+        "(default: such cells list several labels: multi-label data).")] = False,
+    sheet: Annotated[str | None, typer.Option(
+        "--sheet", help="Excel workbooks: the sheet to read (default: the first).")] = None,
     dev: Annotated[
         str | None, typer.Option(help="Labelled dev file for calibration and a first score.")
     ] = None,
@@ -636,23 +693,47 @@ def train_text_cmd(
     """Train a text model (n-grams, a head on a frozen encoder, or a fine-tuned encoder),
     calibrated, on any label set."""
     from emolens.models.catalog import check_output_dir
-    from emolens.train.commands import warn
-    from emolens.train.data import parse_labels, read_labelled, skipped_note
-    from emolens.train.text import cross_validate_text, label_notes, split_holdout, train_text
+    from emolens.train.commands import finetune_only_note, warn
+    from emolens.train.data import parse_labels, read_labelled, reading_notes
+    from emolens.train.text import (
+        cross_validate_text,
+        dev_label_note,
+        label_notes,
+        split_holdout,
+        train_text,
+    )
 
     check_output_dir(out)  # a folder of the user's own files is refused before any work
+    if c is not None and not c > 0:
+        raise typer.BadParameter(f"must be greater than 0, got {c:g}", param_hint="--c")
     if top_layers is not None and finetune != "top":
         from emolens.errors import InvalidInputError
 
         raise InvalidInputError("--top-layers goes with --finetune top")
+    if finetune is None:
+        warn([finetune_only_note(epochs=epochs, lr=lr, batch_size=batch_size,
+                                 evals_per_epoch=evals_per_epoch, patience=patience,
+                                 label_smoothing=label_smoothing, from_base=from_base,
+                                 device=device)])
     if encoder != "ngram":
         from emolens.text.encoder_head import load_encoder
 
         model_encoder = load_encoder(encoder)  # an unknown name fails before reading data
-    train_data = read_labelled(data, text_col, label_col, language_col, group_col)
-    dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
-    warn([skipped_note(train_data), skipped_note(dev_data) if dev_data else None])
+    reading = dict(single_label=single_label, sheet=sheet)
+    train_data = read_labelled(data, text_col, label_col, language_col, group_col, **reading)
+    dev_data = read_labelled(dev, text_col, label_col, language_col, **reading) if dev else None
+    warn([*reading_notes(train_data), *reading_notes(dev_data)])
     label_set = parse_labels(labels)
+    if label_set is not None:  # a subset of the data's labels trains on that subset
+        train_data, dropped = train_data.keep_labels(label_set)
+        if dropped:
+            warn([f"{data}: left out {dropped:,} rows with none of the labels in --labels"])
+        if not train_data.texts:
+            from emolens.errors import InvalidInputError
+
+            raise InvalidInputError(f"{data}: no row has a label in --labels {labels!r}")
+    warn([dev_label_note(dev_data, label_set or sorted(
+        {x for item in train_data.label_sets() for x in item}))])
     if finetune is not None:
         from emolens.errors import InvalidInputError
         from emolens.train.commands import train_text_finetune_cmd
@@ -666,15 +747,19 @@ def train_text_cmd(
                                   patience=patience, from_base=from_base, device=device,
                                   top_layers=top_layers or 2, evals_per_epoch=evals_per_epoch,
                                   label_smoothing=label_smoothing)
-        return train_text_finetune_cmd(train_data, dev_data, out, encoder, label_set, options,
-                                       name=name, version=version, val_split=val_split)
+        train_text_finetune_cmd(train_data, dev_data, out, encoder, label_set, options,
+                                name=name, version=version, val_split=val_split)
+        return _say_canonical(label_set or sorted({x for item in train_data.label_sets()
+                                                   for x in item}))
     if encoder != "ngram":
         from emolens.train.commands import train_text_encoder_cmd
 
-        return train_text_encoder_cmd(
+        train_text_encoder_cmd(
             train_data, dev_data, out, encoder, model_encoder, label_set, name=name,
             version=version, c=c, balanced=balanced, seed=seed, val_split=val_split,
             folds=folds, abstain_below=abstain_below, cache=cache_embeddings)
+        return _say_canonical(label_set or sorted({x for item in train_data.label_sets()
+                                                   for x in item}))
     params = dict(c=0.5 if c is None else c, class_weight="balanced" if balanced else None,
                   seed=seed, min_df=min_df)
     cv = held_out = None
@@ -698,6 +783,7 @@ def train_text_cmd(
          for language, label in model.skipped_languages_.items())
     console.print(f"saved [bold]{out}[/] as {model.name}@{model.version} (labels: "
                   f"{', '.join(model.labels)}; languages: {', '.join(sorted(model.heads_))})")
+    _say_canonical(model.labels)
     if model.label_thresholds:
         console.print("multi-label: per-label thresholds fitted on the validation items "
                       "(results list their labels in details.labels): " + ", ".join(
@@ -706,6 +792,19 @@ def train_text_cmd(
     if metrics is not None:
         console.print(f"dev ({'hold-out' if dev is None else dev}; ECE "
                       f"{metrics.extra['ece']:.3f}): " + metrics.to_markdown(), highlight=False)
+
+
+def _say_canonical(labels: Sequence[str]) -> None:
+    """Tell the user when their labels are all names of canonical emotions, so that results
+    come out in canonical labels rather than theirs."""
+    from emolens import labels as L
+
+    if set(labels) <= set(L.CANONICAL) or not L.is_mappable(labels):
+        return
+    pairs = ", ".join(f"{x} → {L.to_canonical(x)}" for x in labels)
+    console.print(f"these labels all name canonical emotions ({pairs}), so `analyze` reports "
+                  "canonical labels with valence and arousal; `evaluate` scores on your own "
+                  "labels", highlight=False)
 
 
 def _show_text_cv(cv: dict) -> None:
@@ -737,7 +836,14 @@ def evaluate_cmd(
     label_col: Annotated[str, typer.Option(
         help="Column with the gold label; several labels may be separated by ',' or '|'."
     )] = "label",
-    language_col: Annotated[str | None, typer.Option(help="Column with 'en'/'zh'.")] = None,
+    language_col: Annotated[str | None, typer.Option(
+        help="Column with each row's language: en/zh (also EN, English, zh-CN, 中文...); empty "
+        "or other cells are detected from the text.")] = None,
+    single_label: Annotated[bool, typer.Option(
+        "--single-label", help="Each gold cell is one label, even if it holds ',' or '|'.")
+    ] = False,
+    sheet: Annotated[str | None, typer.Option(
+        "--sheet", help="Excel workbooks: the sheet to read (default: the first).")] = None,
     scheme: Annotated[
         str | None,
         typer.Option(help="Map gold labels from this scheme (e.g. dair_emotion) to canonical."),
@@ -769,7 +875,7 @@ def evaluate_cmd(
     from emolens.io.model_files import media_modality
     from emolens.pipeline import build_analyzer
     from emolens.train.commands import warn
-    from emolens.train.data import read_labelled, skipped_note
+    from emolens.train.data import read_labelled, reading_notes
     from emolens.train.text import (
         evaluate_report,
         gold_overlap_note,
@@ -786,12 +892,14 @@ def evaluate_cmd(
                            scheme=scheme, labels=labels, report_dir=report_dir,
                            bootstrap=bootstrap, abstain_below=abstain_below, seed=seed, out=out)
         return
-    labelled = read_labelled(data, text_col, label_col, language_col)
-    dev_data = read_labelled(dev, text_col, label_col, language_col) if dev else None
-    warn([skipped_note(labelled), skipped_note(dev_data) if dev_data else None])
+    reading = dict(single_label=single_label, sheet=sheet)
+    labelled = read_labelled(data, text_col, label_col, language_col, **reading)
+    dev_data = read_labelled(dev, text_col, label_col, language_col, **reading) if dev else None
     analyzer = build_analyzer(settings.model, batch_size=settings.batch_size,
                               max_chars=settings.max_text_chars)
     own = set(analyzer.recognizer.labels)
+    # gold cells listing several labels are documented above: no note about them here
+    warn([*reading_notes(labelled, splits=False), *reading_notes(dev_data, splits=False)])
     gold = {x for item in labelled.label_sets(own) for x in item}
     if scheme is None and analyzer.map_to_canonical and gold <= own and not gold <= set(
             analyzer.output_labels):
@@ -830,32 +938,6 @@ def _eval_dir(out_dir: str, analyzer: Any) -> Path:
     return Path(out_dir) / f"eval-{name}-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-def _iso_time(value: str | None) -> str | None:
-    """Checks an ISO date/time option early, so a typo is a usage error (exit 2)."""
-    from datetime import datetime
-
-    if value is not None:
-        try:
-            datetime.fromisoformat(value)
-        except ValueError as exc:
-            raise typer.BadParameter(
-                f"{value!r} is not an ISO date or time; use e.g. 2024-05-01 or 2024-05-01T12:00"
-            ) from exc
-    return value
-
-
-def _not_before(since: str, until: str) -> bool:
-    """Whether ISO time ``since`` is at or after ``until`` (a time without an offset is read as
-    UTC, as the store's filters read it)."""
-    from datetime import UTC, datetime
-
-    def instant(value: str) -> datetime:
-        moment = datetime.fromisoformat(value)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-    return instant(since) >= instant(until)
-
-
 @app.command("report")
 @friendly_errors
 def report_cmd(
@@ -867,14 +949,11 @@ def report_cmd(
     group: Annotated[str | None, typer.Option(help="Only results in this group.")] = None,
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Only results of this model, as stored "
-                                 "(name@version; the report names them when several are mixed).")
+                                 "(name@version; a name alone matches each of its versions; the "
+                                 "report names them when several are mixed).")
     ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Only items from this time on (ISO).", callback=_iso_time)
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Only items before this time (ISO).", callback=_iso_time)
-    ] = None,
+    since: Annotated[str | None, typer.Option(help=SINCE_HELP)] = None,
+    until: Annotated[str | None, typer.Option(help=UNTIL_HELP)] = None,
     bucket: Annotated[
         Literal["hour", "day", "week", "month"] | None,
         typer.Option(help="Time bucket of the trend (default: from the time span, with about "
@@ -889,22 +968,21 @@ def report_cmd(
 
     from emolens.errors import InvalidInputError
     from emolens.store import ResultStore
-    from emolens.store.commands import stored_source
+    from emolens.store.commands import parse_window, stored_models, stored_source
     from emolens.viz import write_report
 
-    if since is not None and until is not None and _not_before(since, until):
-        raise typer.BadParameter(f"--since {since} is not before --until {until}; swap them?",
-                                 param_hint="--since/--until")
+    start, end = parse_window(since, until)  # as `emolens export` reads them
     settings = load_settings(db=db, out_dir=out)
     empty = f"no results in {settings.db}; run `emolens analyze ...` first"
     if "://" not in settings.db and not Path(settings.db).expanduser().exists():
         raise InvalidInputError(empty)  # don't create an empty database just to report on it
-    with ResultStore(settings.db) as store:
+    with ResultStore(settings.db, must_exist=True) as store:  # not a foreign database
         total = store.count()
         # a relative path, or a folder whose files were analysed one by one, as stored
         stored, folder = stored_source(store, source) if source is not None else (None, False)
-        frame = store.to_frame(source=stored, folder=folder, group=group, model=model,
-                               since=since, until=until)
+        models = None if model is None else stored_models(store, model)
+        frame = store.to_frame(source=stored, folder=folder, group=group, model=models,
+                               since=start, until=end)
     if total == 0:
         raise InvalidInputError(empty)
     if frame.empty:

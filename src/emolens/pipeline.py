@@ -191,6 +191,8 @@ class Analyzer:
                 details = {**details, "labels": self._labels_over_thresholds(native[i])}
             if trained is not None and langs[i] not in trained:
                 details = {**details, "untrained_language": langs[i]}
+            if not text.strip():  # nothing to read: the scores are the model's prior
+                details = {**details, "empty": True}
             label = max(scores, key=scores.__getitem__)
             if self.abstain_below is not None and scores[label] < self.abstain_below:
                 details = {**details, "uncertain": True, "top": label}

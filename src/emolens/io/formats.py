@@ -23,6 +23,7 @@ from emolens.errors import InvalidInputError, MissingExtraError
 _PEEK_RECORDS = 100  # JSON records whose keys make up the columns of a JSON/JSONL file
 _JSON_CHUNK = 1 << 20
 _JSON_MAX_ELEMENT = 256 << 20
+_EXCEL_LAST_DAY = 2_958_465  # 9999-12-31 as an Excel serial date
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,11 @@ def _open_parquet(path: Path, _encoding: str | None) -> Opened:
 
 def open_excel(path: Path, _encoding: str | None, sheet: str | None = None) -> Opened:
     """The first (or the named) sheet of a workbook: its first row names the columns."""
+    return open_sheet(path, sheet)[0]
+
+
+def open_sheet(path: Path, sheet: str | None = None) -> tuple[Opened, str, list[str]]:
+    """``open_excel``, with the name of the sheet read and the names of all the sheets."""
     try:
         import openpyxl
     except ImportError as exc:
@@ -231,10 +237,18 @@ def open_excel(path: Path, _encoding: str | None, sheet: str | None = None) -> O
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise InvalidInputError(f"Cannot read {path} as an Excel workbook: {exc}") from exc
-    if sheet is not None and sheet not in book.sheetnames:
+    names = list(book.sheetnames)
+    if sheet is not None and sheet not in names:
         book.close()
-        raise InvalidInputError(f"{path} has no sheet {sheet!r}; its sheets: {book.sheetnames}")
-    rows_in = (book[sheet] if sheet else book.active).iter_rows(values_only=True)
+        raise InvalidInputError(f"{path} has no sheet {sheet!r}; its sheets are "
+                                f"{', '.join(map(repr, names))}.")
+    if sheet is None and not book.worksheets:
+        book.close()
+        raise InvalidInputError(f"{path} has no worksheets to read.")
+    # The first sheet, as pandas (`train text`) reads it; not `book.active`, the sheet that
+    # happened to be shown when the workbook was saved.
+    chosen = book[sheet] if sheet is not None else book.worksheets[0]
+    rows_in = chosen.iter_rows(values_only=True)
     header = [
         f"column{i}" if h is None or not str(h).strip() else str(h).strip()
         for i, h in enumerate(next(rows_in, ()), 1)
@@ -246,7 +260,20 @@ def open_excel(path: Path, _encoding: str | None, sheet: str | None = None) -> O
                 continue
             yield number, dict(zip(header, values, strict=False))
 
-    return header, rows, book.close
+    return (header, rows, book.close), chosen.title, names
+
+
+def excel_time(value: Any) -> Any:
+    """A plain number in a workbook's time column as the date it stands for (an Excel serial
+    date, 1900 system: 45000 is 2023-03-15); other values, compact dates (20240301) and Unix
+    times (past 9999-12-31 as serial dates) as they are."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if not 1 <= value <= _EXCEL_LAST_DAY:
+        return value
+    from openpyxl.utils.datetime import from_excel
+
+    return from_excel(value)
 
 
 OPENERS: dict[str, Callable[[Path, str | None], Opened]] = {

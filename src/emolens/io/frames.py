@@ -3,21 +3,27 @@
 
 The added columns are ``emotion`` (the top label), ``confidence``, ``valence``, ``arousal``,
 ``language`` and one ``p_<label>`` per output label (``uncertain`` too when a threshold is
-set). A row without text (NaN, None, empty or blank) gets empty result columns and is counted
-in one warning, so that one missing cell does not stop the other rows. The frame given is left
-as it is; its index and columns are kept in the copy returned.
+set). A row without text (NaN, None, empty or blank, or a value that is no text: True/False,
+a list, a dict) gets empty result columns and is counted in one warning, so that one missing
+cell does not stop the other rows; bytes are decoded as UTF-8 (those that are not UTF-8 are
+left empty, with a warning), and numbers are read as their text, as `analyze file` reads a
+workbook's number cells. Warnings name rows by index label (and position when labels repeat).
+The frame given is left as it is; its index and columns are kept in the copy returned.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from emolens.errors import InvalidInputError
+from emolens.io.encoding import LONE_SURROGATE
 from emolens.io.results import result_columns, result_row
 from emolens.labels import ordered_labels
 from emolens.types import EmotionResult
@@ -46,8 +52,9 @@ def analyze_frame(analyzer: Any, frame: pd.DataFrame | pd.Series, text_col: str 
     if isinstance(cells, pd.DataFrame):
         raise InvalidInputError(f"The frame has {cells.shape[1]} columns named {text_col!r}; "
                                 "rename them so that one holds the texts.")
-    has_text = [_is_text(value) for value in cells]
-    texts = [str(value) for value, ok in zip(cells, has_text, strict=True) if ok]
+    read = [_text(value) for value in cells]
+    has_text = [isinstance(value, str) for value in read]
+    texts = [value for value in read if isinstance(value, str)]
     labels = list(analyzer.output_labels)
     wanted = [*RESULT_COLUMNS, *(f"p_{label}" for label in labels)]
     if analyzer.uncertain_below is not None or analyzer.abstain_below is not None:
@@ -57,12 +64,9 @@ def analyze_frame(analyzer: Any, frame: pd.DataFrame | pd.Series, text_col: str 
     if clash:
         raise InvalidInputError(f"The frame already has columns {clash}; give a prefix "
                                 "(prefix='pred_') for the added ones.")
-    missing = len(has_text) - len(texts)
-    if missing:
-        rows = [label for label, ok in zip(frame.index, has_text, strict=True) if not ok]
-        shown = ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else "")
-        log.warning("%d of %d rows have no text in %r (index %s): their result columns are "
-                    "left empty.", missing, len(has_text), text_col, shown)
+    _warn_unread(frame.index, read, text_col, analyzer.max_chars)
+    # Cut here, so that the analyzer does not warn again, naming texts by their place in a list.
+    texts = [text[: analyzer.max_chars] for text in texts]
     with _progress_bar(len(texts) if progress else 0) as advance:
         results = iter(analyzer.analyze_batch(texts, language=language, progress=advance)
                        if texts else [])
@@ -88,12 +92,56 @@ def _progress_bar(total: int) -> Iterator[Callable[[int], None] | None]:
         yield lambda done: bar.advance(task, done)
 
 
-def _is_text(value: Any) -> bool:
+_UNDECODABLE = object()  # a cell of bytes that are not UTF-8
+_SURROGATE = object()  # a text with a lone surrogate, which cannot be analysed or stored
+_NO_TEXT = (bool, np.bool_, list, tuple, set, dict, np.ndarray)  # not read as their str()
+
+
+def _text(value: Any) -> str | object | None:
+    """A cell's text; None when it has none, ``_UNDECODABLE`` or ``_SURROGATE`` when it
+    cannot be read."""
     if value is None or (isinstance(value, float) and value != value):  # NaN
-        return False
-    if value is pd.NA or value is pd.NaT:
-        return False
-    return bool(str(value).strip())
+        return None
+    if value is pd.NA or value is pd.NaT or isinstance(value, _NO_TEXT):
+        return None
+    if isinstance(value, bytes | bytearray):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return _UNDECODABLE
+    text = value if isinstance(value, str) else str(value)
+    if LONE_SURROGATE.search(text):
+        return _SURROGATE
+    return text if text.strip() else None
+
+
+def _warn_unread(index: pd.Index, read: list[Any], col: str, limit: int) -> None:
+    """A warning for each kind of cell that is not analysed, or not whole."""
+    _warn_rows(index, [value is None for value in read], "have no text in {col}", col,
+               "their result columns are left empty.")
+    _warn_rows(index, [value is _UNDECODABLE for value in read],
+               "of {col} are bytes that are not UTF-8", col,
+               "their result columns are left empty; decode them first.")
+    _warn_rows(index, [value is _SURROGATE for value in read],
+               "of {col} have a lone surrogate (such as a \\ud800 escape)", col,
+               "no character, so their result columns are left empty.")
+    _warn_rows(index, [isinstance(value, str) and len(value) > limit for value in read],
+               f"of {{col}} have more than {limit:,} characters", col,
+               f"only the first {limit:,} of each are analysed (max_text_chars).")
+
+
+def _warn_rows(index: pd.Index, flagged: list[bool], what: str, col: str, then: str) -> None:
+    """One warning counting the flagged rows, named by index label (and by position where
+    labels repeat, as ``r1 (iloc 3)``)."""
+    count = sum(flagged)
+    if not count:
+        return
+    repeated = Counter(index)
+    names = [str(label) if repeated[label] == 1 else f"{label} (iloc {i})"
+             for i, (label, hit) in enumerate(zip(index, flagged, strict=True)) if hit]
+    shown = ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
+    log.warning("%d of %d rows %s (index %s): %s", count, len(flagged),
+                what.format(col=repr(col)), shown, then)
 
 
 def _columns(result: Any, labels: list[str], wanted: list[str]) -> dict[str, Any]:
@@ -108,7 +156,12 @@ def _columns(result: Any, labels: list[str], wanted: list[str]) -> dict[str, Any
 def results_frame(results: Iterable[EmotionResult]) -> pd.DataFrame:
     """Results (of ``analyze_batch``, a recording's segments, a video's timeline) as a table
     with the columns of `analyze file --out`: one ``p_<label>`` per label any result scores,
-    canonical labels first."""
+    canonical labels first, and ``uncertain`` when any result is marked so."""
+    if isinstance(results, EmotionResult) or results is None or isinstance(results, str | dict):
+        got = ("one EmotionResult" if isinstance(results, EmotionResult)
+               else "None" if results is None else f"a {type(results).__name__}")
+        raise InvalidInputError(f"results_frame takes a list of results (got {got}); pass "
+                                "analyze_batch's list, or [result] for one.")
     results = list(results)
     for i, result in enumerate(results):
         if not isinstance(result, EmotionResult):
@@ -120,4 +173,7 @@ def results_frame(results: Iterable[EmotionResult]) -> pd.DataFrame:
     for name in ("confidence", "valence", "arousal", "t_start", "t_end",
                  *(f"p_{label}" for label in labels)):
         frame[name] = frame[name].astype("float64")
+    if any("uncertain" in r.details for r in results):
+        frame.insert(frame.columns.get_loc("confidence") + 1, "uncertain",
+                     [bool(r.details.get("uncertain", False)) for r in results])
     return frame

@@ -9,6 +9,8 @@ for TXT and JSONL, elements for a JSON array, rows for Parquet.
 from __future__ import annotations
 
 import difflib
+import logging
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -17,12 +19,16 @@ from typing import Any
 
 from emolens.errors import InvalidInputError
 from emolens.io.encoding import LONE_SURROGATE, UNDECODABLE, detect_encoding
-from emolens.io.formats import OPENERS, BadRow, Record
+from emolens.io.formats import OPENERS, BadRow, Record, excel_time, open_sheet
 from emolens.io.times import parse_time, source_zone
+
+log = logging.getLogger(__name__)
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (
     ".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".txt", ".parquet", ".xlsx", ".xlsm"
 )
+# What each role's column holds, for messages.
+_HOLDS = {"text": "texts", "time": "times", "group": "groups", "id": "ids"}
 # Column names taken as the text when no text column is given (compared case-insensitively).
 TEXT_COLUMN_NAMES: tuple[str, ...] = (
     "text", "content", "body", "message", "post", "utterance", "内容", "微博内容", "正文",
@@ -160,6 +166,8 @@ class ItemReader:
         if text is None or not text.strip():
             return self._error(row, "empty text")
         raw_time = record.get(cols.time) if cols.time is not None else None
+        if self.format == "excel":  # a number there is a serial date, not a Unix time
+            raw_time = excel_time(raw_time)
         cells = [v for v in (*values.values(), raw_time) if isinstance(v, str)]
         if any(UNDECODABLE.search(v) for v in cells):
             return self._error(row, f"has bytes that are not valid {self.encoding}")
@@ -187,6 +195,7 @@ def read_items(
     id_col: str | None = None,
     max_chars: int = 100_000,
     source_tz: str | tzinfo | None = None,
+    sheet: str | None = None,
 ) -> ItemReader:
     """Items of a text file, streamed; the file type comes from its extension.
 
@@ -194,7 +203,9 @@ def read_items(
     binary, no such column, an unknown ``source_tz``); rows that cannot be read come out as
     ``RowError``. Without ``text_col`` the one column named like ``TEXT_COLUMN_NAMES`` is
     used. A TXT file's lines are its texts, so column arguments do not apply to it. Times
-    without an offset are read in ``source_tz`` (None: UTC) and come out in UTC.
+    without an offset are read in ``source_tz`` (None: UTC) and come out in UTC. A workbook's
+    first sheet is read, or ``sheet``; a plain number in its time column is an Excel serial
+    date. Other files ignore ``sheet``.
     """
     zone = source_zone(source_tz)
     path = Path(path)
@@ -203,9 +214,14 @@ def read_items(
     fmt = file_format(path)
     if max_chars < 1:
         raise InvalidInputError(f"max_chars must be at least 1, got {max_chars}")
+    where = ""  # which sheet was read, for a column that is not found
     try:
         encoding = None if fmt in ("parquet", "excel") else detect_encoding(path)
-        fields, rows, close = OPENERS[fmt](path, encoding)
+        if fmt == "excel":
+            (fields, rows, close), read, sheets = open_sheet(path, sheet)
+            where = _sheet_note(read, sheets)
+        else:
+            fields, rows, close = OPENERS[fmt](path, encoding)
     except OSError as exc:  # unreadable: permissions, a vanished file, a device error
         raise InvalidInputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
     try:
@@ -214,6 +230,11 @@ def read_items(
             else resolve_columns(path, fields, text_col, time_col, group_col, id_col)
         )
         records = rows([c for c in dict.fromkeys(vars(columns).values()) if c is not None])
+    except InvalidInputError as exc:
+        close()
+        if not where:
+            raise
+        raise InvalidInputError(f"{exc} {where}") from exc
     except BaseException:
         close()
         raise
@@ -228,7 +249,11 @@ def resolve_columns(
     group_col: str | None = None,
     id_col: str | None = None,
 ) -> Columns:
-    """The columns to read, checked against those the file has."""
+    """The columns to read, checked against those the file has.
+
+    A name that several columns have is refused for a role (only the last of them would be
+    read) and warned of otherwise.
+    """
     if not fields:
         raise InvalidInputError(f"{path} has no rows or columns to read.")
     if text_col is None:
@@ -240,18 +265,42 @@ def resolve_columns(
                 "name it with text_col (--text-col)."
             )
         text_col = found[0]
-    return Columns(
+    columns = Columns(
         text=_find(path, fields, text_col, "text"),
         time=_find(path, fields, time_col, "time") if time_col else None,
         group=_find(path, fields, group_col, "group") if group_col else None,
         id=_find(path, fields, id_col, "id") if id_col else None,
     )
+    _check_unique(path, fields, columns)
+    return columns
+
+
+def _check_unique(path: Path, fields: Sequence[str], columns: Columns) -> None:
+    counts = Counter(fields)
+    for role, name in vars(columns).items():
+        if name is not None and counts[name] > 1:
+            raise InvalidInputError(f"{path} has {counts[name]} columns named {name!r}; rename "
+                                    f"them so that one holds the {_HOLDS[role]}.")
+    for name, count in counts.items():
+        if count > 1:
+            log.warning("%s has %d columns named %r; only the last of them is kept.",
+                        path, count, name)
+
+
+def _sheet_note(read: str, sheets: Sequence[str]) -> str:
+    others = [s for s in sheets if s != read]
+    if not others:
+        return f"(It was read from sheet {read!r}, the workbook's only sheet.)"
+    return (f"(It was read from sheet {read!r}; the workbook's other sheets are "
+            f"{_show(others)}: choose one with sheet (--sheet).)")
 
 
 def _find(path: Path, fields: Sequence[str], name: str, role: str) -> str:
     if name in fields:
         return name
-    folded = [f for f in fields if f.strip().casefold() == name.strip().casefold()]
+    wanted = name.strip().casefold()
+    # One match for a name that several columns have: refused as such by _check_unique.
+    folded = list(dict.fromkeys(f for f in fields if f.strip().casefold() == wanted))
     if len(folded) == 1:
         return folded[0]
     folded = {f.casefold(): f for f in fields}

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Select, func, select
 
+from emolens.io.results import defuse
 from emolens.server.keys import KeyStore
 from emolens.server.schemas import (
     AlertsPage,
@@ -43,8 +44,6 @@ from emolens.viz.report import model_counts
 _COL = results_table.c
 NO_AUTH = "loopback-no-auth"  # the key name logged for exports while auth is off
 MAX_BUCKETS = 2_000  # time buckets in one trend
-# Cells a spreadsheet would run as a formula; such text gets a leading quote in CSV exports.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def results_csv(items: list[StoredResult]) -> str:
         "modality", "label", "confidence", "valence", "arousal", "text",
         *(f"p_{x}" for x in labels)])
     for column in ("source", "item_id", "group", "label", "text"):
-        frame[column] = frame[column].map(_defuse)
+        frame[column] = frame[column].map(defuse)  # as every CSV emolens writes
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
     return buffer.getvalue()
@@ -222,12 +221,6 @@ def _stored(row: Any) -> StoredResult:
 def _numbers(values: Any) -> list[float | None]:
     """Rounded floats, None for NaN (a bucket or group with no items)."""
     return [None if math.isnan(v) else round(float(v), 3) for v in values]
-
-
-def _defuse(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _utc_naive(value: datetime) -> datetime:

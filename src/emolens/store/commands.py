@@ -17,6 +17,13 @@ import typer
 DbOpt = Annotated[
     str | None, typer.Option("--db", help="SQLite file or database URL (env EMOLENS_DB).")
 ]
+# --since and --until of the commands that read results (export, report): parse_window.
+SINCE_HELP = ("Only items from then on: an age (30m, 12h, 7d, 4w) or an ISO 8601 time (UTC "
+              "without a zone). An item's time is its own, else when it was stored.")
+UNTIL_HELP = "Only items before this ISO 8601 time (UTC without a zone)."
+# What emolens stores: texts, recordings' segments, faces and text read from video frames,
+# and a video's fused timeline.
+MODALITIES: tuple[str, ...] = ("text", "speech", "face", "screen_text", "fused")
 
 
 def register(app: typer.Typer, guard: Callable[[Any], Any]) -> None:
@@ -132,6 +139,9 @@ def _too_long_ago(value: str, param_hint: str) -> typer.BadParameter:
 
 # What the store keeps beside each result, exported after the --out columns.
 EXPORT_EXTRA: tuple[str, ...] = ("author", "url", "stored_at")
+# What an export that matched nothing wrote, by format.
+_EMPTY_OUTPUT = {"csv": "has the header only", "jsonl": "is empty (JSONL has no header)",
+                 "parquet": "has the columns and no rows"}
 
 
 def export_cmd(
@@ -150,13 +160,10 @@ def export_cmd(
         "segments), face, screen_text (text read from video frames) or fused (a video's "
         "timeline).")] = None,
     model: Annotated[str | None, typer.Option(
-        "--model", "-m", help="Only results of this model, as stored (name@version).")] = None,
-    since: Annotated[str | None, typer.Option(
-        "--since", help="Only items from then on: an age (30m, 12h, 7d, 4w) or an ISO 8601 "
-        "time (UTC without a zone). An item's time is its own, else when it was stored.")]
-    = None,
-    until: Annotated[str | None, typer.Option(
-        "--until", help="Only items before this ISO 8601 time (UTC without a zone).")] = None,
+        "--model", "-m", help="Only results of this model, as stored (name@version); a name "
+        "alone (default) matches each of its versions stored.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help=SINCE_HELP)] = None,
+    until: Annotated[str | None, typer.Option("--until", help=UNTIL_HELP)] = None,
     text: Annotated[Literal["full", "redacted", "hash", "none"], typer.Option(
         "--text", help="The text as stored (full), with emails, phones, ID numbers, URLs and "
         "@handles replaced (redacted), as its SHA-256 (hash), or left out (none).")] = "full",
@@ -166,19 +173,26 @@ def export_cmd(
     the order stored: the columns of `analyze file --out`, with your own id (--id-col) as
     item_id, and the author, URL and time each result was stored."""
     from emolens.display import err_console
-    from emolens.io.results import ResultWriter
+    from emolens.errors import InvalidInputError
+    from emolens.io.results import ResultWriter, output_format
     from emolens.store import ResultStore
 
-    start = None if since is None else parse_since(since)
-    end = None if until is None else _parse_until(until)
-    if start is not None and end is not None and start >= end:
-        raise typer.BadParameter(f"--since {since} is not before --until {until}; swap them?",
-                                 param_hint="--since/--until")
+    start, end = parse_window(since, until)
+    try:
+        output_format(out)
+    except InvalidInputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--out") from None
     url = _existing_store(db, "nothing to export")
-    with ResultStore(url) as store:
+    with ResultStore(url, must_exist=True) as store:
+        if modality is not None:
+            known = dict.fromkeys([*MODALITIES, *store.distinct("modality")])  # ordered, once
+            if modality not in known:
+                raise typer.BadParameter(f"unknown modality {modality!r}; use one of "
+                                         f"{', '.join(known)}", param_hint="--modality")
         stored, folder = stored_source(store, source) if source is not None else (None, False)
         filters = {"source": stored, "folder": folder, "group": group, "label": label,
-                   "modality": modality, "model": model, "since": start, "until": end}
+                   "modality": modality, "since": start, "until": end,
+                   "model": None if model is None else stored_models(store, model)}
         with err_console.status("reading the stored labels ..."):
             labels = store.score_labels(**filters)
         writer = ResultWriter(out, labels, text_mode=text, extra=EXPORT_EXTRA)
@@ -186,14 +200,50 @@ def export_cmd(
             for chunk in store.iter_results(**filters):
                 writer.write(chunk)
                 status.update(f"exporting ... {writer.count:,} results")
+        held = "" if writer.count else _what_is_held(store)
     where = "standard output" if writer.to_stdout else str(writer.path)
     if writer.count == 0:
         err_console.print(f"[yellow]warning:[/] no stored results match the filters given; "
-                          f"{where} has the header only", highlight=False, soft_wrap=True)
+                          f"{where} {_EMPTY_OUTPUT[writer.format]}. {held}", highlight=False,
+                          soft_wrap=True)
     else:
         noun = "result" if writer.count == 1 else "results"
         err_console.print(f"exported {writer.count:,} {noun} to {where}", highlight=False,
                           soft_wrap=True)
+
+
+def stored_models(store: Any, model: str) -> str | list[str]:
+    """``model`` as the store holds it: a name without a version (``default``) stands for
+    every ``name@version`` stored, and for itself."""
+    if "@" in model:
+        return model
+    return [m for m in store.distinct("model") if m == model or m.startswith(f"{model}@")]
+
+
+def _what_is_held(store: Any) -> str:
+    """The models and labels a store holds, briefly, so that a filter's typo shows."""
+    models = store.distinct("model")
+    if not models:
+        return f"{store.where} holds no results."
+    return (f"{store.where} holds models {_brief(models)}; labels "
+            f"{_brief(store.distinct('label'))}.")
+
+
+def _brief(values: list[str], most: int = 8) -> str:
+    more = f", ... ({len(values):,} in all)" if len(values) > most else ""
+    return ", ".join(values[:most]) + more
+
+
+def parse_window(since: str | None, until: str | None) -> tuple[datetime | None,
+                                                                 datetime | None]:
+    """--since (an age or an ISO time) and --until (an ISO time) as naive UTC; BadParameter
+    when either is neither, or when since is not before until (export, report)."""
+    start = None if since is None else parse_since(since)
+    end = None if until is None else _parse_until(until)
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter(f"--since {since} is not before --until {until}; swap them?",
+                                 param_hint="--since/--until")
+    return start, end
 
 
 def _parse_until(value: str) -> datetime:
@@ -241,7 +291,7 @@ def purge_cmd(
     authors = None if author is None else _author_forms(author, settings.author_salt)
     if "://" not in url and not Path(url).expanduser().exists():
         raise InvalidInputError(f"No result store at {url}: nothing to delete.")
-    with ResultStore(url) as store:
+    with ResultStore(url, must_exist=True) as store:
         source, folder = stored_source(store, source) if source is not None else (None, False)
         matched = store.delete(source=source, stored_before=before, authors=authors,
                                dry_run=True, folder=folder)
@@ -327,7 +377,7 @@ def audit_cmd(
 
     start = None if since is None else parse_since(since)
     url = _existing_store(db, "nothing to show")
-    with ResultStore(url) as store, store._guard("read the audit log of"):
+    with ResultStore(url, must_exist=True) as store, store._guard("read the audit log of"):
         rows = list_audit(store.engine, start, limit, key)
     for row in rows:
         row["created_at"] = row["created_at"].replace(tzinfo=UTC).isoformat()

@@ -2,7 +2,8 @@
 
 Times are points in UTC: timezone-aware datetimes are converted to UTC, naive ones are taken
 to be UTC, and times read back are naive UTC (see ``schema.UtcDateTime``). ``created_at`` is
-the UTC time the row was written. Opening a store brings its schema to the newest migration.
+the UTC time the row was written. Opening a store brings its schema to the newest migration;
+``must_exist`` (reading commands) refuses a database that is not an emolens store instead.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, inspect, select
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -49,11 +50,13 @@ _READ_CHUNK = 1_000
 class ResultStore:
     """Stores emotion results and reads them back as a table; see ``emolens.store``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, must_exist: bool = False) -> None:
+        """Open (creating when new) the store at ``url``; with ``must_exist``, a database
+        without emolens's ``results`` table is refused with StoreError and left untouched."""
         self.url = url
         self._sa_url = _to_url(url)
         self._where = _describe(url, self._sa_url)
-        self._engine = _open_engine(self._sa_url, self._where)
+        self._engine = _open_engine(self._sa_url, self._where, must_exist)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -119,7 +122,7 @@ class ResultStore:
         self,
         source: str | None = None,
         group: str | None = None,
-        model: str | None = None,
+        model: str | Sequence[str] | None = None,
         label: str | None = None,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
@@ -130,7 +133,7 @@ class ResultStore:
 
         ``since <= time < until``, where time is the item's own timestamp, or when it has
         none, the time it was stored. With ``folder``, ``source`` is a folder and the results
-        of the files under it are read too.
+        of the files under it are read too. ``model`` may list several models.
         """
         stmt = _matching(source=source, group=group, model=model, label=label, since=since,
                          until=until, folder=folder, modality=modality)
@@ -143,7 +146,8 @@ class ResultStore:
         as chunks of ``EmotionResult``s, so that a large store is never held in memory.
 
         Each result's ``details`` has what the store keeps beside the result: ``row``,
-        ``item_id``, ``author``, ``url`` (where stored) and ``stored_at`` (UTC).
+        ``item_id``, ``author``, ``url``, ``text_hash`` (the SHA-256 of the text as given;
+        where stored) and ``stored_at`` (UTC).
         """
         for rows in self._pages(_matching(**filters)):
             yield [stored_result(row) for row in rows]
@@ -208,7 +212,11 @@ class ResultStore:
 
     def sources(self) -> list[str]:
         """Distinct sources of the stored results, sorted."""
-        col = results_table.c.source
+        return self.distinct("source")
+
+    def distinct(self, column: Literal["source", "model", "label", "modality"]) -> list[str]:
+        """Distinct values of one column of the stored results, sorted (None left out)."""
+        col = results_table.c[column]
         stmt = select(col).where(col.is_not(None)).distinct().order_by(col)
         with self._guard("read"), self._engine.connect() as conn:
             return list(conn.execute(stmt).scalars())
@@ -317,10 +325,16 @@ def connect(sa_url: URL, where: str) -> Engine:
     return engine
 
 
-def _open_engine(sa_url: URL, where: str) -> Engine:
-    """Engine with the schema at the newest migration."""
+def _open_engine(sa_url: URL, where: str, must_exist: bool = False) -> Engine:
+    """Engine with the schema at the newest migration; with ``must_exist``, only on a database
+    that already holds an emolens store (of any revision: older ones are upgraded)."""
+    if must_exist and sa_url.get_backend_name() == "sqlite":
+        _check_sqlite_store(sa_url, where)  # before connecting: connecting switches on WAL
     engine = connect(sa_url, where)
     try:
+        if must_exist and not inspect(engine).has_table("results"):
+            raise StoreError(f"{where} is not an emolens store (no results table); give the "
+                             "--db (or EMOLENS_DB) of a store that `emolens analyze` wrote.")
         upgrade(engine, where)
     except SQLAlchemyError as exc:
         engine.dispose()
@@ -333,6 +347,28 @@ def _open_engine(sa_url: URL, where: str) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+def _check_sqlite_store(sa_url: URL, where: str) -> None:
+    """StoreError unless the SQLite file has a ``results`` table; read-only, changes nothing."""
+    import sqlite3
+
+    path = Path(sa_url.database or ":memory:").expanduser()
+    if sa_url.database in (None, "", ":memory:") or not path.is_file():
+        raise StoreError(f"No result store at {where}: it does not exist.")
+    why = "no results table"
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = 'results'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        found, why = None, f"not an SQLite database: {exc}"
+    if found is None:
+        raise StoreError(f"{where} is not an emolens store ({why}); give the --db (or "
+                         "EMOLENS_DB) of a store that `emolens analyze` wrote.")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -397,15 +433,19 @@ def _item_id(value: Any) -> str | None:
     return str(value)
 
 
-def _matching(*, source: str | None = None, group: str | None = None, model: str | None = None,
-              label: str | None = None, since: datetime | str | None = None,
-              until: datetime | str | None = None, folder: bool = False,
-              modality: str | None = None) -> Any:
-    """SELECT of the results matching the filters, in the order stored."""
+def _matching(*, source: str | None = None, group: str | None = None,
+              model: str | Sequence[str] | None = None, label: str | None = None,
+              since: datetime | str | None = None, until: datetime | str | None = None,
+              folder: bool = False, modality: str | None = None) -> Any:
+    """SELECT of the results matching the filters, in the order stored; ``model`` may be a
+    list of models, any of which matches."""
     col = results_table.c
     stmt = select(results_table).order_by(col.id)
     if source is not None:
         stmt = stmt.where(source_filter(col.source, source, folder))
+    if model is not None and not isinstance(model, str):
+        stmt = stmt.where(col.model.in_(list(model)))
+        model = None
     for column, value in ((col.group_name, group), (col.model, model), (col.label, label),
                           (col.modality, modality)):
         if value is not None:
@@ -420,9 +460,10 @@ def _matching(*, source: str | None = None, group: str | None = None, model: str
 
 def stored_result(row: Any) -> EmotionResult:
     """A stored row as a result: times as aware UTC, and in ``details`` what the store keeps
-    beside the result (row, item_id, author, url) and when it was stored (``stored_at``)."""
-    details: dict[str, Any] = {key: row[key] for key in ("row", "item_id", "author", "url")
-                               if row[key] is not None}
+    beside the result (row, item_id, author, url, text_hash) and when it was stored
+    (``stored_at``)."""
+    details: dict[str, Any] = {key: row[key] for key in ("row", "item_id", "author", "url",
+                                                         "text_hash") if row[key] is not None}
     details["stored_at"] = aware_utc(row["created_at"])
     return EmotionResult(
         label=row["label"], scores=dict(row["scores"]), valence=row["valence"],

@@ -129,7 +129,8 @@ def _read_excel(path: Path, sheet: str | None = None) -> pd.DataFrame:
                                 "Open it in Excel and save it again, or save it as CSV"
                                 ) from exc
     if sheet is not None and sheet not in sheets:
-        raise InvalidInputError(f"{path} has no sheet {sheet!r}; its sheets: {sheets}")
+        raise InvalidInputError(f"{path} has no sheet {sheet!r}; its sheets are "
+                                f"{', '.join(map(repr, sheets))}.")
     try:
         return pd.read_excel(path, sheet_name=sheet or 0, dtype=str)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
