@@ -353,3 +353,25 @@ def test_a_bad_smtp_setting_is_named_not_a_traceback(tmp_path, monkeypatch):
                                       "--once", "--db", str(tmp_path / "w.db")])
     assert result.exit_code == EXIT_ERROR
     assert "smtp_port (EMOLENS_SMTP_PORT" in " ".join(result.output.split())
+
+
+def test_an_empty_drop_folder_is_normal_not_a_failure(tmp_path):
+    (tmp_path / "drop").mkdir()
+    config = tmp_path / "watch.toml"
+    config.write_text('model = "ngram"\n\n[[sources]]\nname = "drop"\nsource = "drop"\n'
+                      'pattern = "*.csv"\n', encoding="utf-8")
+    db = str(tmp_path / "w.db")
+    result = CliRunner().invoke(app, ["watch", str(config), "--once", "--db", db])
+    assert result.exit_code == EXIT_OK, result.output
+    assert f"INFO {tmp_path / 'drop'} (files): no files yet, 0 read" in result.output
+    assert "ERROR" not in result.output and "failed" not in result.output
+
+    (tmp_path / "drop" / "a.csv").write_text("text\nso happy today\n", encoding="utf-8")
+    result, (report,) = watch_once(str(config), db)
+    assert result.exit_code == EXIT_OK and (report["status"], report["stored"]) == ("ok", 1)
+    assert report["nothing_new"] is None
+    (tmp_path / "empty").mkdir()
+    once = CliRunner().invoke(app, ["ingest", str(tmp_path / "empty"), "--model", "ngram",
+                                    "--db", db, "--json"])
+    assert once.exit_code == EXIT_ERROR  # asked for once, an empty folder is still an error
+    assert "no files found" in once.output

@@ -154,5 +154,5 @@ class ApiSource:
             author=text_or_none(values.get("author")),
             time=time_or_none(values.get("time"), self.source_tz),
             url=text_or_none(values.get("url")), group=text_or_none(values.get("group")),
-            extra={} if own else {"id": "from the text"},
+            post_id=own, extra={} if own else {"id": "from the text"},
         )

@@ -36,10 +36,12 @@ class IngestItem:
     """One collected item: a text (or a media file), and where, when and by whom it was written.
 
     ``id`` is stable: the same item gives the same id on every run (a tweet id, a feed
-    entry's guid, a file path and row), so that it is analysed once.
+    entry's guid, a file path and row), so that it is analysed once. ``post_id`` is the
+    post's own id as its source gives it, stored as ``item_id`` so that exports join back to
+    the user's data; None when it has none (a row keyed by its content).
     """
 
-    id: str
+    id: str  # the key it is known by across runs and sources (not shown to people)
     text: str | None = None
     source: str | None = None  # where it was read (a file, a feed); None: the Source's own
     author: str | None = None
@@ -48,6 +50,7 @@ class IngestItem:
     group: str | None = None  # a thread, chat, subreddit or feed title
     media: Path | None = None  # an audio, video or image file, instead of a text
     extra: dict[str, Any] = field(default_factory=dict)  # what else the source tells
+    post_id: str | None = None  # the post's own id (id column, guid, tweet id): item_id
 
 
 @dataclass
@@ -71,6 +74,20 @@ class Note:
 
     def __str__(self) -> str:
         return f"{self.name}: {self.message}"
+
+
+@dataclass
+class Empty(BadItem):
+    """A source with nothing in it (a folder without files, a glob that matches none): an
+    error when it was asked for once, normal for a polled drop folder
+    (``IngestOptions.empty_ok``), where ``normal`` says it ('no files yet')."""
+
+    normal: str = "nothing yet"
+
+
+@dataclass
+class Unchanged(Note):
+    """The source says it has not changed since the last run (an HTTP 304): nothing to read."""
 
 
 Entry = IngestItem | BadItem | Note

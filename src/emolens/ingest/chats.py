@@ -115,8 +115,9 @@ class TelegramExport:
         return IngestItem(
             id=f"telegram:{chat.get('id')}:{message['id']}", text=text,
             author=text_or_none(message.get("from")), time=time_or_none(when, self.source_tz),
-            group=chat_name, extra={"from_id": message.get("from_id"),
-                                    "reply_to": message.get("reply_to_message_id")},
+            group=chat_name, post_id=str(message["id"]),
+            extra={"from_id": message.get("from_id"),
+                   "reply_to": message.get("reply_to_message_id")},
         )
 
 

@@ -241,7 +241,7 @@ def _show_reports(reports: list[Any], where: str, as_json: bool, quiet: bool) ->
             table.add_column(column, justify="left" if column in ("source", "kind", "status")
                              else "right", overflow="fold")
         for r in reports:
-            table.add_row(escape(r.source), r.kind, r.status, f"{r.read:,}", f"{r.analysed:,}",
+            table.add_row(escape(r.source), r.kind, r.outcome, f"{r.read:,}", f"{r.analysed:,}",
                           f"{r.skipped_existing:,}", f"{r.stored:,}", f"{r.error_count:,}")
         console.print(table)
     for r in reports:
@@ -360,7 +360,7 @@ def _show_cycle(cycle: Any, as_json: bool) -> None:
         return
     for r in cycle.reports:
         log.info("%s (%s): %s, %d read, %d new, %d seen before, %d errors", r.source, r.kind,
-                 r.status, r.read, r.analysed, r.skipped_existing, r.error_count)
+                 r.outcome, r.read, r.analysed, r.skipped_existing, r.error_count)
         for line in r.errors[:_SHOWN]:
             log.error("%s", line)
     for found in cycle.evaluations:

@@ -106,7 +106,7 @@ class TwitterArchive:
                else f"https://x.com/i/web/status/{tweet_id}")
         return IngestItem(
             id=f"tweet:{tweet_id}", text=html.unescape(text), source=source, author=username,
-            time=time_or_none(when), url=url,
+            time=time_or_none(when), url=url, post_id=tweet_id,
             extra={"lang": tweet.get("lang"), "reply_to": tweet.get("in_reply_to_screen_name"),
                    "retweet": text.startswith("RT @")},
         )
@@ -199,7 +199,7 @@ class RedditDump:
             id=f"reddit:{own}", text=text, author=None if author in _GONE else author,
             time=time_or_none(thing.get("created_utc")),
             url=f"https://www.reddit.com{permalink}" if permalink else None,
-            group=f"r/{subreddit}" if subreddit else None,
+            group=f"r/{subreddit}" if subreddit else None, post_id=own,
             extra={"score": thing.get("score"), "parent": thing.get("parent_id")},
         )
 

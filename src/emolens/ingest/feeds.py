@@ -1,8 +1,11 @@
 """RSS and Atom feeds (feedparser), from a URL or a saved file.
 
 A fetched feed's ETag and Last-Modified are kept in the state and sent back next time, so a
-feed that has not changed costs one 304 answer. An entry's text is its title and its content
-(or summary), HTML removed.
+feed that has not changed costs one 304 answer (an ``Unchanged`` entry). An entry's text is
+its title and its content (or summary), HTML removed. A feed that is not well-formed XML is an
+error of the source (the entries read are used); one cut off midway (the XML ends early) has
+its last entry left out, since it may lack its date or link and, once stored, would never be
+read again, and keeps no validator, so that the next run fetches it whole.
 
 An entry's time is feedparser's reading of it; feedparser takes a date written without a zone
 (against RSS and Atom, but seen) as UTC, so such a date is read in ``source_tz`` instead, and
@@ -19,6 +22,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.sax import SAXParseException
 
 from emolens.errors import InvalidInputError, MissingExtraError
 from emolens.ingest.base import (
@@ -26,6 +30,7 @@ from emolens.ingest.base import (
     Entry,
     IngestItem,
     Note,
+    Unchanged,
     digest,
     is_url,
     local_source,
@@ -38,6 +43,8 @@ from emolens.io.times import source_zone
 # or a time ending in digits, has none.
 _ZONE_AT_END = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2}|[A-Za-z]{1,5})\s*$")
 _NAME_AT_END = re.compile(r"\s([A-Za-z]{2,5})\s*$")
+# What expat says when the document ends before its elements do: a feed cut off in transfer.
+_CUT_OFF = ("no element found", "unclosed token", "unclosed CDATA section", "partial character")
 
 
 class FeedSource:
@@ -59,18 +66,30 @@ class FeedSource:
             raise MissingExtraError("Reading RSS and Atom feeds", "ingest") from exc
         content, validators = self._fetch(state)
         if content is None:
+            yield Unchanged(self.source, "unchanged (304)")
             return
         feed = feedparser.parse(content)
+        problem = feed.get("bozo_exception")
         if feed.get("bozo") and not feed.entries:
-            raise InvalidInputError(
-                f"{self.source} is not an RSS or Atom feed: {feed.get('bozo_exception')}"
-            )
-        if feed.get("bozo"):
-            yield Note(self.source, f"the feed is not well-formed ({feed.get('bozo_exception')})"
-                       "; the entries that could be read are used")
+            raise InvalidInputError(f"{self.source} is not an RSS or Atom feed: {problem}")
         title = text_or_none(feed.feed.get("title"))
-        for number, entry in enumerate(feed.entries, 1):
-            yield self._entry(number, entry, title)
+        entries = [self._entry(n, entry, title) for n, entry in enumerate(feed.entries, 1)]
+        not_xml = isinstance(problem, SAXParseException)
+        if not_xml and any(words in str(problem) for words in _CUT_OFF):
+            # The last entry may lack its date, link or text; once stored it would count as
+            # seen, so it waits for a complete fetch, and no validator is kept to prevent one.
+            entries.pop()
+            last = _named(len(feed.entries), feed.entries[-1])
+            yield BadItem(self.source, f"the feed is cut off ({problem}): {last} is left out "
+                          "until the feed is fetched whole")
+            validators = {}
+        elif not_xml:
+            yield BadItem(self.source, f"the feed is not well-formed XML ({problem}); the "
+                          "entries that could be read are used")
+        elif feed.get("bozo"):
+            yield Note(self.source, f"the feed is not well-formed ({problem}); the entries "
+                       "that could be read are used")
+        yield from entries
         state.update(validators)  # kept by the caller once every entry is stored
 
     def _fetch(self, state: dict[str, Any]) -> tuple[bytes | None, dict[str, str]]:
@@ -101,7 +120,7 @@ class FeedSource:
 
         link = text_or_none(entry.get("link"))
         own = text_or_none(entry.get("id")) or link
-        name = f"{self.source} entry {number}" + (f" ({own})" if own else "")
+        name = f"{self.source} {_named(number, entry)}"
         title = html_to_text(entry.get("title") or "")
         body = entry.get("content")[0].get("value", "") if entry.get("content") else ""
         body = html_to_text(body or entry.get("summary") or "")
@@ -112,7 +131,7 @@ class FeedSource:
         return IngestItem(
             id=f"{self.source}\x1f{own or digest(title, body)}", text=text,
             author=text_or_none(entry.get("author")), time=self._time(entry),
-            url=link, group=feed_title,
+            url=link, group=feed_title, post_id=own,
             extra={"tags": [t.get("term") for t in entry.get("tags", []) if t.get("term")]},
         )
 
@@ -143,3 +162,9 @@ class FeedSource:
         if wall is None or wall.replace(tzinfo=zone).tzname() != found.group(1).upper():
             return None
         return time_or_none(wall, zone)
+
+
+def _named(number: int, entry: Any) -> str:
+    """An entry as messages name it: 'entry 3 (its guid or link)'."""
+    own = text_or_none(entry.get("id")) or text_or_none(entry.get("link"))
+    return f"entry {number}" + (f" ({own})" if own else "")

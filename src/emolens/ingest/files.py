@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from emolens.errors import EmolensError
-from emolens.ingest.base import BadItem, Entry, IngestItem, Note, local_source
+from emolens.ingest.base import BadItem, Empty, Entry, IngestItem, Note, local_source
 from emolens.ingest.tables import TABLE_EXTENSIONS, TableSource
 
 AUDIO_EXTENSIONS = frozenset(
@@ -84,7 +84,7 @@ class FilesSource:
         """The entries of each file in turn; a file that cannot be read is one BadItem."""
         paths = self.paths()
         if not paths:
-            yield BadItem(self.source, "no files found")
+            yield Empty(self.source, "no files found", normal="no files yet")
             return
         for path in paths:
             yield from self._file(path, state)

@@ -18,7 +18,7 @@ from typing import Any
 
 from emolens.batch import MAX_KEPT, check_options
 from emolens.errors import EmolensError
-from emolens.ingest.base import BadItem, IngestItem, Note, Source
+from emolens.ingest.base import BadItem, Empty, IngestItem, Note, Source, Unchanged
 from emolens.ingest.media import MediaAnalyzers
 from emolens.io.encoding import LONE_SURROGATE
 from emolens.pipeline import Analyzer
@@ -44,6 +44,7 @@ class IngestReport:
     errors: list[str] = field(default_factory=list)  # the first MAX_KEPT, 'name: why'
     notes: list[str] = field(default_factory=list)  # the first MAX_KEPT
     failed: str | None = None  # why nothing of the source could be read
+    nothing_new: str | None = None  # why there was nothing to read, when that is normal
     elapsed: float = 0.0
 
     @property
@@ -52,6 +53,12 @@ class IngestReport:
         if self.failed is not None or (self.error_count and not self.read):
             return "failed"
         return "partial" if self.error_count else "ok"
+
+    @property
+    def outcome(self) -> str:
+        """The status as shown: 'unchanged (304)' or 'no files yet' for an ok run that had
+        nothing to read, as the source said."""
+        return self.nothing_new if self.status == "ok" and self.nothing_new else self.status
 
     def add_error(self, message: str) -> None:
         """Count a bad entry, keeping the first MAX_KEPT."""
@@ -81,6 +88,7 @@ class IngestOptions:
     chunk_size: int = CHUNK_SIZE
     author_salt: str | None = None  # given: authors are stored as salted SHA-256 hashes
     use_state: bool = True  # False: ignore and keep no connector state (fetch everything)
+    empty_ok: bool = False  # an empty source (a drop folder) is normal, not an error
     progress: Callable[[int], None] | None = None  # called with entries just handled
     media: MediaAnalyzers | None = None  # None: media files are left out with a note
 
@@ -148,8 +156,14 @@ class _Run:
         try:
             for entry in self.source.items(state):
                 self.pending += 1
-                if isinstance(entry, BadItem):
+                if isinstance(entry, Empty) and self.options.empty_ok:
+                    report.nothing_new = entry.normal
+                elif isinstance(entry, BadItem):
                     report.add_error(str(entry))
+                elif isinstance(entry, Unchanged):
+                    report.nothing_new = entry.message
+                    report.add_note(f"{entry}: nothing new since the last run (--refetch "
+                                    "reads it all again)")
                 elif isinstance(entry, Note):
                     report.add_note(str(entry))
                 else:
@@ -224,7 +238,7 @@ class _Run:
         result.source_id = _clean(item.source) or self.source.source
         result.item_key, result.group, result.timestamp = key, _clean(item.group), item.time
         result.details = {**result.details, "author": author, "url": _clean(item.url),
-                          "item_id": item.id, "connector": self.source.name}
+                          "item_id": item.post_id, "connector": self.source.name}
 
     def media(self) -> None:
         """Analyse the media files met, or note them as left out."""

@@ -152,6 +152,7 @@ class TableSource:
         reader, tap, names = open_table(path, given, self.candidates, self.sheet,
                                         self.source_tz)
         seen: dict[str, int] = {}
+        ids: dict[str, tuple[int, str]] = {}  # own id -> the row it was first met on, its text
         with reader:
             for entry in reader:
                 if isinstance(entry, RowError):
@@ -159,6 +160,12 @@ class TableSource:
                     continue
                 if entry.warning:
                     yield Note(f"{path}:{entry.row}", entry.warning)
+                if entry.item_id:
+                    first, text = ids.setdefault(entry.item_id, (entry.row, digest(entry.text)))
+                    if first != entry.row:
+                        yield _duplicate(f"{path}:{entry.row}", entry.item_id, first,
+                                         text == digest(entry.text))
+                        continue
                 yield self._item(entry, tap.record, names, seen)
 
     def _item(
@@ -174,7 +181,7 @@ class TableSource:
             seen[content] = seen.get(content, 0) + 1
             own = f"{self.source}\x1f{content}\x1f{seen[content]}"
         return IngestItem(id=own, text=item.text, author=author, time=item.timestamp, url=url,
-                          group=item.group, extra={"row": item.row})
+                          group=item.group, extra={"row": item.row}, post_id=item.item_id)
 
 
 class WeiboSource(TableSource):
@@ -206,6 +213,15 @@ class WeiboSource(TableSource):
             ("likes", "点赞数"), ("reposts", "转发数"), ("comments", "评论数")) if col in record}
         found.extra.update(counts)
         return found
+
+
+def _duplicate(name: str, item_id: str, first: int, same_text: bool) -> Entry:
+    """A row whose id an earlier row of the file has: a note when it repeats that row's
+    text, else an error, since its text would be lost."""
+    if same_text:
+        return Note(name, f"duplicate id {item_id!r} (row {first}, same text); left out")
+    return BadItem(name, f"duplicate id {item_id!r} (row {first} has it, with another text); "
+                   "left out: give each post its own id")
 
 
 def _weibo_url(record: Mapping[str, Any], post_id: str | None) -> str | None:

@@ -38,7 +38,7 @@ import logging
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -250,7 +250,9 @@ class Watcher:
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.config, self.sources, self.analyzer, self.store = config, sources, analyzer, store
-        self.notifiers, self.options, self.clock = notifiers, options or IngestOptions(), clock
+        # A drop folder without files is normal between deliveries: 'no files yet', not an error.
+        self.options = replace(options or IngestOptions(), empty_ok=True)
+        self.notifiers, self.clock = notifiers, clock
         _check_labels(config.rules, analyzer)
         self.intervals = {s.name: (s.interval or config.interval).total_seconds()
                           for s in config.sources}

@@ -61,6 +61,7 @@ def serve_cmd(
 
     from emolens.config import build_settings
     from emolens.display import console
+    from emolens.errors import InvalidInputError
     from emolens.server import create_app
     from emolens.server.settings import ServerSettings
 
@@ -73,6 +74,7 @@ def serve_cmd(
         overrides.update(model=model[0], extra_models=model[1:])
     # A bad value (--port 70000, EMOLENS_PORT=abc) is named in one line, not a pydantic dump.
     settings = build_settings(ServerSettings, **overrides).check()
+    _check_port(settings.host, settings.port)  # before the models load, not after the banner
     app = create_app(settings)  # raises MissingExtraError without the server extra
     import uvicorn
 
@@ -88,9 +90,45 @@ def serve_cmd(
                   highlight=False, soft_wrap=True)
     if settings.auth:
         _warn_without_keys(settings.db)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                ws_max_size=settings.max_body_bytes, timeout_graceful_shutdown=15,
-                server_header=False)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
+                    ws_max_size=settings.max_body_bytes, timeout_graceful_shutdown=15,
+                    server_header=False)
+    except SystemExit as exc:
+        if exc.code in (None, 0):
+            raise
+        # uvicorn exits 3 when it cannot start (the port taken since the check): in emolens
+        # 3 means partly done, so say it failed and exit 1.
+        raise InvalidInputError(f"the service did not start on {url} (uvicorn's log above "
+                                "says why)") from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """InvalidInputError when ``host``:``port`` cannot be listened on (in use, or not an
+    address of this machine), found by binding each of its addresses as uvicorn will."""
+    import errno
+    import socket
+
+    from emolens.errors import InvalidInputError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InvalidInputError(f"cannot listen on {host}: {exc.strerror}") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio does
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise InvalidInputError(
+                        f"port {port} on {host} is in use; stop what listens there or choose "
+                        "another with --port (or EMOLENS_PORT)") from None
+                raise InvalidInputError(f"cannot listen on {host} port {port}: "
+                                        f"{exc.strerror}") from None
 
 
 def _load(service: Any) -> None:
@@ -124,7 +162,7 @@ def keys_list(db: DbOpt = None) -> None:
 
     from emolens.display import console
 
-    with _keys(db) as keys:
+    with _keys(db, must_exist=True) as keys:
         rows = keys.list()
     table = Table(title="API keys")
     for column in ("id", "name", "created (UTC)", "state"):
@@ -142,19 +180,20 @@ def keys_revoke(
     """Revoke an API key; requests with it are refused from then on."""
     from emolens.display import console
 
-    with _keys(db) as keys:
+    with _keys(db, must_exist=True) as keys:
         key = keys.revoke(key_id)
     console.print(f"revoked API key {key.id}", highlight=False)
 
 
 @contextmanager
-def _keys(db: str | None) -> Iterator[Any]:
-    """The key store of the configured database, closed after use."""
+def _keys(db: str | None, must_exist: bool = False) -> Iterator[Any]:
+    """The key store of the configured database, closed after use; with ``must_exist``, a
+    missing store is refused (StoreError) rather than created empty."""
     from emolens.config import load_settings
     from emolens.server.keys import KeyStore
     from emolens.store import ResultStore
 
-    with ResultStore(load_settings(db=db).db) as store:
+    with ResultStore(load_settings(db=db).db, must_exist=must_exist) as store:
         yield KeyStore(store)
 
 

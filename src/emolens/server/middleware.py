@@ -1,11 +1,15 @@
-"""ASGI middleware: body size limit, loopback-only access without auth, security headers."""
+"""ASGI middleware: body size limit, loopback-only access without auth, security headers;
+and the route class that refuses a body that is not UTF-8 JSON, saying so."""
 
 from __future__ import annotations
 
+import email.message
 import json
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request, Response
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from emolens.server.settings import is_loopback
@@ -59,6 +63,50 @@ class BodyLimit:
                     "Send a shorter or smaller file (for speech, only the audio track).")
         return (f"Request body too large: {got} bytes; the limit is {limit} bytes "
                 "(max_body_bytes). Send fewer or shorter texts per request.")
+
+
+class JsonBodyRoute(APIRoute):
+    """A route whose body is a JSON model refuses another Content-Type (415) and bytes that
+    are not UTF-8 (400) with a message naming the problem, where FastAPI would answer "There
+    was an error parsing the body" or "Input should be a valid dictionary"."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, after the body's check when the route reads a JSON body."""
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def checked(request: Request) -> Response:
+            body = await request.body()  # kept by the request: FastAPI reads it again
+            if body:
+                check_json_body(request.headers.get("content-type"), body)
+            return await handler(request)
+
+        return checked
+
+
+def check_json_body(content_type: str | None, body: bytes) -> None:
+    """HTTPException 415 unless ``content_type`` is JSON in UTF-8 (another charset is refused
+    unless the body is ASCII, the same in both), 400 unless ``body`` is UTF-8."""
+    header = email.message.Message()
+    header["content-type"] = content_type or ""
+    kind = header.get_content_type() if content_type else None
+    # FastAPI reads no body as JSON without Content-Type application/json (strict), so a
+    # request without one is refused here too, saying what to send.
+    if kind != "application/json" and not (kind or "").endswith("+json"):
+        got = f"Content-Type {content_type!r}" if content_type else "No Content-Type"
+        raise HTTPException(415, f"{got}: the body must be UTF-8 JSON, sent with Content-Type "
+                            "application/json.")
+    charset = header.get_param("charset")
+    if isinstance(charset, str) and charset.lower() not in ("utf-8", "utf8") and \
+            not body.isascii():  # GBK bytes may also read as UTF-8, as other characters
+        raise HTTPException(415, f"Content-Type says charset={charset}: the body must be UTF-8 "
+                            "JSON; encode it as UTF-8 (charset=utf-8, or no charset).")
+    try:
+        body.decode("utf-8", errors="surrogatepass")  # what json.loads accepts of UTF-8
+    except UnicodeDecodeError as exc:
+        raise HTTPException(400, f"The body is not UTF-8 (byte 0x{body[exc.start]:02x} at "
+                            f"offset {exc.start}): the body must be UTF-8 JSON.") from None
 
 
 class LoopbackOnly:

@@ -1,17 +1,18 @@
 """Reading stored results for the API: filtered pages, CSV export, and the report's numbers;
-pages of fired alerts, and the audit log of exports (written by ``log_export``)."""
+pages of fired alerts, and the audit log of result reads (written by ``log_export``)."""
 
 from __future__ import annotations
 
 import io
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Select, func, select
 
+from emolens.errors import InvalidInputError
 from emolens.io.results import defuse
 from emolens.server.keys import KeyStore
 from emolens.server.schemas import (
@@ -28,6 +29,7 @@ from emolens.server.schemas import (
     Trend,
 )
 from emolens.store import ResultStore
+from emolens.store.commands import parse_window, stored_models
 from emolens.store.sql import aware_utc, results_table, stored_result
 from emolens.store.tables import add_audit, count_alerts, count_audit, list_alerts, list_audit
 from emolens.viz.charts import (
@@ -48,13 +50,14 @@ MAX_BUCKETS = 2_000  # time buckets in one trend
 
 @dataclass(frozen=True)
 class Filters:
-    """Which stored results a request is about. Time is the item's own, else when stored."""
+    """Which stored results a request is about. Time is the item's own, else when stored.
+    ``model`` is as given (a name alone stands for each of its versions: ``in_store``)."""
 
     source: str | None = None
     group: str | None = None
     label: str | None = None
     modality: str | None = None
-    model: str | None = None
+    model: str | tuple[str, ...] | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -63,7 +66,9 @@ class Filters:
         for column, value in ((_COL.source, self.source), (_COL.group_name, self.group),
                               (_COL.label, self.label), (_COL.modality, self.modality),
                               (_COL.model, self.model)):
-            if value is not None:
+            if isinstance(value, tuple):
+                stmt = stmt.where(column.in_(value))
+            elif value is not None:
                 stmt = stmt.where(column == value)
         when = func.coalesce(_COL.timestamp, _COL.created_at)
         if self.since is not None:
@@ -73,8 +78,33 @@ class Filters:
         return stmt
 
 
+    def in_store(self, store: ResultStore) -> Filters:
+        """These filters with ``model`` as ``store`` holds it: a name without a version
+        (``default``) matches each ``name@version`` stored, as `emolens export --model`."""
+        if not isinstance(self.model, str):
+            return self
+        found = stored_models(store, self.model)
+        return replace(self, model=(found,) if isinstance(found, str) else tuple(found))
+
+
+def time_window(since: str | None, until: str | None) -> tuple[datetime | None,
+                                                                datetime | None]:
+    """``since`` (an age: 30m, 12h, 7d, 4w, or an ISO 8601 time) and ``until`` (an ISO 8601
+    time) as aware UTC, read as `emolens export` reads them (without a zone: UTC);
+    InvalidInputError with the command's message otherwise."""
+    import typer
+
+    try:
+        start, end = parse_window(since, until)
+    except typer.BadParameter as exc:
+        where = (exc.param_hint or "").replace("--", "")
+        raise InvalidInputError(f"{where}: {exc.message}" if where else exc.message) from None
+    return aware_utc(start), aware_utc(end)
+
+
 def results_page(store: ResultStore, filters: Filters, limit: int, offset: int) -> ResultsPage:
     """One page of matching results, newest first, with the total over all pages."""
+    filters = filters.in_store(store)
     count = filters.apply(select(func.count()).select_from(results_table))
     rows = filters.apply(select(results_table)).order_by(_COL.id.desc()).limit(limit)
     with store._guard("read"), store._engine.connect() as conn:
@@ -128,8 +158,9 @@ def _alert(row: dict[str, Any]) -> StoredAlert:
 
 def log_export(store: ResultStore, keys: KeyStore, caller: str, route: str,
                filters: dict[str, Any], rows: int, client: str | None) -> None:
-    """Write one row of the audit log: the caller's key id and name (never the key itself),
-    the route, the filters used, the rows returned and the client's address.
+    """Write one row of the audit log (a read of stored results, JSON or CSV): the caller's
+    key id and name (never the key itself), the route, the filters used, the rows returned
+    and the client's address.
 
     ``caller`` is what ``require_key`` returned (``key:<id>``, or ``client:<host>`` when auth
     is off). Raises StoreError when it cannot be written, so that no export goes unlogged.
@@ -163,6 +194,7 @@ def filters_used(filters: Filters, **more: Any) -> dict[str, Any]:
 def stats(store: ResultStore, filters: Filters, bucket: str | None = None) -> Stats:
     """Distribution, trend per time bucket and emotion x group shares (as `emolens report`),
     and the rows of each model per modality."""
+    filters = filters.in_store(store)
     frame = store.to_frame(source=filters.source, group=filters.group, model=filters.model,
                            label=filters.label, since=filters.since, until=filters.until)
     if filters.modality is not None:

@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from emolens.errors import InvalidInputError
 from emolens.registry import recognizers
 from emolens.server.auth import require_key
+from emolens.server.middleware import JsonBodyRoute
 from emolens.server.queries import (
     Filters,
     alerts_page,
@@ -27,6 +28,7 @@ from emolens.server.queries import (
     results_csv,
     results_page,
     stats,
+    time_window,
 )
 from emolens.server.schemas import (
     AlertsPage,
@@ -36,7 +38,6 @@ from emolens.server.schemas import (
     AuditPage,
     ErrorBody,
     Health,
-    IsoTime,
     JobState,
     Language,
     ModelInfo,
@@ -54,12 +55,17 @@ _ERRORS = {400: {"model": ErrorBody, "description": "Body could not be read (not
            422: {"model": ErrorBody, "description": "Invalid request (the reason is given)"},
            429: {"model": ErrorBody, "description": "Rate limit exceeded (see Retry-After)"}}
 
-api = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=_ERRORS)
+api = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=_ERRORS,
+                route_class=JsonBodyRoute)
 health = APIRouter(tags=["health"])
 
 
 def _service(request: Request) -> Service:
     return request.app.state.service
+
+
+_SINCE = ("From then on: an age (30m, 12h, 7d, 4w: that long ago) or an ISO 8601 time "
+          "(without a zone, UTC), as `emolens export --since` takes.")
 
 
 def _filters(
@@ -68,16 +74,21 @@ def _filters(
     label: Annotated[str | None, Query(description="Only results with this label.")] = None,
     modality: Annotated[str | None, Query(description="Only this modality (text, speech).")]
     = None,
-    model: Annotated[str | None, Query(description="Only results of this model (name@version).")]
-    = None,
-    since: Annotated[IsoTime | None, Query(description="From this time on (ISO 8601; without a "
-                                           "zone, UTC).")] = None,
-    until: Annotated[IsoTime | None, Query(description="Before this time (ISO 8601).")] = None,
+    model: Annotated[str | None, Query(description="Only results of this model: name@version "
+                                       "as stored (GET /v1/stats lists them), or a name alone "
+                                       "(default) for each of its versions, as `emolens export "
+                                       "--model` takes.")] = None,
+    since: Annotated[str | None, Query(description=_SINCE)] = None,
+    until: Annotated[str | None, Query(description="Before this ISO 8601 time (without a "
+                                       "zone, UTC).")] = None,
 ) -> Filters:
-    return Filters(source, group, label, modality, model, since, until)
+    start, end = time_window(since, until)
+    return Filters(source, group, label, modality, model, start, end)
 
 
-@api.post("/analyze/text", response_model=AnalyzeResponse, tags=["analyze"])
+@api.post("/analyze/text", response_model=AnalyzeResponse, tags=["analyze"],
+          responses={415: {"model": ErrorBody, "description": "The body is not JSON (send "
+                           "Content-Type application/json)"}})
 async def analyze_text(body: AnalyzeRequest, request: Request) -> AnalyzeResponse:
     """Emotion expressed in one text or a batch; stored too when ``store`` is true."""
     return await _service(request).analyze(body)  # the model runs in a worker thread
@@ -172,17 +183,17 @@ def list_results(
     format: Annotated[Literal["json", "csv"], Query(description="csv: a file to download.")]
     = "json",
 ) -> ResultsPage | Response:
-    """Stored results, newest first, filtered and paginated; ``format=csv`` exports them (and
-    each export is written to the audit log: GET /v1/audit)."""
+    """Stored results, newest first, filtered and paginated; ``format=csv`` exports them. Each
+    read, JSON or CSV, is written to the audit log (GET /v1/audit)."""
     service = _service(request)
     most = service.settings.max_export_rows if format == "csv" else service.settings.max_page
     limit = min(limit or (most if format == "csv" else 100), most)
     page = results_page(service.store, filters, limit, offset)
-    if format == "json":
-        return page
     log_export(service.store, service.auth.keys, caller, "GET /v1/results",
                filters_used(filters, limit=limit, offset=offset, format=format), len(page.items),
                request.client.host if request.client else None)
+    if format == "json":
+        return page
     return Response(results_csv(page.items), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="emolens-results.csv"',
                              "X-Total-Count": str(page.total)})
@@ -209,8 +220,9 @@ _LIMIT = "Page size (default 100, at most max_page: 1000)."
 @api.get("/alerts", response_model=AlertsPage, tags=["alerts"])
 def get_alerts(
     request: Request,
-    since: Annotated[IsoTime | None, Query(description="Fired at or after this time (ISO "
-                                           "8601; without a zone, UTC).")] = None,
+    since: Annotated[str | None, Query(description="Fired at or after this time: an age "
+                                       "(30m, 12h, 7d, 4w) or an ISO 8601 time (without a "
+                                       "zone, UTC).")] = None,
     rule: Annotated[str | None, Query(description="Only alerts of this rule (its name).")]
     = None,
     limit: Annotated[int | None, Query(ge=1, description=_LIMIT)] = None,
@@ -220,27 +232,29 @@ def get_alerts(
     fired it, the message and where it was sent."""
     service = _service(request)
     limit = min(limit or 100, service.settings.max_page)
-    return alerts_page(service.store, since, rule, limit, offset)
+    return alerts_page(service.store, time_window(since, None)[0], rule, limit, offset)
 
 
 @api.get("/audit", response_model=AuditPage, tags=["audit"])
 def get_audit(
     request: Request,
-    since: Annotated[IsoTime | None, Query(description="At or after this time (ISO 8601).")]
+    since: Annotated[str | None, Query(description="At or after this time: an age (30m, 12h, "
+                                       "7d, 4w) or an ISO 8601 time (without a zone, UTC).")]
     = None,
     key: Annotated[str | None, Query(max_length=16, description="Only exports with this API "
                                      "key id.")] = None,
     limit: Annotated[int | None, Query(ge=1, description=_LIMIT)] = None,
     offset: Annotated[int, Query(ge=0, le=2**53, description="Entries to skip.")] = 0,
 ) -> AuditPage:
-    """The audit log: every export through the service (CSV of /v1/results), newest first,
-    with the key's id and name (never the key), route, filters, rows and client address.
+    """The audit log: every read of stored results through the service (GET /v1/results, a
+    JSON page or a CSV export), newest first, with the key's id and name (never the key),
+    route, filters, rows and client address.
 
     Keys have no roles, and any key may export every stored result, so any valid key may read
     it; `emolens audit` reads it from the database."""
     service = _service(request)
     limit = min(limit or 100, service.settings.max_page)
-    return audit_page(service.store, since, key, limit, offset)
+    return audit_page(service.store, time_window(since, None)[0], key, limit, offset)
 
 
 @api.get("/models", response_model=ModelsResponse, tags=["models"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -48,6 +48,7 @@ IsoTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc
 # InvalidInputError is a ValueError, which pydantic reports as a field error). 64 characters:
 # the longest IANA name has 32, and a long string would only cost the search for close names.
 ZoneName = Annotated[str, Field(max_length=64), AfterValidator(zone_name)]
+ItemId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class AnalyzeRequest(BaseModel):
@@ -80,22 +81,54 @@ class AnalyzeRequest(BaseModel):
         None, description="IANA zone (e.g. Asia/Shanghai) of a `timestamp` written without an "
         "offset; default: the service's source_tz setting (UTC unless set)."
     )
+    ids: list[ItemId] = Field(  # type: ignore[assignment]
+        None, description="Your own id of each text, in order, one per text: stored as the "
+        "result's item_id and part of the item's identity. Without ids, identical texts with "
+        "the same source, group and timestamp are one item, stored once (so that a retry "
+        "stores nothing twice); give ids to store each of them."
+    )
+    id: ItemId = Field(  # type: ignore[assignment]
+        None, description="Your own id of the one `text` (as `ids` for `texts`)."
+    )
+    # On the WebSocket, ``id`` names the message (echoed back), not the item.
+    _id_is_item: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _one_of_text_or_texts(self) -> AnalyzeRequest:
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' (a string) or 'texts' (a list)")
+        if self._id_is_item and self.id is not None and (self.texts is not None or self.ids):
+            raise ValueError("'id' goes with 'text'; with 'texts', give 'ids' (one per text)")
+        if self.ids is not None:
+            if len(self.ids) != len(self.items()):
+                raise ValueError(f"'ids' has {len(self.ids)} ids for {len(self.items())} "
+                                 "texts; give one id per text, in order")
+            seen: set[str] = set()
+            for x in self.ids:
+                if x in seen:
+                    raise ValueError(f"'ids' gives {x!r} twice; give each text its own id")
+                seen.add(x)
         return self
 
     def items(self) -> list[str]:
         """The texts of the request, in order."""
         return [self.text] if self.text is not None else list(self.texts or [])
 
+    def item_ids(self) -> list[str | None]:
+        """The client's id of each text, in order (None where none was given)."""
+        if self.ids is not None:
+            return list(self.ids)
+        if self._id_is_item and self.id is not None:
+            return [self.id]
+        return [None] * len(self.items())
+
 
 class StreamMessage(AnalyzeRequest):
     """One WebSocket message: an analysis request with an optional id echoed in the reply."""
 
-    id: str | int | None = Field(None, description="Echoed back with the results.")
+    id: str | int | None = Field(None, description="Echoed back with the results (the "
+                                 "message's id; the texts' own ids go in `ids`).")
+    _id_is_item: ClassVar[bool] = False
 
 
 class AnalyzeResponse(BaseModel):
@@ -103,7 +136,11 @@ class AnalyzeResponse(BaseModel):
 
     model: str = Field(description="name@version of the model that produced the results.")
     results: list[EmotionResult]
-    stored: int = Field(0, description="Results newly stored (an identical item is kept once).")
+    stored: int = Field(0, description="Results newly stored (with `store`).")
+    already_stored: int = Field(
+        0, description="Results not stored again (with `store`): the same item (same text, "
+        "source, group, timestamp and id) is in the store already, or earlier in the request."
+    )
 
 
 class AudioSummary(BaseModel):

@@ -134,20 +134,24 @@ class Service:
         results = await self.batchers[name].analyze(texts, request.language)
         source = request.source or "api"
         when = self.written_at(request)
-        for r in results:
+        for r, own in zip(results, request.item_ids(), strict=True):
             r.source_id, r.group, r.timestamp = source, request.group, when
-            r.item_key = _item_key(source, request, when, r.text or "")
-        stored = 0
+            r.item_key = _item_key(source, request, when, r.text or "", own)
+            if own is not None:
+                r.details["item_id"] = own  # as `analyze file --id-col` stores it
+        stored = already = 0
         if request.store and self.store is not None:
             stored = await run_in_threadpool(self.store.add, results, self.settings.store_text)
-        return AnalyzeResponse(model=analyzer.model_id, results=results, stored=stored)
+            already = len(results) - stored
+        return AnalyzeResponse(model=analyzer.model_id, results=results, stored=stored,
+                               already_stored=already)
 
     def written_at(self, request: AnalyzeRequest) -> datetime | None:
-        """The request's ``timestamp``: one with an offset as given, one without read in the
-        request's ``source_tz``, else the service's setting, and returned in UTC."""
+        """The request's ``timestamp`` in UTC: one without an offset read in the request's
+        ``source_tz``, else the service's setting."""
         given = request.timestamp
         if given is None or given.tzinfo is not None:
-            return given
+            return None if given is None else given.astimezone(UTC)
         zone = request.source_tz or self.settings.source_tz
         try:
             utc = parse_time(given, zone)
@@ -159,12 +163,16 @@ class Service:
         return None if utc is None else utc.replace(tzinfo=UTC)
 
 
-def _item_key(source: str, request: AnalyzeRequest, when: datetime | None, text: str) -> str:
-    """Same text, source, group and time: the same item, stored once (a retry adds nothing)."""
-    if when is not None and request.timestamp is not None and request.timestamp.tzinfo is None:
+def _item_key(source: str, request: AnalyzeRequest, when: datetime | None, text: str,
+              own_id: str | None = None) -> str:
+    """Same text, source, group, time and client id: the same item, stored once (a retry
+    adds nothing)."""
+    if request.timestamp is not None and request.timestamp.tzinfo is not None:
+        when = request.timestamp  # keyed with the offset given, as items stored before
+    elif when is not None:
         # A time given without an offset is keyed on the UTC time it stands for, written
         # without one as before source_tz: with the zone UTC, keys of items stored before stay.
         when = when.replace(tzinfo=None)
-    ident = json.dumps([source, request.group, when.isoformat() if when else None, text],
-                       ensure_ascii=False)
+    parts = [source, request.group, when.isoformat() if when else None, text]
+    ident = json.dumps(parts if own_id is None else [*parts, own_id], ensure_ascii=False)
     return "api:" + hashlib.sha256(ident.encode("utf-8", errors="surrogatepass")).hexdigest()

@@ -151,7 +151,8 @@ async def _answer(
             await websocket.close(INVALID, _short(f"message {seq}: {exc}"))
             return
         reply = StreamReply(id=message.id, seq=seq, model=response.model,
-                            results=response.results, stored=response.stored)
+                            results=response.results, stored=response.stored,
+                            already_stored=response.already_stored)
         await websocket.send_text(reply.model_dump_json())
 
 

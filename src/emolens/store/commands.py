@@ -252,6 +252,10 @@ def _parse_until(value: str) -> datetime:
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not an ISO 8601 time (2025-01-31 or "
                                  "2025-01-31T12:00:00Z)", param_hint="--until") from None
+    except OverflowError:  # 0001-01-01T00:00+14:00 has no UTC equivalent
+        raise typer.BadParameter(f"{value!r} is out of range once converted to UTC; give a "
+                                 "time further from the calendar's ends",
+                                 param_hint="--until") from None
 
 
 def _iso_utc_naive(value: str) -> datetime:
@@ -368,8 +372,9 @@ def audit_cmd(
                                           "table.")] = False,
     db: DbOpt = None,
 ) -> None:
-    """Who exported what through the service (`emolens serve`), newest first: time, API key
-    id and name (never the key), route, filters, rows and client address."""
+    """Who read which stored results through the service (`emolens serve`: JSON pages and CSV
+    exports), newest first: time, API key id and name (never the key), route, filters, rows
+    and client address."""
     import json
 
     from emolens.store import ResultStore
@@ -389,10 +394,10 @@ def audit_cmd(
     from emolens.display import console
 
     if not rows:
-        console.print("no exports logged" + (f" since {since}" if since else ""),
+        console.print("no reads of stored results logged" + (f" since {since}" if since else ""),
                       highlight=False)
         return
-    table = Table(title="Exports through the service (newest first)")
+    table = Table(title="Reads of stored results through the service (newest first)")
     for column in ("time (UTC)", "key", "route", "filters", "rows", "client"):
         table.add_column(column, overflow="fold")
     for row in rows:

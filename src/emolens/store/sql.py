@@ -24,7 +24,7 @@ from emolens.errors import InvalidInputError, StoreError
 from emolens.pipeline import text_hash
 from emolens.privacy import redact
 from emolens.store.migrate import upgrade
-from emolens.store.schema import results_table
+from emolens.store.schema import ingest_state_table, results_table
 from emolens.store.tables import source_filter
 from emolens.types import EmotionResult
 
@@ -186,7 +186,10 @@ class ResultStore:
         """Delete the results of ``source``, stored before ``stored_before`` and/or by one of
         ``authors`` (as stored: names or their hashes) (retention, data-subject requests);
         returns how many matched. At least one filter is required. With ``folder``,
-        ``source`` is a folder and the results of the files under it go too."""
+        ``source`` is a folder and the results of the files under it go too.
+
+        What connectors kept for the sources that lose results (a feed's ETag, a cursor) goes
+        too, so that collecting them again fetches the deleted items instead of a 304."""
         col = results_table.c
         where = []
         if source is not None:
@@ -203,6 +206,9 @@ class ResultStore:
         with self._guard("delete from"), self._engine.begin() as conn:
             if dry_run:
                 return int(conn.execute(count).scalar_one())
+            losing = select(col.source).where(*where).distinct()
+            state = ingest_state_table.c
+            conn.execute(ingest_state_table.delete().where(state.source.in_(losing)))
             return conn.execute(results_table.delete().where(*where)).rowcount
 
     def count(self) -> int:
