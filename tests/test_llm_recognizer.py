@@ -129,7 +129,7 @@ def test_429_then_success(fake):
     outcome = recognizer.annotate([FLIGHT])[0]
     assert isinstance(outcome, Annotation) and outcome.label == "anger"
     assert len(fake.requests) == 3
-    assert recognizer.stats_.retries == 2 and recognizer.stats_.requests == 1
+    assert recognizer.stats_.retries == 2 and recognizer.stats_.requests == 3  # every request
 
 
 def test_retries_are_bounded(fake):

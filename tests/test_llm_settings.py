@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from emolens.errors import MissingExtraError
+from emolens.errors import MissingExtraError, ModelFileError
 from emolens.llm.errors import LLMNotConfiguredError
 from emolens.llm.factory import build_llm_recognizer, redaction_on
 from emolens.llm.settings import LLMSettings, load_llm_settings
@@ -69,8 +69,10 @@ def test_not_configured():
 
 
 def test_gguf_path(tmp_path):
-    with pytest.raises(LLMNotConfiguredError, match="does not exist"):
+    with pytest.raises(ModelFileError, match="missing.gguf .EMOLENS_LLM_GGUF. does not exist"):
         recognizers.create("llm", llm_gguf=str(tmp_path / "missing.gguf"))
+    with pytest.raises(ModelFileError, match="Unknown packaged GGUF model 'foo'.*gemma3-270m"):
+        recognizers.create("llm", llm_gguf="package:foo")  # not "needs llama-cpp-python"
     if importlib.util.find_spec("llama_cpp") is not None:
         pytest.skip("llama-cpp-python is installed: the missing-package message cannot show")
     model = tmp_path / "model.gguf"

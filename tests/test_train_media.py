@@ -183,3 +183,16 @@ def test_analyze_video_with_the_trained_voice_model(audio_model, tmp_path):
                                  "--no-ocr", "--fps", "1", "--no-store", "--json", "--quiet"])
     assert result.exit_code == 0, result.output
     assert "voice=voice-test@" in result.output and "voice-ravdess" not in result.output
+
+
+def test_audio_config_records_options_and_evaluate_names_images(audio_model, tmp_path):
+    root, _ = audio_model
+    config = json.loads((root / "model/emolens-model.json").read_text())["config"]
+    assert config["group_regex"] == r"-(\d+)\.\w+$" and config["whisper"] == "base"
+    assert config["no_trim_view"] is False and config["group_col"] is None
+    faces = tmp_path / "faces.csv"
+    faces.write_text("path,label\na.jpg,happy\nb.jpg,sad\n")
+    result = runner.invoke(app, ["evaluate", "--model", str(root / "model"), "--data",
+                                 str(faces)])
+    assert result.exit_code != 0
+    assert "the files are images (.jpg); this is an audio model" in result.output

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from emolens.errors import InvalidInputError
 from emolens.io.textfiles import SUPPORTED_EXTENSIONS, Item, ItemReader, RowError, read_items
 from emolens.io.times import source_zone
+from emolens.llm.errors import LLMAnswerError
 from emolens.pipeline import Analyzer
 from emolens.text.language import check_language
 from emolens.types import EmotionResult
@@ -308,7 +309,7 @@ def _run_file(reader: ItemReader, job: _Job, report: BatchReport) -> None:
     stored = StoredResults(job.store, source, job.analyzer.model_id)
     for chunk, rows in read_chunks(reader, job.chunk_size, file, report):
         if chunk:
-            _run_chunk(chunk, source, file, job, stored)
+            _run_chunk(chunk, source, file, job, stored, report)
         if job.progress is not None:
             job.progress(rows)
 
@@ -359,23 +360,62 @@ def _note(item: Item, reader: ItemReader, report: BatchReport) -> None:
 
 
 def _run_chunk(
-    items: list[Item], source: str, file: FileReport, job: _Job, stored: StoredResults
+    items: list[Item], source: str, file: FileReport, job: _Job, stored: StoredResults,
+    report: BatchReport,
 ) -> None:
     """Analyse the chunk's items that are not stored yet, store them, and hand all to the sink."""
     model = job.analyzer.model_id
     keys = [file_item_key(source, item) for item in items]
     existing = job.store.existing_keys(keys, model) if job.store is not None else set()
     todo = [i for i, key in enumerate(keys) if key not in existing]
-    fresh = job.analyzer.analyze_batch([items[i].text for i in todo], language=job.language)
+    file.skipped_existing += len(items) - len(todo)
+    try:
+        fresh = job.analyzer.analyze_batch([items[i].text for i in todo], language=job.language)
+    except LLMAnswerError as exc:  # some items got no answer: their rows' errors, not the chunk's
+        todo, fresh = _without_failed(items, todo, job, file, report, exc)
     by_key = {}
     for i, result in zip(todo, fresh, strict=True):
         by_key[keys[i]] = describe(result, items[i], source, keys[i])
     file.analysed += len(fresh)
-    file.skipped_existing += len(items) - len(todo)
     if job.store is not None and fresh:
         file.stored += job.store.add(fresh, store_text=job.store_text)
     if job.sink is not None:
         job.sink(chunk_results(items, keys, existing, by_key, source, stored))
+
+
+def _without_failed(
+    items: list[Item], todo: list[int], job: _Job, file: FileReport, report: BatchReport,
+    first: LLMAnswerError,
+) -> tuple[list[int], list[EmotionResult]]:
+    """``todo``'s results batch by batch, the items without an answer counted as errors of
+    their rows. A failure names its item by its place in the recognizer's batch; ``first``
+    is that of the whole of ``todo`` when it was a single batch. Answers given are kept by
+    the recognizer, so asking for a batch again sends only what failed."""
+    kept: list[int] = []
+    fresh: list[EmotionResult] = []
+    size = job.analyzer.batch_size
+    known: LLMAnswerError | None = first if len(todo) <= size else None
+    for start in range(0, len(todo), size):
+        batch = todo[start : start + size]
+        while batch:
+            error, known = known, None
+            if error is None:
+                try:
+                    fresh += job.analyzer.analyze_batch([items[i].text for i in batch],
+                                                        language=job.language)
+                    kept += batch
+                    break
+                except LLMAnswerError as exc:
+                    error = exc
+            failed = {f.index: f.reason for f in error.failures if 0 <= f.index < len(batch)}
+            if not failed:
+                raise error
+            for place, i in enumerate(batch):
+                if place in failed:
+                    file.errors += 1
+                    report.add_error(RowError(file.path, items[i].row, failed[place]))
+            batch = [i for place, i in enumerate(batch) if place not in failed]
+    return kept, fresh
 
 
 def chunk_results(

@@ -356,13 +356,13 @@ def analyze_audio_cmd(
     """Analyse speech in recordings: a timeline of expressed emotion per file."""
     import emolens
 
-    settings = load_settings(db=db, asr_model=asr_model, **_model_overrides(model))
+    settings = load_settings(db=db, asr_model=asr_model, **_model_overrides(model, "audio"))
     with _loading(quiet, "speech, voice and text"):
         speech = emolens.load_speech(settings.asr_model, settings.voice_model, settings.model)
 
-    def analyze(path, stored, keep, progress):
+    def analyze(path, source, stored, keep, progress):
         return speech.analyze_file(path, language=language, stored=stored, on_results=keep,
-                                   progress=progress)
+                                   progress=progress, source=source)
 
     _run_media(paths, analyze, speech.model_id, settings, no_store, as_json, out, quiet,
                audio=True, labels=speech.output_labels)
@@ -392,7 +392,7 @@ def analyze_video_cmd(
     import emolens
     from emolens.vision.keyframes import keyframe_sheet
 
-    settings = load_settings(db=db, **_model_overrides(model))
+    settings = load_settings(db=db, **_model_overrides(model, "video"))
     with _loading(quiet, "face, expression, OCR, speech and text"):
         vision = emolens.load_vision(audio=not no_audio, ocr=not no_ocr, fps=fps,
                                      face_model=settings.face_model, text_model=settings.model,
@@ -400,7 +400,8 @@ def analyze_video_cmd(
                                      asr_model=settings.asr_model)
 
     analyze = _stored_at_end(
-        lambda path, progress: vision.analyze_video(path, language=language, progress=progress))
+        lambda path, source, progress: vision.analyze_video(path, language=language,
+                                                            progress=progress, source=source))
     pictures = None if keyframes is None else _Pictures(keyframes, keyframe_sheet, "keyframes")
     _run_media(paths, pictures.after(analyze) if pictures else analyze, vision.model_id,
                settings, no_store, as_json, out, quiet, video=True, pictures=pictures,
@@ -427,22 +428,24 @@ def analyze_image_cmd(
     import emolens
     from emolens.vision.keyframes import annotate_image
 
-    settings = load_settings(db=db, **_model_overrides(model))
+    settings = load_settings(db=db, **_model_overrides(model, "image"))
     with _loading(quiet, "face, expression, OCR and text"):
         vision = emolens.load_vision(audio=False, ocr=not no_ocr,
                                      face_model=settings.face_model, text_model=settings.model)
 
-    analyze = _stored_at_end(lambda path, progress: vision.analyze_image(path))
+    analyze = _stored_at_end(
+        lambda path, source, progress: vision.analyze_image(path, source=source))
     pictures = None if annotate is None else _Pictures(annotate, annotate_image, "annotated")
     _run_media(paths, pictures.after(analyze) if pictures else analyze, vision.image_model_id,
                settings, no_store, as_json, out, quiet, images=True, pictures=pictures,
                labels=vision.output_labels)
 
 
-def _stored_at_end(run: Callable[[Path, Any], Any]) -> Callable[..., Any]:
+def _stored_at_end(run: Callable[[Path, str, Any], Any]) -> Callable[..., Any]:
     """A media ``analyze`` for pipelines that store a file's results once it is done."""
-    def analyze(path: Path, stored: Any, keep: Callable[[list], None], progress: Any) -> Any:
-        timeline = run(path, progress)
+    def analyze(path: Path, source: str, stored: Any, keep: Callable[[list], None],
+                progress: Any) -> Any:
+        timeline = run(path, source, progress)
         keep(timeline.results())
         return timeline
 
@@ -488,11 +491,18 @@ class _Pictures:
             err_console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
 
 
-def _model_overrides(model: str | None) -> dict[str, str]:
-    """--model of a media command: a text model, or a trained voice or face model."""
+def _model_overrides(model: str | None, kind: str) -> dict[str, str]:
+    """--model of a media command: a text model, or a trained voice or face model; a face
+    model for `analyze audio` or a voice model for `analyze image` is refused (InvalidInputError)
+    rather than quietly replaced by the shipped one."""
+    from emolens.errors import InvalidInputError
     from emolens.train.media import model_overrides
 
-    return model_overrides(model)
+    overrides = model_overrides(model)
+    wrong = {"audio": ("face_model", "an image"), "image": ("voice_model", "an audio")}.get(kind)
+    if wrong is not None and wrong[0] in overrides:
+        raise InvalidInputError(f"{model} is {wrong[1]} model, not an {kind} one")
+    return overrides
 
 
 def _loading(quiet: bool, what: str) -> Any:
@@ -538,9 +548,11 @@ def _run_media(
         if writer is not None:
             stack.enter_context(writer)
         bar = stack.enter_context(AudioProgress(files, enabled=not quiet and not images))
+        by_source = partial(_by_source, analyze, store, model_id,
+                            "image" if images else "video" if video else "audio")
         try:
             report = analyze_media_paths(
-                files, analyze, model_id, store, store_text=settings.store_text,
+                files, by_source, model_id, store, store_text=settings.store_text,
                 on_file=bar.on_file, progress=bar.advance,
                 sink=None if writer is None else writer.write,
             )
@@ -554,7 +566,33 @@ def _run_media(
     show_audio_report(report, model_id, where, as_json=as_json, quiet=quiet)
     if pictures is not None:
         pictures.show(as_json, quiet)
-    raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
+    status = report.status
+    for f in report.files:
+        failed = getattr(f.timeline, "failed", [])
+        for part in failed if quiet or as_json else ():  # else a note in the table
+            err_console.print(f"[yellow]warning:[/] {escape(f.path)}: {escape(part)}",
+                              soft_wrap=True)
+        if failed and status == "ok":
+            status = "partial"
+    raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(status, EXIT_ERROR))
+
+
+_MEDIA_NAMES = {"image": "jpg, png, webp, bmp", "video": "mp4, mkv, webm, avi, mov",
+                "audio": "wav, flac, mp3, m4a, ogg, opus, mp4, ..."}
+
+
+def _by_source(analyze: Any, store: Any, model_id: str, kind: str, path: Path, stored: Any,
+               keep: Any, progress: Any) -> Any:
+    """``analyze`` with the file's absolute path as its source, as `analyze file` stores text
+    files (so that report, export and purge --source find it), and the results stored before
+    read under that source."""
+    from emolens.batch import StoredResults
+    from emolens.errors import InvalidInputError
+
+    if path.is_dir():  # a folder in which nothing matched
+        raise InvalidInputError(f"{path}: no {kind} files ({_MEDIA_NAMES[kind]}) found")
+    source = str(path.expanduser().resolve())
+    return analyze(path, source, StoredResults(store, source, model_id).get, keep, progress)
 
 
 @app.command("demo")

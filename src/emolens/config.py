@@ -6,13 +6,22 @@ Components never read settings themselves: callers pass the values in as argumen
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
 import tomllib
+from importlib import import_module
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from emolens.errors import InvalidInputError
 from emolens.vision.faces import MIN_FACE_SIZE
@@ -22,6 +31,9 @@ from emolens.vision.faces import MIN_FACE_SIZE
 # group into batches of similar length (2,000 mixed posts: 455 texts/s in calls of 256,
 # 538 in one call; benchmarks/text_batching.py).
 DEFAULT_BATCH_SIZE = 2048
+# Modules declaring settings on top of these (same file, same variables): a key of the
+# config file is known when one of them declares it.
+SETTINGS_MODULES = ("emolens.llm.settings", "emolens.server.settings", "emolens.ingest.settings")
 
 
 def _config_path() -> Path:
@@ -39,9 +51,37 @@ class _TomlSource(PydanticBaseSettingsSource):
         if not path.is_file():
             return {}
         try:
-            return tomllib.loads(path.read_text(encoding="utf-8"))
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"Config file {path} is not valid TOML: {exc}") from exc
+        _check_keys(path, values, self.settings_cls)
+        return values
+
+
+def _check_keys(path: Path, values: dict[str, Any], cls: type[BaseSettings]) -> None:
+    """Refuse keys that no settings class declares (a typo would be ignored silently)."""
+    unknown = [key for key in values if key not in cls.model_fields]
+    if not unknown:
+        return
+    for module in SETTINGS_MODULES:  # imported only when a key is not the class's own
+        import_module(module)
+    known = set(_known_settings(Settings))
+    unknown = [key for key in unknown if key not in known]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise InvalidInputError(
+            f"Config file {path}: unknown setting(s) {', '.join(hints)}; its keys are the "
+            "setting names (README, Settings)")
+
+
+def _known_settings(cls: type[BaseSettings]) -> list[str]:
+    names = list(cls.model_fields)
+    for sub in cls.__subclasses__():
+        names += _known_settings(sub)
+    return names
 
 
 S = TypeVar("S", bound=BaseSettings)
@@ -119,6 +159,19 @@ class Settings(BaseSettings):
         '{"voice": 0.6, "words": 0.4}); see emolens.fusion.',
     )
 
+    @field_validator("fusion_weights")
+    @classmethod
+    def _known_modalities(cls, weights: dict[str, float]) -> dict[str, float]:
+        from emolens.fusion import DEFAULT_WEIGHTS
+
+        unknown = sorted(set(weights) - set(DEFAULT_WEIGHTS))
+        if unknown:
+            raise ValueError(f"unknown modality {unknown}; the modalities are "
+                             f"{sorted(DEFAULT_WEIGHTS)}")
+        if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+            raise ValueError("weights must be 0 or more, and not all 0")
+        return weights
+
     @field_validator("source_tz")
     @classmethod
     def _known_zone(cls, name: str) -> str:
@@ -160,6 +213,23 @@ def settings_error(exc: ValidationError, prefix: str = "EMOLENS_") -> InvalidInp
     return InvalidInputError("Invalid setting: " + "; ".join(problems))
 
 
+def unparsable_setting(exc: SettingsError, cls: type[BaseSettings],
+                       prefix: str = "EMOLENS_") -> InvalidInputError:
+    """One clear message for a variable that is not the JSON its setting needs."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    if found is None or found.group(1) not in cls.model_fields:
+        return InvalidInputError(f"Invalid setting: {exc}")
+    name = found.group(1)
+    field = cls.model_fields[name]
+    kinds = {get_origin(t) or t for t in (field.annotation, *get_args(field.annotation))}
+    kind = "a JSON object" if dict in kinds else "a JSON list" if list in kinds else "JSON"
+    default = field.get_default(call_default_factory=True)
+    example = f", e.g. {json.dumps(default)}" if default else ""
+    return InvalidInputError(
+        f"Invalid setting: {name} ({prefix}{name.upper()}) must be {kind}{example}, got "
+        f"{os.environ.get(prefix + name.upper())!r}")
+
+
 def build_settings(cls: type[S], prefix: str = "EMOLENS_", **overrides: Any) -> S:
     """``cls`` with CLI-level overrides (None values are ignored); a bad value from the
     environment, the config file or an option raises InvalidInputError naming it."""
@@ -167,6 +237,8 @@ def build_settings(cls: type[S], prefix: str = "EMOLENS_", **overrides: Any) -> 
         return cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise settings_error(exc, prefix) from None
+    except SettingsError as exc:  # a complex value (dict, list) that is not JSON
+        raise unparsable_setting(exc, cls, prefix) from None
 
 
 def load_settings(**overrides: Any) -> Settings:

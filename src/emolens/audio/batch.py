@@ -52,7 +52,11 @@ class AudioFileReport:
 
     @property
     def status(self) -> str:
-        return "error" if self.error else "ok"
+        """'error' (nothing analysed), 'partial' (a part failed, e.g. a video's audio track
+        that does not decode) or 'ok'."""
+        if self.error:
+            return "error"
+        return "partial" if getattr(self.timeline, "failed", None) else "ok"
 
 
 @dataclass
@@ -61,10 +65,10 @@ class AudioBatchReport:
 
     @property
     def status(self) -> str:
-        """'ok', 'partial' (some files failed) or 'error' (all failed)."""
+        """'ok', 'partial' (some files or parts of them failed) or 'error' (all failed)."""
         failed = sum(f.error is not None for f in self.files)
         if failed == 0:
-            return "ok"
+            return "partial" if any(f.status == "partial" for f in self.files) else "ok"
         return "error" if failed == len(self.files) else "partial"
 
     def to_dict(self) -> dict[str, Any]:

@@ -89,6 +89,8 @@ def iter_audio_blocks(
     produced = 0
     with _open(path) as container:
         stream = container.streams.audio[0]
+        declared = (float(stream.duration * stream.time_base)
+                    if stream.duration is not None and stream.time_base is not None else None)
         stream.thread_type = "AUTO"
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         try:
@@ -117,6 +119,50 @@ def iter_audio_blocks(
         produced += pending_len
     if produced == 0:
         raise InvalidInputError(f"{path}: the audio track holds no samples")
+    seconds = produced / sample_rate
+    why = _truncated(path) or (
+        f"its header declares {declared:.1f} s" if declared is not None
+        and declared - seconds > max(0.5, 0.02 * declared) else None)
+    if why:
+        log.warning("%s looks truncated (%s): analysing the %.1f s that decoded", path, why,
+                    seconds)
+
+
+def _truncated(path: Path) -> str | None:
+    """Why a WAV or Ogg file looks cut short, read from its own framing (FFmpeg estimates
+    their duration from what is there, so a cut file looks whole to it): a WAV whose data
+    chunk declares more bytes than follow it, an Ogg file whose last page is incomplete or
+    does not end the stream. None otherwise, or for other formats."""
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - 65536))
+        tail = handle.read()
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        at, rate, align = 12, 0, 0
+        while at + 8 <= len(head):
+            chunk, length = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
+            if chunk == b"fmt ":
+                rate = int.from_bytes(head[at + 12:at + 16], "little")
+                align = int.from_bytes(head[at + 20:at + 22], "little")
+            elif chunk == b"data":
+                there, tenth = size - (at + 8), rate * align // 10
+                # 0 and 0xFFFFFFFF: written to a pipe, the size never filled in
+                if 0 < length < 0xFFFFFFF0 and tenth and length - there > tenth:
+                    return (f"its data chunk declares {length / (rate * align):.1f} s, the file "
+                            f"holds {there / (rate * align):.1f} s")
+                return None
+            at += 8 + length + length % 2
+    elif head[:4] == b"OggS":
+        last = tail.rfind(b"OggS")
+        if last < 0 or last + 27 > len(tail):
+            return "its last Ogg page is cut"
+        segments = tail[last + 27:last + 27 + tail[last + 26]]
+        if last + 27 + len(segments) + sum(segments) > len(tail) or len(segments) < tail[last + 26]:
+            return "its last Ogg page is cut"
+        if not tail[last + 5] & 4:
+            return "no Ogg end-of-stream page"
+    return None
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:

@@ -362,8 +362,14 @@ class SpeechAnalyzer:
         stored: Callable[[str], EmotionResult | None] | None = None,
         on_results: Callable[[list[EmotionResult]], None] | None = None,
         progress: Callable[[float], None] | None = None,
+        source: str | None = None,
     ) -> AudioTimeline:
         """Timeline of one recording (any format PyAV reads, or a video's audio track).
+
+        ``source``: the name its results carry and are keyed by (the CLI gives the absolute
+        path), so that a copy of the recording under another name is stored for that name
+        too; without it they carry ``path`` and are keyed by content alone (the service
+        keys an upload by its own source name).
 
         ``stored(key)`` returns a segment's result from an earlier run (or None): such
         segments are not analysed again (a resumed run) but are in the timeline.
@@ -374,9 +380,9 @@ class SpeechAnalyzer:
         InvalidInputError naming it.
         """
         path = Path(path)
-        source = str(path)
         check_recording(path)
-        fingerprint = file_fingerprint(path)
+        ident = file_fingerprint(path) if source is None else f"{file_fingerprint(path)}:{source}"
+        source = str(path) if source is None else source
         decoded = 0
 
         def blocks() -> Iterator[np.ndarray]:
@@ -390,7 +396,7 @@ class SpeechAnalyzer:
         timeline = AudioTimeline(source, 0.0)
 
         def key(segment: Segment) -> str:
-            return f"audio:{fingerprint}:{segment.start}-{segment.end}"
+            return f"audio:{ident}:{segment.start}-{segment.end}"
 
         hand_on = _HandOn(timeline, on_results)
 

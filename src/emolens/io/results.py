@@ -1,7 +1,8 @@
 """Writing results to a CSV, JSONL or Parquet file as they come, one chunk at a time.
 
-Columns: source, row, item_id, group, timestamp, language, label, confidence, valence,
-arousal, one ``p_<label>`` per label, model, item_key, and the text as ``text_mode`` says:
+Columns: source, row, item_id, group, timestamp, t_start, t_end, modality (text, speech,
+face, screen_text or fused), language, label, confidence, valence, arousal, one
+``p_<label>`` per label, model, item_key, and the text as ``text_mode`` says:
 the text itself ("full"), the text with personal data replaced ("redacted", see
 ``emolens.privacy``), its SHA-256 as ``text_sha256`` ("hash"), or nothing ("none").
 CSV is written with a UTF-8 byte-order mark, so that Excel shows Chinese text correctly;
@@ -31,8 +32,8 @@ OUTPUT_EXTENSIONS: tuple[str, ...] = (".csv", ".jsonl", ".parquet")
 # Cells a spreadsheet would run as a formula (=, +, -, @, and tab or CR before one).
 FORMULA_START: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 # Columns that hold text from the data or its source, defused in CSV; numbers never are.
-CSV_TEXT_COLUMNS: tuple[str, ...] = ("source", "item_id", "group", "label", "author", "url",
-                                     "text")
+CSV_TEXT_COLUMNS: tuple[str, ...] = ("source", "item_id", "group", "modality", "label",
+                                     "author", "url", "text")
 TIME_COLUMNS: tuple[str, ...] = ("timestamp", "stored_at")
 
 
@@ -65,8 +66,8 @@ def result_columns(labels: Sequence[str], text_mode: str = "full",
     """Column names of an output file for results over ``labels``."""
     text = {"full": ["text"], "redacted": ["text"], "hash": ["text_sha256"], "none": []}[text_mode]
     return [
-        "source", "row", "item_id", "group", "timestamp", "t_start", "t_end", "language",
-        "label", "confidence",
+        "source", "row", "item_id", "group", "timestamp", "t_start", "t_end", "modality",
+        "language", "label", "confidence",
         "valence", "arousal", *(f"p_{label}" for label in labels), "model", "item_key", *extra,
         *text,
     ]
@@ -79,7 +80,7 @@ def result_row(result: EmotionResult, labels: Sequence[str], text_mode: str,
         "source": result.source_id, "row": result.details.get("row"),
         "item_id": result.details.get("item_id"), "group": result.group,
         "timestamp": result.timestamp, "t_start": result.t_start, "t_end": result.t_end,
-        "language": result.language, "label": result.label,
+        "modality": result.modality, "language": result.language, "label": result.label,
         "confidence": result.confidence if result.scores else None, "valence": result.valence,
         "arousal": result.arousal,
         **{f"p_{label}": result.scores.get(label) for label in labels},

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from emolens.errors import InvalidInputError, MissingExtraError
 from emolens.llm.errors import LLMRequestError
@@ -30,6 +31,7 @@ class ChatReply:
     usage: dict[str, int] = field(default_factory=dict)
     finish_reason: str | None = None
     retries: int = 0  # requests repeated after 429/5xx/timeouts
+    requests: int = 1  # HTTP requests it took, retries and a refused response_format included
     schema_refused: bool = False  # response_format was refused and the request sent without it
 
 
@@ -77,10 +79,12 @@ class OpenAICompatClient:
             raise MissingExtraError("The LLM client", "llm") from exc
         if not base_url.startswith(("http://", "https://")):
             raise InvalidInputError(
-                f"The LLM endpoint must be an http:// or https:// URL, got {base_url!r} "
+                f"The LLM endpoint must be an http:// or https:// URL, got "
+                f"{masked_url(base_url)!r} "
                 "(EMOLENS_LLM_BASE_URL, e.g. http://127.0.0.1:11434/v1)"
             )
         self.base_url = base_url.rstrip("/")
+        self.shown_url = masked_url(self.base_url)  # for messages: no password in them
         self.model = model
         self.timeout = timeout
         self.max_retries = max_retries
@@ -115,32 +119,47 @@ class OpenAICompatClient:
             "max_tokens": self.max_tokens,
             "stream": False,
         }
-        refused = False
+        refused = None
         if response_format is not None and self.schema_supported:
             try:
                 return self._post({**body, "response_format": response_format})
             except LLMRequestError as exc:
                 if exc.retryable or exc.status not in (400, 422):
                     raise
-                self.schema_supported, refused = False, True  # JSON in plain text from now on
-        reply = self._post(body)
-        reply.schema_refused = refused
+                self.schema_supported, refused = False, exc  # JSON in plain text from now on
+        try:
+            reply = self._post(body)
+        except LLMRequestError as exc:
+            if refused is not None:
+                exc.add_requests(refused.requests, refused.retries)
+            raise
+        if refused is not None:
+            reply.schema_refused = True
+            reply.requests += refused.requests
+            reply.retries += refused.retries
         return reply
 
     def _post(self, body: dict[str, Any]) -> ChatReply:
         url = f"{self.base_url}/chat/completions"
         retries = 0
         while True:
-            with self._slots:
-                outcome = self._attempt(url, body)
+            try:
+                with self._slots:
+                    outcome = self._attempt(url, body)
+            except LLMRequestError as exc:  # refused: counted like any other request
+                exc.add_requests(retries + 1, retries)
+                raise
             if isinstance(outcome, ChatReply):
-                outcome.retries = retries
+                outcome.requests, outcome.retries = retries + 1, retries
                 return outcome
             if retries >= self.max_retries:
                 suffix = f" (after {retries} retries)" if retries else ""
                 # An endpoint that cannot be reached at all fails every item: stop the batch.
-                raise LLMRequestError(f"{url}: {outcome.problem}{suffix}",
-                                      retryable=not outcome.unreachable)
+                exc = LLMRequestError(
+                    f"{self.shown_url}/chat/completions: {outcome.problem}{suffix}",
+                    retryable=not outcome.unreachable)
+                exc.add_requests(retries + 1, retries)
+                raise exc
             time.sleep(self._delay(retries, outcome.retry_after))
             retries += 1
 
@@ -158,7 +177,8 @@ class OpenAICompatClient:
         if response.status_code in RETRY_STATUS or response.status_code >= 500:
             return _Failed(f"HTTP {response.status_code}", _retry_after(response.headers))
         if response.status_code >= 400:
-            raise _refusal(url, response.status_code, response.text)
+            raise _refusal(f"{self.shown_url}/chat/completions", response.status_code,
+                           response.text)
         try:
             return _reply(response.json())
         except (ValueError, KeyError, IndexError, TypeError):
@@ -181,6 +201,15 @@ def _reply(data: dict[str, Any]) -> ChatReply:
         if k in ("prompt_tokens", "completion_tokens", "total_tokens") and isinstance(v, int)
     }
     return ChatReply(content or "", usage, choice.get("finish_reason"))
+
+
+def masked_url(url: str) -> str:
+    """``url`` with the password of any ``user:password@`` replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.netloc.rsplit('@', 1)[1]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _retry_after(headers: Any) -> float | None:

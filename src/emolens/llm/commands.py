@@ -53,14 +53,22 @@ def explain_cmd(
     part failed.
     """
     from emolens.display import console
+    from emolens.errors import EmolensError
     from emolens.llm.explain import explain_text
     from emolens.llm.factory import build_llm_recognizer
     from emolens.llm.settings import load_llm_settings
     from emolens.models import resolve_recognizer
     from emolens.registry import recognizers
+    from emolens.text.language import check_language
 
+    check_language(language)  # before the fast model runs or anything is sent
     settings = load_llm_settings(llm_fast_model=fast_model)
-    llm = build_llm_recognizer(settings) if settings.configured() and not no_llm else None
+    llm, broken = None, None
+    if settings.configured() and not no_llm:
+        try:
+            llm = build_llm_recognizer(settings)
+        except EmolensError as exc:  # a missing model file: the other readings still show
+            broken = str(exc)
     try:
         report = explain_text(text, resolve_recognizer(settings.llm_fast_model),
                               recognizers.create("lexicon"), llm, language)
@@ -69,6 +77,8 @@ def explain_cmd(
             llm.close()
     if no_llm:
         report.update(llm_status="not asked", llm_error=None)
+    elif broken is not None:
+        report.update(llm_status="error", llm_error=broken)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False))
     else:
@@ -90,7 +100,7 @@ def llm_analyze_cmd(
         "(default: 0.6; env EMOLENS_LLM_ROUTE_BELOW).")] = None,
     labels: Annotated[str | None, typer.Option(
         "--labels", help="Your own comma-separated label set instead of the canonical one "
-        "(LLM alone, no routing).")] = None,
+        "(routing then needs a fast model with these labels).")] = None,
     language: LanguageOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -102,22 +112,18 @@ def llm_analyze_cmd(
     from rich.markup import escape
 
     from emolens.display import console, err_console, results_table
-    from emolens.errors import InvalidInputError
     from emolens.llm.errors import LLMNotConfiguredError
     from emolens.llm.factory import build_llm_recognizer, build_routed_recognizer
     from emolens.llm.run import analyze_with_llm
     from emolens.llm.settings import load_llm_settings
+    from emolens.text.language import check_language
 
-    label_set = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
+    check_language(language)  # before any request
     route = route or route_below is not None
-    if route and label_set:
-        raise InvalidInputError("--labels cannot be combined with routing: the fast model "
-                                "scores the canonical labels only.")
-    settings = load_llm_settings(llm_route_below=route_below, llm_labels=label_set)
+    settings = load_llm_settings(llm_route_below=route_below, llm_labels=_label_set(labels))
     if not settings.configured():
         raise LLMNotConfiguredError()
-    if texts == ["-"]:
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = _texts_or_stdin(texts)
     recognizer = build_routed_recognizer(settings) if route else build_llm_recognizer(settings)
     try:
         run = analyze_with_llm(recognizer, texts, language)
@@ -161,8 +167,7 @@ def redact_cmd(
     """
     from emolens.privacy import redact
 
-    if texts == ["-"]:
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = _texts_or_stdin(texts)
     for text in texts:
         redacted = redact(text)
         if as_json:
@@ -192,7 +197,7 @@ def distill_cmd(
     route_below: Annotated[float | None, typer.Option(
         "--route-below", min=0.0, max=1.0, help="The fast model (EMOLENS_LLM_FAST_MODEL) "
         "keeps its own label where its top probability reaches this; only the rest go to the "
-        "LLM (canonical labels only).")] = None,
+        "LLM (the fast model must have the LLM's labels).")] = None,
     name: Annotated[str, typer.Option("--name", help="Model name.")] = "distilled",
     version: Annotated[str, typer.Option("--version", help="Model version.")] = "1",
     c: Annotated[float, typer.Option("--c", min=1e-6, help="Inverse regularisation "
@@ -211,18 +216,13 @@ def distill_cmd(
     model's agreement with the LLM on held-out texts (accuracy, macro-F1, Cohen's kappa,
     per class); OUT/model/MODEL_CARD.md says which endpoint, model and prompt made the labels.
     """
-    from emolens.errors import InvalidInputError
     from emolens.llm.distill import distill, read_corpus
     from emolens.llm.errors import LLMNotConfiguredError
     from emolens.llm.factory import build_llm_recognizer, describe_endpoint
     from emolens.llm.settings import load_llm_settings
     from emolens.models import resolve_recognizer
 
-    label_set = [x.strip() for x in labels.split(",") if x.strip()] if labels else None
-    if route_below is not None and label_set:
-        raise InvalidInputError("--labels cannot be combined with --route-below: the fast "
-                                "model scores the canonical labels only.")
-    settings = load_llm_settings(llm_labels=label_set)
+    settings = load_llm_settings(llm_labels=_label_set(labels))
     if not settings.configured():
         raise LLMNotConfiguredError()
     corpus = read_corpus(data, text_col, language_col, limit)
@@ -239,6 +239,25 @@ def distill_cmd(
     _show_distilled(result, as_json)
     if result.failures:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _label_set(labels: str | None) -> list[str] | None:
+    """--labels as a list (None when not given); an empty or repeating one is refused."""
+    if labels is None:
+        return None
+    from emolens.llm.recognizer import check_labels
+
+    return list(check_labels([x.strip() for x in labels.split(",") if x.strip()]))
+
+
+def _texts_or_stdin(texts: list[str]) -> list[str]:
+    """The texts given, or the lines of stdin for '-' (which must then be alone)."""
+    if "-" in texts and len(texts) > 1:
+        raise typer.BadParameter("'-' reads the texts from stdin; give it alone",
+                                 param_hint="TEXTS")
+    if texts == ["-"]:
+        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    return texts
 
 
 def _progress(enabled: bool) -> Any:

@@ -32,6 +32,7 @@ from emolens.llm.labelfile import LabelFile, record
 from emolens.llm.outcome import Annotation, RunStats
 from emolens.llm.prompts import PROMPT_VERSION
 from emolens.llm.recognizer import LLMRecognizer
+from emolens.llm.routing import check_same_labels
 from emolens.text.base import TextRecognizer
 from emolens.text.language import resolve_languages
 from emolens.train import splits
@@ -155,8 +156,9 @@ def distill(
         holdout_rows=holdout_rows, agreement=agreement, cohen_kappa=kappa,
         label_counts=_counts(kept[t]["label"] for t in corpus.texts if t in kept),
         tokens_all_labels=sum(int(kept[t].get("tokens", 0)) for t in corpus.texts if t in kept),
-        model_dir=model_dir, origin={**origin, "route_below": route_below,
-                                     "fast_model": _model_id(fast) if route_below else None},
+        model_dir=model_dir, origin={
+            **origin, "route_below": route_below,
+            "fast_model": _model_id(fast) if route_below is not None else None},
     )
     _finish(result, holdout)
     return result
@@ -167,13 +169,10 @@ def _route(
     threshold: float, labels: Sequence[str],
 ) -> tuple[dict[int, str], list[int]]:
     """Fast labels for the texts the fast model is sure of; the rest are left for the LLM."""
-    if tuple(fast.labels) != tuple(labels):
-        raise InvalidInputError(
-            f"Routing needs one label set; the fast model has {list(fast.labels)} and the "
-            f"LLM {list(labels)}. Leave out --route-below, or --labels.")
+    check_same_labels(fast, labels)
     probs = np.asarray(fast.predict_proba([texts[i] for i in todo], [langs[i] for i in todo]))
     sure = probs.max(axis=1) >= threshold if len(todo) else np.zeros(0, dtype=bool)
-    kept = {i: labels[int(probs[k].argmax())] for k, i in enumerate(todo) if sure[k]}
+    kept = {i: fast.labels[int(probs[k].argmax())] for k, i in enumerate(todo) if sure[k]}
     return kept, [i for k, i in enumerate(todo) if not sure[k]]
 
 
@@ -211,13 +210,13 @@ def _datasets(
 ) -> tuple[LabelledData, LabelledData | None, list[int]]:
     """Training data (fast labels and most LLM labels) and the held-out LLM labels."""
     by_llm = [i for i, text in enumerate(corpus.texts) if text in kept]
-    if not by_llm:
+    if not by_llm and not fast_labels:
         raise InvalidInputError(
             f"The LLM labelled none of the {len(corpus.texts)} texts: nothing to learn from "
             "(see the failures above).")
     labels = [kept[corpus.texts[i]]["label"] for i in by_llm]
     held: list[int] = []
-    if holdout > 0:
+    if holdout > 0 and by_llm:  # with no LLM label, the fast model's alone: nothing to hold out
         if len(by_llm) < 4:
             raise InvalidInputError(
                 f"Only {len(by_llm)} texts have an LLM label: too few to hold any out; label "

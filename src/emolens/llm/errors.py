@@ -32,6 +32,13 @@ class LLMRequestError(EmolensError, ConnectionError):
         super().__init__(message)
         self.retryable = retryable  # False: every further request would fail the same way
         self.status = status  # the HTTP status of a refusal
+        self.requests = 0  # HTTP requests that were made in vain, retries included
+        self.retries = 0
+
+    def add_requests(self, requests: int, retries: int) -> None:
+        """Count requests made in vain (the run's statistics include them)."""
+        self.requests += requests
+        self.retries += retries
 
 
 class LLMAnswerError(EmolensError, ValueError):

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from emolens.llm.cache import AnswerCache, default_cache_path
-from emolens.llm.client import ChatClient
+from emolens.llm.client import ChatClient, OpenAICompatClient, masked_url
 from emolens.llm.errors import LLMNotConfiguredError
 from emolens.llm.recognizer import LLMRecognizer
 from emolens.llm.routing import RoutedRecognizer
@@ -28,8 +28,8 @@ def build_client(settings: LLMSettings) -> ChatClient:
     if not settings.llm_base_url:
         raise LLMNotConfiguredError("No LLM endpoint is configured")
     if not settings.llm_model:
-        raise LLMNotConfiguredError(f"No model name is set for {settings.llm_base_url}")
-    from emolens.llm.client import OpenAICompatClient
+        raise LLMNotConfiguredError(
+            f"No model name is set for {masked_url(settings.llm_base_url)}")
 
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     return OpenAICompatClient(

@@ -47,20 +47,29 @@ PACKAGED: dict[str, PackagedGGUF] = {
 }
 
 
-def resolve_gguf(value: str | Path) -> Path:
-    """The .gguf file ``value`` names: ``package:NAME`` (joined on first use), or a path."""
+def check_gguf(value: str | Path) -> PackagedGGUF | Path:
+    """What ``value`` names, found without reading it: a known packaged model, or an
+    existing file; else ModelFileError saying which it is not."""
     text = str(value)
     if not text.startswith(PACKAGE_PREFIX):
         path = Path(text).expanduser()
         if not path.is_file():
-            raise ModelFileError(f"The GGUF file {path} does not exist")
+            raise ModelFileError(
+                f"The GGUF file {path} (EMOLENS_LLM_GGUF) does not exist: give the path of a "
+                f".gguf file, or one of {[PACKAGE_PREFIX + n for n in PACKAGED]}")
         return path
     name = text[len(PACKAGE_PREFIX):]
     if name not in PACKAGED:
         raise ModelFileError(
-            f"Unknown packaged GGUF model {name!r}: use one of "
+            f"Unknown packaged GGUF model {name!r} (EMOLENS_LLM_GGUF): use one of "
             f"{[PACKAGE_PREFIX + n for n in PACKAGED]} or a path to a .gguf file")
-    return joined_file(PACKAGED[name])
+    return PACKAGED[name]
+
+
+def resolve_gguf(value: str | Path) -> Path:
+    """The .gguf file ``value`` names: ``package:NAME`` (joined on first use), or a path."""
+    found = check_gguf(value)
+    return found if isinstance(found, Path) else joined_file(found)
 
 
 def joined_file(source: PackagedGGUF) -> Path:

@@ -79,7 +79,8 @@ class LabelFile:
             kept = json.loads(self.meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             kept = {}
-        differ = [key for key in SAME if kept.get(key) != self.origin.get(key)]
+        differ = [key for key in SAME if _comparable(key, kept.get(key))
+                  != _comparable(key, self.origin.get(key))]
         if differ:
             theirs = ", ".join(f"{k}={kept.get(k)!r}" for k in differ)
             ours = ", ".join(f"{k}={self.origin.get(k)!r}" for k in differ)
@@ -87,6 +88,11 @@ class LabelFile:
                 f"{self.path} holds labels made with {theirs}; this run asks for {ours}. "
                 "Use another --out, or delete the file to label again."
             )
+
+
+def _comparable(key: str, value: Any) -> Any:
+    """The same labels in another order are the same label set."""
+    return sorted(value) if key == "labels" and isinstance(value, list) else value
 
 
 def record(row: int, text: str, annotation: Any) -> dict[str, Any]:

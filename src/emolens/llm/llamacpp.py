@@ -14,8 +14,7 @@ from typing import Any
 
 from emolens.errors import MissingExtraError
 from emolens.llm.client import ChatReply
-from emolens.llm.errors import LLMNotConfiguredError
-from emolens.llm.gguf_models import PACKAGE_PREFIX, resolve_gguf
+from emolens.llm.gguf_models import check_gguf, resolve_gguf
 
 
 class MissingLlamaCppError(MissingExtraError):
@@ -59,9 +58,7 @@ class LlamaCppClient:
         self, model_path: str | Path, *, max_tokens: int = 512, temperature: float = 0.0,
         n_ctx: int = 4096,
     ) -> None:
-        packaged = str(model_path).startswith(PACKAGE_PREFIX)
-        if not packaged and not Path(model_path).is_file():
-            raise LLMNotConfiguredError(f"The GGUF file {model_path} does not exist")
+        check_gguf(model_path)  # a missing file or unknown name is told before the import
         try:
             from llama_cpp import Llama
         except ImportError as exc:

@@ -73,9 +73,10 @@ Outcome = Annotation | ItemFailure
 class RunStats:
     """Counts for one run: items, cache hits, requests, repairs, failures, tokens, routing."""
 
+    texts: int = 0  # texts given to a run (set by the caller that knows; repeats included)
     items: int = 0  # texts answered or failed (not counting repeats within a run)
     cache_hits: int = 0
-    requests: int = 0  # completions received, repairs included
+    requests: int = 0  # HTTP requests sent, failed ones, retries and repairs included
     retries: int = 0  # HTTP requests repeated after 429/5xx/timeouts
     repairs: int = 0  # answers sent back to the model as unusable
     failures: int = 0
@@ -93,9 +94,10 @@ class RunStats:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
 
-    def add_usage(self, usage: dict[str, int], retries: int = 0) -> None:
-        """Count one completion and its ``usage`` field."""
-        self.add(requests=1, retries=retries, prompt_tokens=usage.get("prompt_tokens", 0),
+    def add_usage(self, usage: dict[str, int], retries: int = 0, requests: int = 1) -> None:
+        """Count one completion (``requests`` HTTP requests) and its ``usage`` field."""
+        self.add(requests=requests, retries=retries,
+                 prompt_tokens=usage.get("prompt_tokens", 0),
                  completion_tokens=usage.get("completion_tokens", 0),
                  total_tokens=total_tokens(usage), without_usage=0 if usage else 1)
 
@@ -114,8 +116,12 @@ class RunStats:
 
     def summary(self) -> str:
         """One line for people: tokens, requests, cache hits, failures, routed share."""
+        texts = f"{self.items} items"
+        if self.texts:
+            texts = (f"{self.texts} texts" if self.texts == self.items
+                     else f"{self.texts} texts ({self.items} distinct to the LLM)")
         parts = [
-            f"{self.items} items",
+            texts,
             f"{self.requests} requests ({self.retries} retries, {self.repairs} repairs)",
             f"{self.cache_hits} cache hits",
             f"tokens: {self.prompt_tokens} prompt + {self.completion_tokens} completion = "

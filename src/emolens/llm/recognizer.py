@@ -81,7 +81,7 @@ class LLMRecognizer:
         concurrency: int = 4,
     ) -> None:
         self.client = client
-        self.labels = _check_labels(labels)
+        self.labels = check_labels(labels)
         self.scheme = _scheme(self.labels)
         self.version = f"{client.model}/p{prompts.PROMPT_VERSION}"
         self.redact = redact
@@ -194,7 +194,7 @@ class LLMRecognizer:
             for attempts in range(1, self.max_repairs + 2):
                 fmt = response_format(self.labels) if self.json_schema else None
                 reply = self.client.chat(history, response_format=fmt)
-                self.stats_.add_usage(reply.usage, reply.retries)
+                self.stats_.add_usage(reply.usage, reply.retries, reply.requests)
                 spent += total_tokens(reply.usage)
                 try:
                     answer, repairs = parse_answer(reply.content, self.labels)
@@ -212,6 +212,7 @@ class LLMRecognizer:
                 return self._annotation(q, answer, repairs, attempts, spent, False)
             reason = f"no valid answer after {attempts} attempts: {problem}"
         except LLMRequestError as exc:
+            self.stats_.add(requests=exc.requests, retries=exc.retries)
             if not exc.retryable:
                 raise
             reason = f"request failed: {exc}"
@@ -319,11 +320,14 @@ def details(outcome: Outcome) -> dict[str, Any]:
     return {"llm": outcome.to_dict()}
 
 
-def _check_labels(labels: Sequence[str]) -> tuple[str, ...]:
+def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    """The labels stripped; InvalidInputError unless there are two or more, none empty and
+    none repeated in another case (answers are matched to labels in any case)."""
     cleaned = tuple(str(label).strip() for label in labels)
-    if len(cleaned) < 2 or not all(cleaned) or len(set(cleaned)) != len(cleaned):
+    if len(cleaned) < 2 or not all(cleaned) or len({c.lower() for c in cleaned}) != len(cleaned):
         raise InvalidInputError(
-            f"An LLM label set needs at least two distinct, non-empty labels; got {list(labels)}"
+            "An LLM label set needs at least two distinct (in any case), non-empty labels; "
+            f"got {list(labels)}"
         )
     return cleaned
 

@@ -27,11 +27,7 @@ class RoutedRecognizer:
         self, fast: TextRecognizer, llm: LLMRecognizer, threshold: float = 0.6,
         *, name: str = "llm-routed",
     ) -> None:
-        if tuple(fast.labels) != tuple(llm.labels):
-            raise InvalidInputError(
-                f"Routing needs one label set; the fast model has {list(fast.labels)} and the "
-                f"LLM {list(llm.labels)}. Unset EMOLENS_LLM_LABELS, or use 'llm' alone."
-            )
+        check_same_labels(fast, llm.labels)
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"The routing threshold must be in [0, 1], got {threshold}")
         self.fast = fast
@@ -89,3 +85,14 @@ class RoutedRecognizer:
             self.predict_proba(texts, langs)
         assert self._last is not None
         return [dict(d) for d in self._last[2]]
+
+
+def check_same_labels(fast: TextRecognizer, labels: Sequence[str]) -> None:
+    """InvalidInputError unless the fast model scores the LLM's ``labels`` (in any order)."""
+    if set(fast.labels) != set(labels):
+        raise InvalidInputError(
+            f"Routing needs one label set: the fast model ({fast.name}) scores "
+            f"{list(fast.labels)} and the LLM is asked for {list(labels)}. Ask the LLM for the "
+            "fast model's labels (--labels or EMOLENS_LLM_LABELS), pick a fast model with the "
+            "LLM's labels (EMOLENS_LLM_FAST_MODEL), or leave routing out."
+        )

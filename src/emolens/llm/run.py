@@ -38,9 +38,12 @@ def analyze_with_llm(
     if isinstance(recognizer, RoutedRecognizer):
         results = analyzer.analyze_batch(texts, languages=langs)
         failures = [r.details["llm_error"] for r in results if "llm_error" in r.details]
-        return LLMRun(results, failures, recognizer.reset_stats())
-    outcomes = recognizer.annotate(texts, langs)  # answers are kept, so the analyzer asks nothing
-    ok = [i for i, o in enumerate(outcomes) if not isinstance(o, ItemFailure)]
-    results = analyzer.analyze_batch([texts[i] for i in ok], languages=[langs[i] for i in ok])
-    failures = [str(o) for o in outcomes if isinstance(o, ItemFailure)]
-    return LLMRun(results, failures, recognizer.reset_stats())
+    else:
+        outcomes = recognizer.annotate(texts, langs)  # kept, so the analyzer asks nothing
+        ok = [i for i, o in enumerate(outcomes) if not isinstance(o, ItemFailure)]
+        results = analyzer.analyze_batch([texts[i] for i in ok],
+                                         languages=[langs[i] for i in ok])
+        failures = [str(o) for o in outcomes if isinstance(o, ItemFailure)]
+    stats = recognizer.reset_stats()
+    stats.texts = len(texts)
+    return LLMRun(results, failures, stats)

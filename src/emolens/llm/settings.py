@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from emolens.config import Settings, build_settings
+from emolens.errors import InvalidInputError
 
 
 class LLMSettings(Settings):
@@ -69,6 +70,19 @@ class LLMSettings(Settings):
     llm_fast_model: str = Field(
         "default", description="Routing: the fast recognizer that reads every text first."
     )
+
+    @field_validator("llm_labels")
+    @classmethod
+    def _label_set(cls, labels: list[str] | None) -> list[str] | None:
+        from emolens.llm.recognizer import check_labels
+
+        if labels is None:
+            return None
+        try:
+            return list(check_labels(labels))  # [] is refused, not taken as "unset"
+        except InvalidInputError:
+            raise ValueError("a label set needs at least two distinct (in any case), "
+                             "non-empty labels") from None
 
     def configured(self) -> bool:
         """True when an endpoint (with a model name) or a GGUF file is set."""

@@ -90,6 +90,7 @@ def _llm_lines(llm: dict[str, Any]) -> list[Any]:
 
 def settings_view(settings: LLMSettings) -> Table:
     """Every LLM setting with its value and env var; the key shown only as set or not."""
+    from emolens.llm.client import masked_url
     from emolens.llm.factory import redaction_on
 
     table = Table(title="LLM settings")
@@ -101,6 +102,8 @@ def settings_view(settings: LLMSettings) -> Table:
         value = getattr(settings, name)
         if name == "llm_api_key":
             value = "set" if value else "not set"
+        elif name == "llm_base_url" and value:
+            value = masked_url(value)
         table.add_row(name, escape(str(value)), f"EMOLENS_{name.upper()}")
     table.add_row("redaction", "on" if redaction_on(settings) else "off",
                   "(llm_redact, else on unless the endpoint is on loopback)")
@@ -124,7 +127,10 @@ def distill_view(result: Any) -> Group:
                       f"{r.tokens_all_labels:,}", style="dim"))
     held = len(r.holdout_rows)
     parts.append(Text(f"trained on {r.train_items:,} texts; {held:,} LLM labels held out"))
-    if r.agreement is None:
+    if r.agreement is None and not r.labelled and r.fast_kept:
+        parts.append(Text("the fast model kept every text: no LLM label to hold out, agreement "
+                          "with the LLM not measured (a higher --route-below sends more to it)"))
+    elif r.agreement is None:
         parts.append(Text("no hold-out: agreement with the LLM not measured"))
     else:
         a = r.agreement

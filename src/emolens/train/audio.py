@@ -42,6 +42,13 @@ def trim_to_speech(clip: np.ndarray, margin_s: float = 0.1) -> np.ndarray:
     return clip[max(0, active[0] * vf.HOP - margin): (active[-1] + 1) * vf.HOP + margin]
 
 
+def file_extensions() -> frozenset[str]:
+    """The file extensions this modality reads."""
+    from emolens.audio.batch import MEDIA_EXTENSIONS
+
+    return MEDIA_EXTENSIONS
+
+
 class Encoder:
     """Whisper encoder mean + acoustic statistics of a clip (and of it trimmed to speech)."""
 
@@ -49,12 +56,10 @@ class Encoder:
 
     def __init__(self, whisper_name: str = "base", trim_view: bool = True, whisper: Any = None,
                  cpu_threads: int = 0) -> None:
-        from emolens.audio.batch import MEDIA_EXTENSIONS
-
         self.whisper_name = whisper_name
         self.trim_view = trim_view
         self.cpu_threads = cpu_threads
-        self.extensions = MEDIA_EXTENSIONS
+        self.extensions = file_extensions()
         self._whisper = whisper
         self._sha256: str | None = None
 

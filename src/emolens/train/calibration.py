@@ -3,8 +3,9 @@
 ``reliability`` bins the top-1 confidence (15 equal-width bins by default) and gives the
 expected calibration error; ``fit_temperature`` finds the temperature that minimises the
 negative log-likelihood of validation labels, so users can calibrate their own model;
-``risk_coverage`` and ``abstention`` say what accuracy is left when uncertain items are set
-aside.
+``guarded_temperature`` is the fit that training uses (it never sharpens on too little
+evidence); ``risk_coverage`` and ``abstention`` say what accuracy is left when uncertain
+items are set aside.
 """
 
 from __future__ import annotations
@@ -129,6 +130,38 @@ def fit_temperature(
         bounds=(float(np.log(bounds[0])), float(np.log(bounds[1]))), method="bounded",
     )
     return float(np.exp(best.x))
+
+
+# Calibration on fewer validation items than this is rough, and may not sharpen a model.
+MIN_CALIBRATION_ITEMS = 30
+# A temperature outside this range says more about the validation set than about the model.
+TEMPERATURE_RANGE = (0.1, 10.0)
+
+
+def guarded_temperature(
+    logits: np.ndarray, gold: np.ndarray, min_items: int = MIN_CALIBRATION_ITEMS
+) -> tuple[float, str | None]:
+    """The temperature training stores, and a note on what it rests on (None: nothing to say).
+
+    Fitted in ``TEMPERATURE_RANGE``; but a fit that would sharpen (T < 1) on fewer than
+    ``min_items`` items, or on items the model got all right, is refused (T = 1): a perfectly
+    separated or tiny validation set always asks for more confidence than test data bears.
+    """
+    gold = np.asarray(gold, dtype=np.intp)
+    n = len(gold)
+    if n == 0:
+        return 1.0, "no validation items: temperature 1 (not calibrated)"
+    fitted = fit_temperature(logits, gold, TEMPERATURE_RANGE)
+    mistakes = int((np.asarray(logits).argmax(axis=1) != gold).sum())
+    if fitted < 1.0 and (n < min_items or mistakes == 0):
+        why = (f"no mistakes among its {n} validation items" if mistakes == 0 else
+               f"only {n} validation items (fewer than {min_items})")
+        return 1.0, (f"temperature kept at 1: the fit asked for {fitted:.2f} (more confident) "
+                     f"from {why}, too little evidence to sharpen the model")
+    if n < min_items:
+        return fitted, (f"calibration rests on only {n} validation items (fewer than "
+                        f"{min_items}): the temperature and the ECE are rough")
+    return fitted, None
 
 
 def risk_coverage(

@@ -77,6 +77,8 @@ def model_card(meta: dict[str, Any]) -> str:
         out += ["Not validated (`--val-split 0`): no numbers to trust yet.", ""]
     else:
         out += ["| metric | value |", "|---|---|", *_validation_rows(v), ""]
+        if v.get("calibration_note"):
+            out += [f"Calibration: {v['calibration_note']}.", ""]
         if v.get("folds"):
             out += ["| fold | items | groups | C | accuracy | macro-F1 |",
                     "|---|---|---|---|---|---|"]

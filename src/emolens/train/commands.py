@@ -35,12 +35,17 @@ GroupRegexOpt = Annotated[str | None, typer.Option(
     "--group-regex", help="Take the group from each file name by this regex (its first "
     r"capture group), e.g. '-(\d+)\.\w+$' for the RAVDESS actor.")]
 LabelsOpt = Annotated[str | None, typer.Option(
-    "--labels", help="Comma-separated label set (default: the labels in the data).")]
+    "--labels", help="Comma-separated label set (default: the labels in the data). Rows "
+    "with none of these labels are left out.")]
+SingleLabelOpt = Annotated[bool, typer.Option(
+    "--single-label", help="Each label cell is one label, even if it holds ',' or '|' "
+    "(default: such a cell lists several labels, which a media head refuses).")]
 SchemeOpt = Annotated[str | None, typer.Option(
     "--scheme", help="Label scheme of emolens.labels the labels belong to (default: found; "
     "'custom' keeps them as your own labels, without mapping to canonical).")]
 DevOpt = Annotated[str | None, typer.Option(
-    "--dev", help="Labelled validation data (same form as --data) instead of a hold-out.")]
+    "--dev", help="Labelled validation data (same form as --data) instead of a hold-out; "
+    "with --folds, the folds give mean ± sd and the dev data the temperature and the rest.")]
 ValSplitOpt = Annotated[float, typer.Option(
     "--val-split", min=0.0, max=0.9, help="Share held out for validation when there is no "
     "--dev and no --folds (0: no validation, no calibration).")]
@@ -77,7 +82,8 @@ def register(train_app: typer.Typer, friendly_errors: Callable) -> None:
 def train_audio_cmd(
     data: DataOpt, out: OutOpt, path_col: PathColOpt = "path", label_col: LabelColOpt = "label",
     group_col: GroupColOpt = None, group_regex: GroupRegexOpt = None, labels: LabelsOpt = None,
-    scheme: SchemeOpt = None, dev: DevOpt = None, val_split: ValSplitOpt = 0.2,
+    single_label: SingleLabelOpt = False, scheme: SchemeOpt = None, dev: DevOpt = None,
+    val_split: ValSplitOpt = 0.2,
     folds: FoldsOpt = None, c: COpt = None, balanced: BalancedOpt = False, seed: SeedOpt = 0,
     abstain_below: AbstainOpt = None, name: NameOpt = "custom", version: VersionOpt = None,
     whisper: Annotated[str, typer.Option(
@@ -91,13 +97,15 @@ def train_audio_cmd(
 ) -> None:
     """Train a voice-emotion head (Whisper encoder + acoustic statistics, logistic regression)
     on labelled audio files; use it with `emolens analyze audio --model DIR`."""
-    _train("audio", locals(), {"whisper_name": whisper, "trim_view": not no_trim_view})
+    _train("audio", locals(), {"whisper_name": whisper, "trim_view": not no_trim_view},
+           {"whisper": whisper, "no_trim_view": no_trim_view})
 
 
 def train_image_cmd(
     data: DataOpt, out: OutOpt, path_col: PathColOpt = "path", label_col: LabelColOpt = "label",
     group_col: GroupColOpt = None, group_regex: GroupRegexOpt = None, labels: LabelsOpt = None,
-    scheme: SchemeOpt = None, dev: DevOpt = None, val_split: ValSplitOpt = 0.2,
+    single_label: SingleLabelOpt = False, scheme: SchemeOpt = None, dev: DevOpt = None,
+    val_split: ValSplitOpt = 0.2,
     folds: FoldsOpt = None, c: COpt = None, balanced: BalancedOpt = False, seed: SeedOpt = 0,
     abstain_below: AbstainOpt = None, name: NameOpt = "custom", version: VersionOpt = None,
     face_model: Annotated[str, typer.Option(
@@ -109,13 +117,15 @@ def train_image_cmd(
 ) -> None:
     """Train a facial-expression head (the face CNN's features, logistic regression) on
     labelled images; use it with `emolens analyze image|video --model DIR`."""
-    _train("image", locals(), {"face_model": face_model, "detect": not no_detect})
+    _train("image", locals(), {"face_model": face_model, "detect": not no_detect},
+           {"face_model": face_model, "no_detect": no_detect})
 
 
-def _train(modality: str, args: dict[str, Any], encoder_options: dict[str, Any]) -> None:
+def _train(modality: str, args: dict[str, Any], encoder_options: dict[str, Any],
+           config: dict[str, Any]) -> None:
     from emolens.train.data import parse_labels
     from emolens.train.heads import HeadOptions
-    from emolens.train.media import modality_module, read_media, train_media
+    from emolens.train.media import modality_module, read_media, select_labels, train_media
 
     encoder = modality_module(modality).Encoder(**encoder_options)
     read = dict(extensions=encoder.extensions, path_col=args["path_col"],
@@ -124,6 +134,15 @@ def _train(modality: str, args: dict[str, Any], encoder_options: dict[str, Any])
     labelled = read_media(args["data"], **read)
     dev = read_media(args["dev"], **{**read, "group_col": None, "group_regex": None}) \
         if args["dev"] else None
+    label_set, single = parse_labels(args["labels"]), args["single_label"]
+    # Rows are chosen (and multi-label cells refused) before any feature is extracted.
+    labelled, dropped = select_labels(labelled, label_set, single)
+    warn([*labelled.notes, f"{args['data']}: left out {dropped:,} rows with none of the "
+          "labels in --labels" if dropped else None])
+    if dev is not None:
+        dev, dropped = select_labels(dev, label_set or sorted(set(labelled.labels)), single)
+        warn([f"{args['dev']}: left out {dropped:,} rows with a label the model does not "
+              "have" if dropped else None])
     options = HeadOptions(c=args["c"], class_weight="balanced" if args["balanced"] else None,
                           seed=args["seed"], folds=args["folds"], val_split=args["val_split"],
                           abstain_below=args["abstain_below"])
@@ -131,7 +150,8 @@ def _train(modality: str, args: dict[str, Any], encoder_options: dict[str, Any])
     with feature_progress(n, enabled=not args["quiet"]) as on_file:
         trained = train_media(
             modality, labelled, args["out"], options, encoder=encoder,
-            labels=parse_labels(args["labels"]), scheme=args["scheme"], dev=dev,
+            labels=label_set, single_label=single, scheme=args["scheme"], dev=dev,
+            config={"scheme_given": args["scheme"], **config},
             name=args["name"], version=args["version"],
             cache_dir=cache_dir(args["cache_dir"], args["no_cache"]), on_file=on_file,
             say=None if args["quiet"] else lambda m: err_console.print(f"[dim]{m}[/]"),
@@ -291,6 +311,7 @@ def show_trained(trained: Any) -> None:
         f"{f'; {len(found.bad)} unreadable, skipped' if found.bad else ''}; head fitted in "
         f"{trained.seconds['head']:.1f} s", highlight=False)
     console.print(validation_table(trained.validation.to_dict()))
+    warn([trained.validation.calibration_note])
     console.print(f"saved [bold]{trained.directory}[/] (labels: {', '.join(trained.labels)}; "
                   f"scheme {trained.scheme}); see its MODEL_CARD.md", highlight=False)
 
@@ -307,8 +328,9 @@ def validation_table(v: dict[str, Any]) -> Table:
         if f"{key}_folds_mean" in v:
             table.add_row(f"{label} (mean ± sd, {len(v['folds'])} folds)",
                           f"{v[f'{key}_folds_mean']:.3f} ± {v[f'{key}_folds_sd']:.3f}")
-        else:
-            table.add_row(label, f"{v[key]:.3f}")
+        if f"{key}_folds_mean" not in v or v["method"] != "k-fold":  # --folds with --dev
+            table.add_row(f"{label} ({v['method']})" if v.get("folds") else label,
+                          f"{v[key]:.3f}")
     table.add_row("balanced accuracy", f"{v['balanced_accuracy']:.3f}")
     table.add_row("ECE before → after temperature", f"{v['ece']:.3f} → {v['ece_scaled']:.3f} "
                   f"(T = {v['temperature']:.2f})")
@@ -333,6 +355,7 @@ def evaluate_media(model: str, data: str, *, path_col: str, label_col: str,
 
     media = load_media_model(model)
     labelled = read_media(data, media.encoder.extensions, path_col, label_col)
+    _check_modality(labelled.paths, media.modality)
     with feature_progress(len(labelled.paths)) as on_file:
         found = extract(media.encoder, labelled.paths, cache_dir(None, False), on_file)
     if not found.kept:
@@ -352,6 +375,20 @@ def evaluate_media(model: str, data: str, *, path_col: str, label_col: str,
                           average_over=labels, n_bootstrap=n_bootstrap, seed=seed,
                           abstain_below=abstain_below, meta=meta)
     return report, found.bad
+
+
+def _check_modality(paths: list[Path], modality: str) -> None:
+    """Refuse files of another modality than the model's, saying so (before extraction)."""
+    from emolens.errors import InvalidInputError
+    from emolens.train.media import modality_of_files
+
+    found = modality_of_files(paths)
+    if found is not None and found != modality:
+        suffixes = ", ".join(sorted({p.suffix.lower() for p in paths}))
+        kind = {"audio": "audio or video files", "image": "images"}.get(found, found)
+        raise InvalidInputError(f"the files are {kind} ({suffixes}); this is an {modality} "
+                                f"model: evaluate it on {modality} files, or pass a model "
+                                f"trained with `emolens train {found}`")
 
 
 def evaluate_media_cmd(settings: Any, data: str, *, path_col: str, label_col: str,

@@ -3,8 +3,11 @@
 ``LinearHead`` follows scikit-learn's contract (hyperparameters as given, learned state ending
 in ``_``) but keeps its state as plain arrays, so a trained head is saved as ``.npz`` and read
 back without pickle. ``train_head`` fits one with validation by hold-out, a dev set or k-fold
-cross-validation (group-aware when groups are given), chooses C by inner cross-validation on
-the training part when none is given, and fits the temperature on validation predictions only.
+cross-validation (group-aware when groups are given; k-fold with a dev set, as `train text`
+does: the folds give mean ± sd, the dev set the temperature and the other numbers), chooses C
+by inner cross-validation on the training part when none is given, and fits the temperature on
+validation predictions only (``calibration.guarded_temperature``: never sharper from too
+little evidence).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from emolens.train.calibration import (
     abstention,
     apply_temperature,
     expected_calibration_error,
-    fit_temperature,
+    guarded_temperature,
 )
 
 C_GRID = (0.01, 0.1, 1.0)
@@ -129,6 +132,7 @@ class Validation:
     folds: list[dict[str, Any]] = field(default_factory=list)
     per_class_f1: dict[str, float] = field(default_factory=dict)
     abstention: dict[str, float] | None = None
+    calibration_note: str | None = None  # e.g. why the temperature was kept at 1
 
     def fold_summary(self, key: str) -> tuple[float, float] | None:
         """Mean and standard deviation of ``key`` over folds (None without folds)."""
@@ -179,7 +183,7 @@ def _train_head(
     data = _Data(np.asarray(x, np.float64), np.asarray(y), [np.asarray(v) for v in extra_views],
                  None if groups is None else np.asarray(groups), n_classes, options)
     if options.folds:
-        return _cross_validated(data, labels, say)
+        return _cross_validated(data, labels, say, dev)
     if dev is not None:
         split = None
     elif options.val_split > 0:
@@ -193,12 +197,19 @@ def _train_head(
         x_val, y_val, method = data.x[split[1]], data.y[split[1]], "hold-out"
     else:
         x_val, y_val, method = np.asarray(dev[0], np.float64), np.asarray(dev[1]), "dev"
+    validation = _validate(head, x_val, y_val, labels, method, options)
+    return head, validation
+
+
+def _validate(head: LinearHead, x_val: np.ndarray, y_val: np.ndarray, labels: Sequence[str],
+              method: str, options: HeadOptions) -> Validation:
+    """Set ``head``'s temperature from validation items and score it on them."""
     logits = head.logits(x_val)
-    head.temperature_ = _temperature(logits, y_val)
+    head.temperature_, note = guarded_temperature(logits, y_val)
     validation = _scores(logits, y_val, labels, method, head.temperature_, options)
     validation.ece_scaled = _crossfit_ece(logits, y_val, options.seed)
-    validation.c = head.c
-    return head, validation
+    validation.c, validation.calibration_note = head.c, note
+    return validation
 
 
 @dataclass
@@ -246,9 +257,11 @@ class _Data:
         return best
 
 
-def _cross_validated(data: _Data, labels: Sequence[str], say: Progress
+def _cross_validated(data: _Data, labels: Sequence[str], say: Progress,
+                     dev: tuple[np.ndarray, np.ndarray] | None = None
                      ) -> tuple[LinearHead, Validation]:
-    """K-fold validation, then a head fitted on everything with the out-of-fold temperature."""
+    """K-fold validation, then a head fitted on everything with the out-of-fold temperature
+    (with ``dev``: the folds' numbers, and the temperature and the rest from the dev set)."""
     options = data.options
     folds = splits.kfold(data.y, options.folds or 2, data.groups, options.seed)
     logits = np.zeros((len(data.y), data.n_classes))
@@ -266,9 +279,15 @@ def _cross_validated(data: _Data, labels: Sequence[str], say: Progress
                      else len(set(data.groups[val].tolist()))})
         say(f"fold {k + 1}/{len(folds)}: accuracy {rows[-1]['accuracy']:.3f}, "
             f"macro-F1 {rows[-1]['macro_f1']:.3f}")
-    temperature = _temperature(logits, data.y)
+    if dev is not None:
+        final = data.fit(np.arange(len(data.y)), say)
+        validation = _validate(final, np.asarray(dev[0], np.float64), np.asarray(dev[1]),
+                               labels, "dev", options)
+        validation.folds = rows
+        return final, validation
+    temperature, note = guarded_temperature(logits, data.y)
     validation = _scores(logits, data.y, labels, "k-fold", temperature, options)
-    validation.folds = rows
+    validation.folds, validation.calibration_note = rows, note
     # Honest scaled ECE: each fold's items scaled by a temperature fitted on the other folds.
     scaled = np.zeros_like(logits)
     for k in range(len(folds)):
@@ -283,7 +302,7 @@ def _cross_validated(data: _Data, labels: Sequence[str], say: Progress
 
 
 def _temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    return fit_temperature(logits, y) if len(y) else 1.0
+    return guarded_temperature(logits, y)[0]
 
 
 def _ece(probs: np.ndarray, y: np.ndarray) -> float:

@@ -48,6 +48,13 @@ def face_model_sha256(name_or_dir: str) -> str:
     return str(meta["sha256"])
 
 
+def file_extensions() -> frozenset[str]:
+    """The file extensions this modality reads."""
+    from emolens.vision.frames import IMAGE_EXTENSIONS
+
+    return IMAGE_EXTENSIONS
+
+
 class Encoder:
     """Largest face (or the whole image) -> the expression CNN's pooled features."""
 
@@ -55,12 +62,10 @@ class Encoder:
 
     def __init__(self, face_model: str = "default", detect: bool = True,
                  cpu_threads: int = 0) -> None:
-        from emolens.vision.frames import IMAGE_EXTENSIONS
-
         self.face_model = str(face_model)
         self.detect = detect
         self.cpu_threads = cpu_threads
-        self.extensions = IMAGE_EXTENSIONS
+        self.extensions = file_extensions()
         self._expression: Any = None
         self._detector: Any = None
 

@@ -81,6 +81,10 @@ class MediaData:
     labels: list[str]
     groups: list[str] | None
     source: Path
+    # How the data was read (--path-col, --group-col, ...): recorded in the model's config.
+    reading: dict[str, Any] = field(default_factory=dict)
+    # What the commands should tell the user about how the data was read.
+    notes: list[str] = field(default_factory=list)
 
 
 def read_media(
@@ -94,6 +98,7 @@ def read_media(
 
     source = Path(source)
     groups: list[str] | None = None
+    notes: list[str] = []
     if source.is_dir():
         if group_col:
             raise InvalidInputError("--group-col needs a table; for a folder tree use "
@@ -119,12 +124,68 @@ def read_media(
         paths = [(source.parent / p.strip()) for p in frame[path_col]]
         labels = frame[label_col].str.strip().tolist()
         if group_col:
-            groups = frame[group_col].astype(str).tolist()
+            groups = _groups(frame[group_col], group_col, source, notes)
     else:
         raise InvalidInputError(f"{source}: no such file or folder")
     if group_regex:
         groups = groups_from_names(paths, group_regex)
-    return MediaData(paths, labels, groups, source)
+    reading = {"path_col": path_col if source.is_file() else None,
+               "label_col": label_col if source.is_file() else None,
+               "group_col": group_col, "group_regex": group_regex}
+    return MediaData(paths, labels, groups, source, reading, notes)
+
+
+def _groups(column: Any, group_col: str, source: Path, notes: list[str]) -> list[str]:
+    """Each row's group; a blank cell makes its row a group of its own (never one group
+    of all the rows whose group is unknown), and a note counts them."""
+    values = column.fillna("").astype(str).str.strip().tolist()
+    blank = [i for i, value in enumerate(values) if not value]
+    if blank:
+        notes.append(f"{source}: {len(blank):,} rows have an empty --group-col {group_col!r} "
+                     "cell; each of them is treated as a group of its own (fill them in to "
+                     "keep one person's or speaker's files on one side of every split)")
+    return [value or f"(no group, row {i + 1})" for i, value in enumerate(values)]
+
+
+def select_labels(data: MediaData, wanted: Sequence[str] | None = None,
+                  single_label: bool = False) -> tuple[MediaData, int]:
+    """The files to train on and how many rows were left out: with ``wanted`` (--labels) only
+    the rows with one of those labels, as `train text` does. A cell listing several labels
+    (',' or '|') is refused, since a media head learns one label per file, unless
+    ``single_label`` keeps each cell whole as one label."""
+    from emolens.train.data import LabelledData
+
+    # The row numbers stand in for texts, so that LabelledData's label logic is reused as is.
+    table = LabelledData([str(i) for i in range(len(data.paths))], list(data.labels), None,
+                         data.source, single_label=single_label)
+    dropped = 0
+    if wanted:
+        table, dropped = table.keep_labels(wanted)
+    sets = table.label_sets(wanted or ())
+    several = [(data.paths[int(i)], "|".join(x)) for i, x in zip(table.texts, sets, strict=True)
+               if len(x) > 1]
+    if several:
+        shown = "; ".join(f"{path.name}: {cell!r}" for path, cell in several[:5])
+        raise InvalidInputError(
+            f"{data.source}: {len(several):,} label cells list several labels ({shown}"
+            f"{'; ...' if len(several) > 5 else ''}); audio and image heads learn one label "
+            "per file: give each file one label, name the ones to keep with --labels, or pass "
+            "--single-label if each cell is one label whose name holds ',' or '|'")
+    index = [int(i) for i in table.texts]
+    out = MediaData([data.paths[i] for i in index], [x[0] for x in sets],
+                    None if data.groups is None else [data.groups[i] for i in index],
+                    data.source, {**data.reading, "single_label": single_label},
+                    list(data.notes))
+    return out, dropped
+
+
+def modality_of_files(paths: Sequence[Path]) -> str | None:
+    """The modality whose extensions every one of ``paths`` has (None: mixed or unknown)."""
+    for modality, module in MODALITIES.items():
+        extensions = import_module(module).file_extensions()
+        if paths and all(Path(p).suffix.lower() in extensions for p in paths):
+            return modality
+    return None
 
 
 # -- features -------------------------------------------------------------------------------
@@ -254,18 +315,27 @@ def train_media(
     say: Callable[[str], None] | None = None,
     encoder: Encoder | None = None,
     encoder_options: dict[str, Any] | None = None,
+    single_label: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> Trained:
     """Extract (cached) features, fit and validate a head, and save the model directory
-    (without ``version``, a hash of the head is the version: see ``save_model``)."""
+    (without ``version``, a hash of the head is the version: see ``save_model``). With
+    ``labels``, rows with none of them are left out (``select_labels``); ``config`` adds
+    the command's options to the saved training config."""
     from emolens.models.catalog import check_output_dir
 
     check_output_dir(out_dir)  # before the feature extraction, not after it
     module = modality_module(modality)
+    data = select_labels(data, labels, single_label)[0]
+    if not data.paths:
+        raise InvalidInputError(f"{data.source}: no row has a label in --labels "
+                                f"{list(labels or ())}")
     label_set = tuple(labels) if labels else tuple(sorted(set(data.labels)))
-    unknown = sorted(set(data.labels) - set(label_set))
-    if unknown:
-        raise InvalidInputError(f"{data.source}: labels {unknown} are not in --labels "
-                                f"{list(label_set)}")
+    if dev is not None:  # rows of labels the model does not have are left out before extraction
+        dev = select_labels(dev, label_set, single_label)[0]
+        if not dev.paths:
+            raise InvalidInputError(f"{dev.source}: no row has one of the labels "
+                                    f"{list(label_set)}")
     scheme = resolve_scheme(label_set, scheme, getattr(module, "SCHEME", None))
     encoder = encoder or module.Encoder(**(encoder_options or {}))
     paths = list(data.paths) + (list(dev.paths) if dev else [])
@@ -283,7 +353,7 @@ def train_media(
     dev_xy = None
     if dev is not None:
         rows = [(r, dev.labels[i - n_train]) for r, i in zip(found.rows, found.kept, strict=True)
-                if i >= n_train and dev.labels[i - n_train] in index]
+                if i >= n_train]
         if not rows:
             raise InvalidInputError(f"{dev.source}: no readable files with a known label")
         dev_xy = (np.stack([r[0][0] for r in rows]), np.array([index[lab] for _, lab in rows]))
@@ -299,7 +369,8 @@ def train_media(
                  "class_weight": options.class_weight, "temperature": head.temperature_},
         "abstain_below": options.abstain_below,
         "config": {**options.to_dict(), "data": str(data.source),
-                   "dev": None if dev is None else str(dev.source)},
+                   "dev": None if dev is None else str(dev.source), **data.reading,
+                   "labels": None if labels is None else list(labels), **(config or {})},
         "trained": {
             "at": datetime.now(UTC).isoformat(timespec="seconds"), "items": len(kept),
             "bad_files": [f"{p.name}: {why}" for p, why in found.bad][:100],

@@ -69,6 +69,18 @@ def upright_rgb(frame: Any, stream: Any) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
+def _on_white(image: Any) -> Any:
+    """RGB as a viewer shows the image: transparent parts (RGBA, LA, a palette or grey with a
+    transparent colour) over white. Dropping the alpha instead shows what lies under it: a
+    face hidden at alpha 0 is found, black text drawn only in the alpha is lost."""
+    from PIL import Image
+
+    if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in image.info:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+
+
 def load_image(path: str | Path, max_side: int | None = 1920) -> np.ndarray:
     """An image file as upright RGB uint8 (EXIF orientation applied), downscaled if huge."""
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -83,7 +95,7 @@ def load_image(path: str | Path, max_side: int | None = 1920) -> np.ndarray:
         with Image.open(path) as opened:
             opened.draft("RGB", (max_side, max_side) if max_side else None)  # fast JPEG shrink
             upright = ImageOps.exif_transpose(opened)
-            rgb = np.asarray(upright.convert("RGB"))
+            rgb = np.asarray(_on_white(upright))
     except Image.DecompressionBombError as exc:
         raise InvalidInputError(
             f"{path}: the image is over {MAX_IMAGE_PIXELS:,} pixels; downscale it first"
@@ -189,3 +201,21 @@ def video_duration(path: str | Path) -> float | None:
             if stream.duration is not None and stream.time_base is not None:
                 return float(stream.duration * stream.time_base)
         return None if container.duration is None else container.duration / 1_000_000
+
+
+def media_duration(path: str | Path) -> float | None:
+    """The longest of the file's video and audio streams, from the headers (the container's
+    duration where no stream declares one); None when nothing says."""
+    import av
+
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError:
+        return None
+    with container:
+        found = [float(s.duration * s.time_base) for s in (*container.streams.video,
+                                                             *container.streams.audio)
+                 if s.duration is not None and s.time_base is not None]
+        if not found and container.duration is not None:
+            found = [container.duration / 1_000_000]
+        return max(found) if found else None

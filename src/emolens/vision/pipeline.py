@@ -25,7 +25,7 @@ from emolens.errors import EmolensError, InvalidInputError
 from emolens.fusion import fuse, fuse_timeline
 from emolens.io.fingerprint import file_fingerprint
 from emolens.types import EmotionResult
-from emolens.vision.frames import iter_video_frames, load_image
+from emolens.vision.frames import iter_video_frames, load_image, media_duration
 
 if TYPE_CHECKING:
     from emolens.audio.pipeline import SpeechAnalyzer
@@ -67,6 +67,9 @@ class VideoTimeline:
     fused: list[EmotionResult] = field(default_factory=list)
     people: list[PersonSummary] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "no audio track"
+    # Parts of the file that could not be analysed (an audio track that does not decode):
+    # the file counts as partly failed.
+    failed: list[str] = field(default_factory=list)
     model: str = ""  # the model id its face, screen-text and fused results are stored under
 
     def results(self) -> list[EmotionResult]:
@@ -242,11 +245,12 @@ class VisualAnalyzer:
 
     # -- images and videos ----------------------------------------------------------------
 
-    def analyze_image(self, path: str | Path) -> VideoTimeline:
-        """Faces (one result each, ``group`` "face N" left to right) and the image's text."""
+    def analyze_image(self, path: str | Path, source: str | None = None) -> VideoTimeline:
+        """Faces (one result each, ``group`` "face N" left to right) and the image's text;
+        ``source`` as in ``SpeechAnalyzer.analyze_file``."""
         path = Path(path)
         image = load_image(path)
-        timeline = VideoTimeline(str(path), 0.0)
+        timeline = VideoTimeline(str(path) if source is None else source, 0.0)
         with one_blas_thread():
             faces, probs = self.faces_in(image)
         order = sorted(range(len(faces)), key=lambda i: faces[i].box[0])
@@ -271,7 +275,7 @@ class VisualAnalyzer:
         timeline.fused = _fuse_instant(_on_canonical(timeline.faces),
                                        _on_canonical(timeline.captions), self.weights)
         timeline.people = _people(timeline.faces, by="face")
-        _identify(timeline, file_fingerprint(path), self.image_model_id)
+        _identify(timeline, _ident(path, source), self.image_model_id)
         return timeline
 
     def analyze_video(
@@ -279,9 +283,11 @@ class VisualAnalyzer:
         path: str | Path,
         language: str | None = None,
         progress: Callable[[float], None] | None = None,
+        source: str | None = None,
     ) -> VideoTimeline:
         """The timeline of one video; ``progress`` receives seconds of video sampled.
-        ``language`` ('en'/'zh', else detected) is checked before any frame is read."""
+        ``language`` ('en'/'zh', else detected) is checked before any frame is read;
+        ``source`` as in ``SpeechAnalyzer.analyze_file``."""
         from emolens.text.language import check_language
         from emolens.vision.ocr import CaptionTracker
         from emolens.vision.tracking import FaceTracker
@@ -290,7 +296,7 @@ class VisualAnalyzer:
         # frame is analysed and the audio track reported as merely not analysed.
         check_language(language)
         path = Path(path)
-        timeline = VideoTimeline(str(path), 0.0)
+        timeline = VideoTimeline(str(path) if source is None else source, 0.0)
         tracker, captions = FaceTracker(), CaptionTracker(min_chars=MIN_CAPTION_CHARS)
         found_captions: list[Any] = []
         step = 1.0 / self.fps
@@ -306,13 +312,12 @@ class VisualAnalyzer:
                 progress(frame.t - last_t)
             last_t = frame.t
         found_captions += captions.flush()
-        timeline.duration = last_t + step
         timeline.captions = self._caption_results(found_captions, self.ocr_interval or step)
-        if self.speech is not None:
-            try:
-                timeline.speech = self.speech.analyze_file(path, language=language).segments
-            except EmolensError as exc:  # no audio track, or it does not decode
-                timeline.notes.append(f"audio track not analysed: {exc}")
+        heard = self._speech_of(path, language, source, timeline)
+        # What was read (the last frame shown for one step, the audio decoded), never past
+        # what the headers declare: a 1 s video with 11 s of sound lasts 11 s.
+        timeline.duration = min(max(last_t + step, heard), media_duration(path) or np.inf)
+        _clip(timeline.faces + timeline.captions + timeline.speech, timeline.duration)
         if not timeline.faces:
             timeline.notes.append("no faces found")
         self._note_own_labels(timeline)
@@ -320,9 +325,27 @@ class VisualAnalyzer:
             _on_canonical([*timeline.faces, *timeline.captions, *timeline.speech]), self.window,
             self.weights,
         )
+        _clip(timeline.fused, timeline.duration)
         timeline.people = _people(timeline.faces, by="track")
-        _identify(timeline, file_fingerprint(path), self.model_id)
+        _identify(timeline, _ident(path, source), self.model_id)
         return timeline
+
+    def _speech_of(self, path: Path, language: str | None, source: str | None,
+                   timeline: VideoTimeline) -> float:
+        """The audio track's speech into ``timeline``; returns the seconds of audio decoded.
+        No audio track is a note; a track that does not decode is a part that failed."""
+        if self.speech is None:
+            return 0.0
+        try:
+            heard = self.speech.analyze_file(path, language=language, source=source)
+        except EmolensError as exc:
+            note = f"audio track not analysed: {exc}"
+            timeline.notes.append(note)
+            if _has_audio(path):
+                timeline.failed.append(note)
+            return 0.0
+        timeline.speech = heard.segments
+        return heard.duration
 
     def _note_own_labels(self, timeline: VideoTimeline) -> None:
         if self.own_face_labels and timeline.faces:
@@ -377,6 +400,30 @@ def _people(faces: list[EmotionResult], by: str) -> list[PersonSummary]:
         people.append(PersonSummary(track, min(times), max(times), len(results),
                                     max(scores, key=scores.__getitem__), scores))
     return people
+
+
+def _has_audio(path: Path) -> bool:
+    """Whether the file has an audio stream at all (decodable or not)."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            return bool(container.streams.audio)
+    except av.error.FFmpegError:
+        return False
+
+
+def _clip(results: list[EmotionResult], duration: float) -> None:
+    """Spans end at the end of the media at the latest (a caption seen in the last sample,
+    the last fused window); those starting after it are not moved."""
+    for r in results:
+        if r.t_end is not None and r.t_end > duration:
+            r.t_end = round(max(duration, r.t_start or 0.0), 3)
+
+
+def _ident(path: Path, source: str | None) -> str:
+    """What item keys name a file by: its content, and the source when one is given."""
+    return file_fingerprint(path) if source is None else f"{file_fingerprint(path)}:{source}"
 
 
 def _identify(timeline: VideoTimeline, fingerprint: str, model_id: str) -> None:
