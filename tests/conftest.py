@@ -33,4 +33,4 @@ def isolated_settings(tmp_path, monkeypatch):
     for name in list(os.environ):
         if name.startswith("EMOLENS_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("EMOLENS_CONFIG", "")  # empty: no config file

@@ -129,7 +129,7 @@ def test_a_lone_surrogate_is_a_clear_error_naming_the_item():
 
 
 def test_the_api_follows_the_settings(monkeypatch, tmp_path, caplog):
-    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("EMOLENS_CONFIG", "")
     monkeypatch.setenv("EMOLENS_MAX_TEXT_CHARS", "10")
     monkeypatch.setenv("EMOLENS_UNCERTAIN_BELOW", "1.0")
     monkeypatch.setenv("EMOLENS_MODEL", "lexicon")

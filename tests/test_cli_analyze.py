@@ -186,7 +186,7 @@ def console_script() -> str:
 
 def script_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMOLENS_")}
-    env["EMOLENS_CONFIG"] = str(tmp_path / "no-config.toml")
+    env["EMOLENS_CONFIG"] = ""
     return env
 
 

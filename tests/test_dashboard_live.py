@@ -87,7 +87,7 @@ def server(tmp_path_factory):
         for name in [n for n in os.environ if n.startswith("EMOLENS_")]:
             mp.delenv(name)
         folder = tmp_path_factory.mktemp("live")
-        mp.setenv("EMOLENS_CONFIG", str(folder / "no-config.toml"))
+        mp.setenv("EMOLENS_CONFIG", "")
         settings = ServerSettings(db=str(folder / "live.db"), auth=False, audio=True,
                                   vision=True, rate_limit=0, video_streams=1)
         with LiveServer(create_app(settings)) as live:

@@ -72,7 +72,7 @@ def write_items(path: Path) -> tuple[dict[int, str], dict[int, str]]:
 
 def run_env(db: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EMOLENS_")}
-    env.update(EMOLENS_CONFIG=os.devnull + ".toml", EMOLENS_DB=db,
+    env.update(EMOLENS_CONFIG="", EMOLENS_DB=db,
                EMOLENS_MAX_TEXT_CHARS=str(MAX_CHARS), EMOLENS_MODEL="ngram")
     return env
 

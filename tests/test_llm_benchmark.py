@@ -20,7 +20,7 @@ DAIR_TEST = ROOT.parent / "shared/data/dair_emotion/test.txt"
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("EMOLENS_")}
-    clean.update(EMOLENS_CONFIG=str(tmp_path / "none.toml"),
+    clean.update(EMOLENS_CONFIG="",
                  EMOLENS_CACHE_DIR=str(tmp_path / "cache"), **env)
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
                           env=clean, timeout=120)

@@ -49,7 +49,7 @@ def isolated_settings(monkeypatch, tmp_path_factory):
     for name in list(os.environ):
         if name.startswith("EMOLENS_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path_factory.getbasetemp() / "none.toml"))
+    monkeypatch.setenv("EMOLENS_CONFIG", "")
 
 
 def new_key(db: str, name: str = "test") -> str:

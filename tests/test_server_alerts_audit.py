@@ -49,7 +49,7 @@ def served(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:  # no user config or EMOLENS_* reaches it
         for name in [n for n in os.environ if n.startswith("EMOLENS_")]:
             env.delenv(name)
-        env.setenv("EMOLENS_CONFIG", str(folder / "none.toml"))
+        env.setenv("EMOLENS_CONFIG", "")
         db = str(folder / "emolens.db")
         key = new_key(db, "analyst")
         with ResultStore(db) as store:

@@ -45,7 +45,7 @@ def _no_user_settings():
         for name in list(os.environ):
             if name.startswith("EMOLENS_"):
                 mp.delenv(name)
-        mp.setenv("EMOLENS_CONFIG", os.path.join(tempfile.gettempdir(), "emolens-none.toml"))
+        mp.setenv("EMOLENS_CONFIG", "")
         yield
 
 

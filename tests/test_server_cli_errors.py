@@ -26,7 +26,7 @@ def isolated_settings(monkeypatch, tmp_path):
     for name in list(os.environ):
         if name.startswith("EMOLENS_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("EMOLENS_CONFIG", "")
 
 
 def serve(tmp_path, *args: str, env: dict[str, str] | None = None):

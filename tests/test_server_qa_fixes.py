@@ -35,7 +35,7 @@ def isolated_settings(monkeypatch, tmp_path_factory):
     for name in list(os.environ):
         if name.startswith("EMOLENS_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path_factory.getbasetemp() / "none.toml"))
+    monkeypatch.setenv("EMOLENS_CONFIG", "")
 
 
 @pytest.fixture(scope="module")

@@ -69,3 +69,16 @@ def test_config_keys_of_other_commands_are_known(monkeypatch, tmp_path):
     monkeypatch.setenv("EMOLENS_CONFIG", str(config))
     assert load_settings().batch_size == 5
     assert load_llm_settings().llm_model == "m"
+
+
+def test_a_named_config_file_must_exist_and_empty_means_none(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMOLENS_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(InvalidInputError, match="nope.toml .EMOLENS_CONFIG. does not exist"):
+        load_settings()
+    result = run("analyze", "text", "hi")
+    assert result.exit_code == EXIT_ERROR and "does not exist" in result.output
+    monkeypatch.setenv("EMOLENS_CONFIG", "")
+    assert load_settings().batch_size > 0
+    monkeypatch.delenv("EMOLENS_CONFIG")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.config/emolens/config.toml: defaults
+    assert load_settings().batch_size > 0

@@ -36,8 +36,13 @@ DEFAULT_BATCH_SIZE = 2048
 SETTINGS_MODULES = ("emolens.llm.settings", "emolens.server.settings", "emolens.ingest.settings")
 
 
-def _config_path() -> Path:
-    return Path(os.environ.get("EMOLENS_CONFIG", Path.home() / ".config/emolens/config.toml"))
+def _config_path() -> tuple[Path | None, bool]:
+    """The config file to read and whether EMOLENS_CONFIG names it (then it must exist);
+    EMOLENS_CONFIG set but empty means no file at all."""
+    named = os.environ.get("EMOLENS_CONFIG")
+    if named is None:
+        return Path.home() / ".config/emolens/config.toml", False
+    return (Path(named).expanduser(), True) if named.strip() else (None, True)
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -47,8 +52,14 @@ class _TomlSource(PydanticBaseSettingsSource):
         return None, field_name, False  # unused: __call__ returns everything at once
 
     def __call__(self) -> dict[str, Any]:
-        path = _config_path()
+        path, named = _config_path()
+        if path is None:
+            return {}
         if not path.is_file():
+            if named:  # a path given on purpose: a typo there would be ignored silently
+                raise InvalidInputError(
+                    f"Config file {path} (EMOLENS_CONFIG) does not exist; fix the path, or set "
+                    "EMOLENS_CONFIG= (empty) to read no config file.")
             return {}
         try:
             values = tomllib.loads(path.read_text(encoding="utf-8"))
