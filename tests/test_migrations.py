@@ -102,6 +102,37 @@ def test_a_store_at_the_first_revision_is_upgraded_and_keeps_its_rows(store_url)
     assert "ix_results_created_at" in index_names(store_url)
 
 
+def test_results_stored_before_the_details_column_read_back_without_details(store_url):
+    engine, _ = open_database(store_url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0006")
+        conn.execute(text("INSERT INTO results (item_key, model, label, modality, scores, "
+                          "created_at) VALUES ('k1', 'm', 'joy', 'speech', '{\"joy\": 1.0}', "
+                          "'2024-01-01 00:00:00')"))
+    engine.dispose()
+    with ResultStore(store_url) as store:
+        (old,), = store.iter_results()
+        assert old.scores == {"joy": 1.0} and set(old.details) == {"stored_at"}
+        assert store.add([old.model_copy(update={"item_key": "k2", "details": {
+            "voice": {"joy": 1.0}}})]) == 1
+        found = [r.details.get("voice") for chunk in store.iter_results() for r in chunk]
+        assert found == [None, {"joy": 1.0}]
+    engine, _ = open_database(store_url)
+    with engine.begin() as conn:  # and back down: the column goes, the rows stay
+        command.downgrade(alembic_config(conn), "0006")
+        assert conn.execute(text("SELECT count(*) FROM results")).scalar_one() == 2
+    engine.dispose()
+    assert "details" not in {c["name"] for c in column_info(store_url)}
+
+
+def column_info(url: str) -> list[dict]:
+    engine, _ = open_database(url)
+    try:
+        return inspect(engine).get_columns("results")
+    finally:
+        engine.dispose()
+
+
 def test_stores_opened_at_once_on_a_new_database_all_work(store_url):
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)

@@ -249,6 +249,29 @@ def test_out_holds_every_segment_on_a_rerun_and_a_resume(tmp_path: Path) -> None
         assert conn.execute("select count(*) from results").fetchone()[0] == len(first)
 
 
+def test_a_rerun_reads_back_each_segments_voice_and_words(tmp_path: Path) -> None:
+    clip, db = FIXTURES / "en_flight.ogg", tmp_path / "speech.db"
+    runner = CliRunner()
+
+    def segments() -> list[dict]:
+        result = runner.invoke(app, ["analyze", "audio", str(clip), "--db", str(db), "--json",
+                                     "--language", "en"])
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+        return [x for x in lines if x["type"] == "segment"]
+
+    first = segments()
+    again = segments()  # every segment read back from the store
+    assert first and len(again) == len(first)
+    assert any(x["details"]["words"] for x in first)
+    for new, old in zip(first, again, strict=True):
+        assert {"voice", "words", "fusion_weights"} <= set(new["details"])
+        assert old["details"] == {**new["details"], "stored_before": True}
+    with sqlite3.connect(db) as conn:
+        kept = [json.loads(d) for (d,) in conn.execute("select details from results")]
+    assert all("text" not in d for d in kept)
+
+
 def test_models_command_lists_the_speech_models() -> None:
     result = CliRunner().invoke(app, ["models"], terminal_width=200)
     assert result.exit_code == 0, result.output

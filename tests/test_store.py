@@ -220,3 +220,26 @@ def test_many_rows_in_one_call(store):
     assert store.add(results) == 2000
     frame = store.to_frame()
     assert frame["item_key"].tolist() == [f"k{i:05d}" for i in range(5000)]  # insertion order
+
+
+def test_a_few_small_details_are_kept_and_read_back(store):
+    import numpy as np
+
+    from emolens.batch import StoredResults
+
+    details = {"voice": {"joy": 0.7, "anger": 0.3}, "words": None, "fusion_weights":
+               {"voice": 0.6, "words": 0.4}, "vad_threshold": 0.25, "row": 3,
+               "modalities": np.array([0.5, 0.5]),  # not JSON: left out, not an error
+               "transcript": "personal words", "box": [1, 2, 3, 4]}
+    store.add([make_result(0, item_key="k0", details=details), make_result(1, item_key="k1")])
+    (first, plain), = store.iter_results()
+    assert first.details["voice"] == {"joy": 0.7, "anger": 0.3}
+    assert {"words", "fusion_weights", "vad_threshold", "row"} <= set(first.details)
+    assert not {"modalities", "transcript", "box"} & set(first.details)
+    assert set(plain.details) == {"text_hash", "stored_at"}
+    stored = StoredResults(store, "a.csv", "m1")
+    assert stored.get("k0").details == {"voice": {"joy": 0.7, "anger": 0.3}, "words": None,
+                                         "fusion_weights": {"voice": 0.6, "words": 0.4},
+                                         "vad_threshold": 0.25, "stored_before": True}
+    assert stored.get("k1").details == {"stored_before": True}
+    assert stored.get("nothing") is None

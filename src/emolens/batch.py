@@ -38,7 +38,7 @@ class Store(Protocol):
 
     def existing_keys(self, keys: Iterable[str], model: str) -> set[str]: ...
 
-    def to_frame(self, source: str | None = None, model: str | None = None) -> Any: ...
+    def iter_results(self, **filters: Any) -> Iterator[list[EmotionResult]]: ...
 
 
 def item_key(source: str, row: int | str, text: str) -> str:
@@ -453,32 +453,24 @@ class StoredResults:
 
     def __init__(self, store: Store | None, source: str, model: str) -> None:
         self.store, self.source, self.model = store, source, model
-        self._rows: dict[str, dict[str, Any]] | None = None
+        self._found: dict[str, EmotionResult] | None = None
 
     def get(self, key: str) -> EmotionResult | None:
-        """The stored result with this item key, or None."""
+        """The stored result with this item key, or None; its ``details`` are those it kept
+        in the store (a speech segment's voice and words) and ``stored_before``."""
         if self.store is None:
             return None
-        if self._rows is None:
-            frame = self.store.to_frame(source=self.source, model=self.model)
-            self._rows = {row["item_key"]: row for row in frame.to_dict("records")}
-        row = self._rows.get(key)
-        return None if row is None else _from_row(row)
+        if self._found is None:
+            chunks = self.store.iter_results(source=self.source, model=self.model)
+            self._found = {r.item_key or "": r for chunk in chunks for r in chunk}
+        found = self._found.get(key)
+        return None if found is None else _as_stored_before(found)
 
 
-def _from_row(row: dict[str, Any]) -> EmotionResult:
-    """An EmotionResult from a row of ``store.to_frame()``."""
-    import pandas as pd
+def _as_stored_before(result: EmotionResult) -> EmotionResult:
+    """A copy of a result read back from the store, with only the details it kept (not its
+    row, author or time of storing, which ``describe`` and the store add where wanted)."""
+    from emolens.store.sql import KEPT_DETAILS
 
-    value = {k: None if pd.isna(v) else v for k, v in row.items()}
-    scores = {k[2:]: float(v) for k, v in value.items() if k.startswith("p_") and v is not None}
-    timestamp = value["timestamp"]
-    return EmotionResult(
-        label=value["label"], scores=scores, valence=value["valence"], arousal=value["arousal"],
-        language=value["language"], modality=value.get("modality") or "text",
-        model=value["model"], text=value["text"], source_id=value["source"],
-        item_key=value["item_key"], group=value["group"],
-        timestamp=pd.Timestamp(timestamp).to_pydatetime() if timestamp is not None else None,
-        t_start=value.get("t_start"), t_end=value.get("t_end"),
-        details={"stored_before": True},
-    )
+    details = {k: v for k, v in result.details.items() if k in KEPT_DETAILS}
+    return result.model_copy(update={"details": {**details, "stored_before": True}})

@@ -80,7 +80,7 @@ class VisionService:
                       store: ResultStore | None) -> VisualAnalyzeResponse:
         """Faces, text and their fusion in an uploaded image, stored if asked (blocking)."""
         with named_errors(upload.path, name):
-            timeline = self.analyzer.analyze_image(upload.path)
+            timeline = self.analyzer.analyze_image(upload.path, source=source)  # keys as the CLI
         return self._response(timeline, source, store)
 
     # -- video jobs ---------------------------------------------------------------------------
@@ -107,7 +107,7 @@ class VisionService:
             try:
                 with named_errors(upload.path, name):
                     timeline = self.analyzer.analyze_video(upload.path, language=language,
-                                                           progress=job.progress)
+                                                           progress=job.progress, source=source)
             finally:
                 _running.job = None
             if job.cancel.is_set():  # cancelled during the last steps: nothing is stored

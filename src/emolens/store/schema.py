@@ -101,6 +101,7 @@ results_table = Table(
     Column("author", String),  # migration 0003: a name, or its salted hash (hash_authors)
     Column("url", String),  # migration 0003: where a collected item can be seen
     Column("item_id", String),  # migration 0006: the item's own id (--id-col, a post's id)
+    Column("details", JsonDict),  # migration 0007: a few small details (sql.KEPT_DETAILS)
     UniqueConstraint("item_key", "model", name="uq_results_item_model"),
     Index("ix_results_source", "source"),
     Index("ix_results_group_name", "group_name"),

@@ -8,6 +8,7 @@ the UTC time the row was written. Opening a store brings its schema to the newes
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -45,6 +46,13 @@ FRAME_COLUMNS: tuple[str, ...] = (
 )
 # Rows per read when results are streamed out (``iter_results``).
 _READ_CHUNK = 1_000
+# The details a result keeps in the store (the ``details`` column), so that a re-run reading
+# it back shows the same breakdown: small scores and settings only, never text or a person's
+# data. A speech segment's voice and words scores, how they were weighed, the VAD threshold
+# of a second look, abstentions; a fused result's per-modality scores.
+KEPT_DETAILS: tuple[str, ...] = (
+    "voice", "words", "fusion_weights", "vad_threshold", "uncertain", "own_labels", "modalities",
+)
 
 
 class ResultStore:
@@ -145,9 +153,10 @@ class ResultStore:
         """The results ``to_frame`` would read (the same keyword filters), in the order stored,
         as chunks of ``EmotionResult``s, so that a large store is never held in memory.
 
-        Each result's ``details`` has what the store keeps beside the result: ``row``,
-        ``item_id``, ``author``, ``url``, ``text_hash`` (the SHA-256 of the text as given;
-        where stored) and ``stored_at`` (UTC).
+        Each result's ``details`` has the details it kept (``KEPT_DETAILS``) and what the
+        store keeps beside the result: ``row``, ``item_id``, ``author``, ``url``,
+        ``text_hash`` (the SHA-256 of the text as given; where stored) and ``stored_at``
+        (UTC).
         """
         for rows in self._pages(_matching(**filters)):
             yield [stored_result(row) for row in rows]
@@ -429,7 +438,21 @@ def _to_row(result: EmotionResult, store_text: str, now: datetime) -> dict[str, 
         "author": _text_detail(result.details.get("author")),
         "url": _text_detail(result.details.get("url")),
         "item_id": _item_id(result.details.get("item_id")),
+        "details": _kept_details(result.details),
     }
+
+
+def _kept_details(details: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``KEPT_DETAILS`` of a result that JSON can hold, or None when there are none."""
+    kept = {}
+    for key in KEPT_DETAILS:
+        if key in details:
+            try:
+                json.dumps(details[key], allow_nan=False)
+            except (TypeError, ValueError):  # e.g. a NumPy array: left out, not an error
+                continue
+            kept[key] = details[key]
+    return kept or None
 
 
 def _item_id(value: Any) -> str | None:
@@ -465,11 +488,12 @@ def _matching(*, source: str | None = None, group: str | None = None,
 
 
 def stored_result(row: Any) -> EmotionResult:
-    """A stored row as a result: times as aware UTC, and in ``details`` what the store keeps
-    beside the result (row, item_id, author, url, text_hash) and when it was stored
-    (``stored_at``)."""
-    details: dict[str, Any] = {key: row[key] for key in ("row", "item_id", "author", "url",
-                                                         "text_hash") if row[key] is not None}
+    """A stored row as a result: times as aware UTC, and in ``details`` the details it kept
+    (``KEPT_DETAILS``), what the store keeps beside the result (row, item_id, author, url,
+    text_hash) and when it was stored (``stored_at``)."""
+    details: dict[str, Any] = dict(row["details"] or {})
+    details.update({key: row[key] for key in ("row", "item_id", "author", "url", "text_hash")
+                    if row[key] is not None})
     details["stored_at"] = aware_utc(row["created_at"])
     return EmotionResult(
         label=row["label"], scores=dict(row["scores"]), valence=row["valence"],
