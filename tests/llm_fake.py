@@ -13,9 +13,11 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 USAGE = {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
@@ -160,6 +162,19 @@ class FakeLLM:
                     pass  # the client gave up waiting (a timeout test)
 
         return Handler
+
+
+@contextmanager
+def configured(monkeypatch: Any, tmp_path: Path, respond: Callable[[dict[str, Any]], Reply]
+               = default_respond) -> Iterator[FakeLLM]:
+    """A running fake endpoint that the LLM settings point to (model "fake-model", quick
+    retries, a cache of the test's own)."""
+    monkeypatch.setenv("EMOLENS_CACHE_DIR", str(tmp_path / "cache"))
+    with FakeLLM(respond) as server:
+        monkeypatch.setenv("EMOLENS_LLM_BASE_URL", server.url)
+        monkeypatch.setenv("EMOLENS_LLM_MODEL", "fake-model")
+        monkeypatch.setenv("EMOLENS_LLM_BACKOFF", "0.01")
+        yield server
 
 
 _shared: list[FakeLLM] = []

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 
 import pytest
+from tables import write_rows
 from typer.testing import CliRunner
 
 from emolens.cli import app
@@ -17,20 +17,13 @@ EN = [("I am so happy today", "joy"), ("what a wonderful lovely day", "joy"),
       ("I am furious with you", "anger"), ("angry about the broken promise", "anger")]
 
 
-def _write(path, rows, header):
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
 
 def _run(*args: str):
     return CliRunner().invoke(app, list(args), terminal_width=300)
 
 
 def test_a_rerun_naming_new_columns_says_the_stored_rows_keep_theirs(tmp_path):
-    posts = _write(tmp_path / "posts.csv", [("so happy and glad", "web", "2024-03-01"),
+    posts = write_rows(tmp_path / "posts.csv", [("so happy and glad", "web", "2024-03-01"),
                                             ("furious and angry", "app", "2024-03-02")],
                    ("text", "source", "created_at"))
     db = str(tmp_path / "r.db")
@@ -45,9 +38,9 @@ def test_a_rerun_naming_new_columns_says_the_stored_rows_keep_theirs(tmp_path):
 
 
 def test_quiet_hides_the_untrained_language_warning(tmp_path, caplog):
-    data = _write(tmp_path / "train.csv", EN * 3, ("text", "label"))
+    data = write_rows(tmp_path / "train.csv", EN * 3, ("text", "label"))
     assert _run("train", "text", "--data", str(data), "--out", str(tmp_path / "m")).exit_code == 0
-    posts = _write(tmp_path / "posts.csv", [("我今天很开心",), ("I am so happy",)], ("text",))
+    posts = write_rows(tmp_path / "posts.csv", [("我今天很开心",), ("I am so happy",)], ("text",))
     model = tmp_path / "m"
     with caplog.at_level(logging.WARNING, logger="emolens"):
         loud = _run("analyze", "file", str(posts), "--model", str(model), "--no-store",
@@ -71,7 +64,7 @@ def test_quiet_hides_the_untrained_language_warning(tmp_path, caplog):
 
 
 def test_an_out_file_of_an_unknown_format_is_a_usage_error(tmp_path):
-    posts = _write(tmp_path / "posts.csv", [("so happy and glad",)], ("text",))
+    posts = write_rows(tmp_path / "posts.csv", [("so happy and glad",)], ("text",))
     result = _run("analyze", "file", str(posts), "--no-store", "-o", str(tmp_path / "r.xlsx"))
     assert result.exit_code == 2
     assert ".csv" in result.output and ".parquet" in result.output

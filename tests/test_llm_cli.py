@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from llm_fake import FakeLLM, Reply, answer
+from llm_fake import Reply, answer, configured
 from typer.testing import CliRunner
 
 from emolens.cli import EXIT_OK, EXIT_PARTIAL, app
@@ -18,11 +18,7 @@ RATIONALE = "The repeated 'again' and 'hate' signal frustration at the airline."
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    monkeypatch.setenv("EMOLENS_CACHE_DIR", str(tmp_path / "cache"))
-    with FakeLLM() as server:
-        monkeypatch.setenv("EMOLENS_LLM_BASE_URL", server.url)
-        monkeypatch.setenv("EMOLENS_LLM_MODEL", "fake-model")
-        monkeypatch.setenv("EMOLENS_LLM_BACKOFF", "0.01")
+    with configured(monkeypatch, tmp_path) as server:
         server.script_for(TEXT, Reply(answer(
             {"anger": 0.8, "sadness": 0.2}, ["flight again", "I hate this", "awful airline"],
             -0.7, 0.6, RATIONALE)))

@@ -6,7 +6,7 @@ import csv
 import json
 
 import pytest
-from llm_fake import FakeLLM, Reply, answer
+from llm_fake import Reply, answer, configured
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -21,11 +21,7 @@ PROSE = Reply("I think it's sad, honestly.")  # no JSON: an unusable answer
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
-    monkeypatch.setenv("EMOLENS_CACHE_DIR", str(tmp_path / "cache"))
-    with FakeLLM() as server:
-        monkeypatch.setenv("EMOLENS_LLM_BASE_URL", server.url)
-        monkeypatch.setenv("EMOLENS_LLM_MODEL", "fake-model")
-        monkeypatch.setenv("EMOLENS_LLM_BACKOFF", "0.01")
+    with configured(monkeypatch, tmp_path) as server:
         yield server
 
 

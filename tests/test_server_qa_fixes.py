@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 
 import pytest
@@ -29,13 +28,7 @@ from emolens.types import EmotionResult  # noqa: E402
 WIDE = {"COLUMNS": "400"}  # CLI messages on one line
 
 
-@pytest.fixture(autouse=True)
-def isolated_settings(monkeypatch, tmp_path_factory):
-    """No user config file or EMOLENS_* variable reaches the service under test."""
-    for name in list(os.environ):
-        if name.startswith("EMOLENS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("EMOLENS_CONFIG", "")
+pytestmark = pytest.mark.usefixtures("isolated_settings")  # conftest: no user settings
 
 
 @pytest.fixture(scope="module")

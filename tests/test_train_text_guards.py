@@ -4,12 +4,12 @@ per language, bad --labels, a directory as --data."""
 
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
+from tables import write_rows
 from typer.testing import CliRunner
 
 import emolens
@@ -26,13 +26,6 @@ ROWS = [("I am so happy today", "joy"), ("what a wonderful lovely day", "joy"),
         ("I am furious with you", "anger"), ("angry about the broken promise", "anger")]
 
 
-def _write(path, rows, header=("text", "label")):
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
 
 def _train(*args: str):
     return CliRunner().invoke(app, ["train", "text", *args], terminal_width=300)
@@ -45,7 +38,7 @@ def _meta(folder) -> dict:
 # -- 1. --out never mixes a model in with the user's own files --------------------------------
 
 def test_training_refuses_a_folder_of_other_files_and_keeps_them(tmp_path):
-    data = _write(tmp_path / "train.csv", ROWS * 3)
+    data = write_rows(tmp_path / "train.csv", ROWS * 3)
     proj = tmp_path / "proj"
     proj.mkdir()
     (proj / "notes.txt").write_text("my notes")
@@ -77,7 +70,7 @@ def test_the_library_save_refuses_a_folder_of_other_files(tmp_path):
 
 
 def test_a_model_trained_into_a_folder_is_removed_without_the_users_files(tmp_path):
-    data = _write(tmp_path / "train.csv", ROWS * 3)
+    data = write_rows(tmp_path / "train.csv", ROWS * 3)
     proj = tmp_path / "proj"
     assert _train("--data", str(data), "--out", str(proj)).exit_code == 0
     (proj / "notes.txt").write_text("added later")
@@ -90,8 +83,8 @@ def test_a_model_trained_into_a_folder_is_removed_without_the_users_files(tmp_pa
 # -- 2. distinct trainings get distinct model ids ---------------------------------------------
 
 def test_default_versions_differ_between_trainings_and_given_ones_win(tmp_path):
-    first = _write(tmp_path / "a.csv", ROWS * 3)
-    other = _write(tmp_path / "b.csv", [(t + " indeed", "neutral" if y == "joy" else y)
+    first = write_rows(tmp_path / "a.csv", ROWS * 3)
+    other = write_rows(tmp_path / "b.csv", [(t + " indeed", "neutral" if y == "joy" else y)
                                         for t, y in ROWS] * 3)
     for data, out in ((first, "m1"), (other, "m2"), (first, "m3")):
         result = _train("--data", str(data), "--out", str(tmp_path / out))
@@ -108,7 +101,7 @@ def test_default_versions_differ_between_trainings_and_given_ones_win(tmp_path):
 
 
 def test_a_retrained_model_does_not_reuse_the_stored_results_of_the_old_one(tmp_path):
-    posts = _write(tmp_path / "posts.csv", [("so happy and glad",), ("furious and angry",)],
+    posts = write_rows(tmp_path / "posts.csv", [("so happy and glad",), ("furious and angry",)],
                    header=("text",))
     model, db = tmp_path / "proj", tmp_path / "r.db"
 
@@ -118,11 +111,11 @@ def test_a_retrained_model_does_not_reuse_the_stored_results_of_the_old_one(tmp_
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout.splitlines()[-1])
 
-    assert _train("--data", str(_write(tmp_path / "a.csv", ROWS * 3)), "--out",
+    assert _train("--data", str(write_rows(tmp_path / "a.csv", ROWS * 3)), "--out",
                   str(model)).exit_code == 0
     assert analyse()["analysed"] == 2
     swapped = [(t, "anger" if y == "joy" else "joy") for t, y in ROWS]
-    assert _train("--data", str(_write(tmp_path / "b.csv", swapped * 3)), "--out",
+    assert _train("--data", str(write_rows(tmp_path / "b.csv", swapped * 3)), "--out",
                   str(model)).exit_code == 0
     summary = analyse()  # a new model: nothing is "already stored" for it
     assert (summary["analysed"], summary["skipped_existing"]) == (2, 0)
@@ -155,19 +148,19 @@ def test_null_texts_and_labels_are_skipped_and_reported(tmp_path, suffix):
 
 def test_evaluate_warns_when_no_gold_label_is_a_model_label(tmp_path):
     model = tmp_path / "m"
-    assert _train("--data", str(_write(tmp_path / "a.csv", ROWS * 3)), "--out",
+    assert _train("--data", str(write_rows(tmp_path / "a.csv", ROWS * 3)), "--out",
                   str(model)).exit_code == 0
-    gold = _write(tmp_path / "gold.csv", [("so happy", "happy"), ("so mad", "mad")])
+    gold = write_rows(tmp_path / "gold.csv", [("so happy", "happy"), ("so mad", "mad")])
     result = CliRunner().invoke(app, ["evaluate", "--model", str(model), "--data", str(gold),
                                       "--report-dir", str(tmp_path / "r")], terminal_width=300)
     assert result.exit_code == 0, result.output
     assert "none of the gold labels" in result.output and "--scheme" in result.output
-    fine = _write(tmp_path / "fine.csv", [("so happy", "joy"), ("so mad", "anger")])
+    fine = write_rows(tmp_path / "fine.csv", [("so happy", "joy"), ("so mad", "anger")])
     quiet = CliRunner().invoke(app, ["evaluate", "--model", str(model), "--data", str(fine),
                                      "--report-dir", str(tmp_path / "r2")], terminal_width=300)
     assert quiet.exit_code == 0 and "none of the gold labels" not in quiet.output
     assert "never gives" not in quiet.output
-    some = _write(tmp_path / "some.csv", [("so happy", "joy"), ("so mad", "mad"),
+    some = write_rows(tmp_path / "some.csv", [("so happy", "joy"), ("so mad", "mad"),
                                           ("so glad", "glad")])
     partly = CliRunner().invoke(app, ["evaluate", "--model", str(model), "--data", str(some),
                                       "--report-dir", str(tmp_path / "r3")], terminal_width=300)
@@ -178,7 +171,7 @@ def test_evaluate_warns_when_no_gold_label_is_a_model_label(tmp_path):
 # -- 4. too little data for --min-df ----------------------------------------------------------
 
 def test_no_ngram_reaching_min_df_is_a_clear_error(tmp_path):
-    data = _write(tmp_path / "tiny.csv", [("sunshine", "joy"), ("thunder", "anger")])
+    data = write_rows(tmp_path / "tiny.csv", [("sunshine", "joy"), ("thunder", "anger")])
     result = _train("--data", str(data), "--out", str(tmp_path / "m"), "--min-df", "5")
     assert result.exit_code == 1
     assert "min_df=5" in result.output and "lower --min-df" in result.output
@@ -193,7 +186,7 @@ def test_a_language_with_one_label_gets_no_head_and_the_other_head_scores_it(tmp
     en = [("I love working on this", "engaged"), ("keen to start the next task", "engaged"),
           ("this is so annoying and broken", "frustrated"),
           ("nothing works, I give up", "frustrated")]
-    data = _write(tmp_path / "mixed.csv", (en + zh) * 3)
+    data = write_rows(tmp_path / "mixed.csv", (en + zh) * 3)
     result = _train("--data", str(data), "--out", str(tmp_path / "m"))
     assert result.exit_code == 0, result.output
     assert "no zh head: every zh training text is labelled engaged" in result.output
@@ -201,7 +194,7 @@ def test_a_language_with_one_label_gets_no_head_and_the_other_head_scores_it(tmp
     probs = NgramRecognizer.load(tmp_path / "m").predict_proba(["我很认真", "I give up"])
     assert np.allclose(probs.sum(axis=1), 1)
 
-    only_one = _write(tmp_path / "one.csv", [(t, "engaged") for t, _ in en + zh] * 2)
+    only_one = write_rows(tmp_path / "one.csv", [(t, "engaged") for t, _ in en + zh] * 2)
     refused = _train("--data", str(only_one), "--out", str(tmp_path / "m2"))
     assert refused.exit_code == 1
     assert "single label in every language (en: engaged; zh: engaged)" in refused.output
@@ -210,7 +203,7 @@ def test_a_language_with_one_label_gets_no_head_and_the_other_head_scores_it(tmp
 # -- 6. --labels: repeated labels refused; labels that cannot be learnt warned about ----------
 
 def test_repeated_labels_are_refused(tmp_path):
-    data = _write(tmp_path / "t.csv", ROWS * 3)
+    data = write_rows(tmp_path / "t.csv", ROWS * 3)
     result = _train("--data", str(data), "--out", str(tmp_path / "m"),
                     "--labels", "joy,joy,anger,neutral")
     assert result.exit_code == 1 and "--labels lists joy more than once" in result.output
@@ -221,7 +214,7 @@ def test_repeated_labels_are_refused(tmp_path):
 
 def test_labels_without_enough_training_examples_are_named(tmp_path):
     rows = ROWS * 3 + [("a calm and quiet evening", "neutral")]
-    result = _train("--data", str(_write(tmp_path / "t.csv", rows)), "--out",
+    result = _train("--data", str(write_rows(tmp_path / "t.csv", rows)), "--out",
                     str(tmp_path / "m"), "--labels", "joy,anger,neutral,fear")
     assert result.exit_code == 0, result.output
     assert "no training example, so the model never gives them: fear" in result.output
@@ -231,7 +224,7 @@ def test_labels_without_enough_training_examples_are_named(tmp_path):
     rows = ROWS * 4 + [("what a shock, I did not expect that", "surprise")]
     seed = next(k for k in range(50)
                 if len(rows) - 1 in splits.holdout([y for _, y in rows], None, 0.2, k)[1])
-    result = _train("--data", str(_write(tmp_path / "h.csv", rows)), "--out",
+    result = _train("--data", str(write_rows(tmp_path / "h.csv", rows)), "--out",
                     str(tmp_path / "h"), "--val-split", "0.2", "--seed", str(seed))
     assert result.exit_code == 0, result.output
     assert "surprise" not in _meta(tmp_path / "h")["trained"]["label_counts"]

