@@ -48,8 +48,9 @@ from emolens.batch import (
 )
 from emolens.config import DEFAULT_BATCH_SIZE
 from emolens.errors import EmolensError, InvalidInputError, MissingExtraError, ModelFileError
-from emolens.io.textfiles import Item
+from emolens.io.textfiles import Item, RowError
 from emolens.io.times import source_zone
+from emolens.llm.errors import LLMAnswerError
 from emolens.pipeline import Analyzer, build_analyzer
 from emolens.types import EmotionResult
 
@@ -152,19 +153,41 @@ class AnalyzeBatches:
         self.language = language
 
     def __call__(self, batch: Any) -> Any:
-        """pyarrow table of key, text -> key, result (JSON, without the text), worker,
-        peak_rss."""
+        """pyarrow table of key, text -> key, result (JSON, without the text; "" where the
+        item got none), error ("" or why it got none), worker, peak_rss."""
         import pyarrow as pa
 
-        results = self.analyzer.analyze_batch(batch.column("text").to_pylist(),
-                                              language=self.language)
+        results, errors = self._analyse(batch.column("text").to_pylist())
         n = len(results)
         return pa.table({
             "key": batch.column("key"),
-            "result": [r.model_dump_json(exclude={"text"}) for r in results],
+            "result": ["" if r is None else r.model_dump_json(exclude={"text"})
+                       for r in results],
+            "error": errors,
             "worker": [self.worker] * n,
             "peak_rss": pa.array([peak_rss()] * n, pa.int64()),
         })
+
+    def _analyse(self, texts: list[str]) -> tuple[list[EmotionResult | None], list[str]]:
+        """Each text's result, or None and why where an LLM gave no usable answer: those are
+        row errors, and the rest of the batch is kept (as the local engine does)."""
+        try:
+            return list(self.analyzer.analyze_batch(texts, language=self.language)), \
+                [""] * len(texts)
+        except LLMAnswerError:
+            pass
+        # One at a time: the recognizer keeps the answers it got, so only the failed texts
+        # are asked again.
+        results: list[EmotionResult | None] = []
+        errors: list[str] = []
+        for text in texts:
+            try:
+                results.append(self.analyzer.analyze_batch([text], language=self.language)[0])
+                errors.append("")
+            except LLMAnswerError as exc:
+                results.append(None)
+                errors.append(exc.failures[0].reason if exc.failures else str(exc))
+        return results, errors
 
 
 def analyze_paths_ray(
@@ -256,6 +279,7 @@ class _Pending:
     keys: list[str] = field(default_factory=list)
     existing: set[str] = field(default_factory=set)
     fresh: dict[str, EmotionResult] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)  # keys whose items got no result
 
 
 class _Window:
@@ -285,13 +309,13 @@ class _Window:
             # closed at once when storing or the progress callback raises (Ctrl-C): the Ray
             # Data run stops and frees its workers instead of waiting for garbage collection
             with closing(_analyse(run, texts)) as batches:
-                for keys, results, workers, rss in batches:
-                    self._keep(keys, results, places)
+                for keys, results, errors, workers, rss in batches:
+                    self._keep(keys, results, errors, places)
                     self._count_workers(workers, rss)
                     if run.progress is not None:
                         run.progress(len(keys))
         for chunk in self.pending:
-            chunk.file.skipped_existing += len(chunk.keys) - len(chunk.fresh)
+            chunk.file.skipped_existing += len(chunk.keys) - len(chunk.fresh) - len(chunk.failed)
             if run.sink is not None:
                 run.sink(chunk_results(chunk.items, chunk.keys, chunk.existing, chunk.fresh,
                                        chunk.source, chunk.stored))
@@ -307,12 +331,18 @@ class _Window:
                     places.setdefault(key, []).append((chunk, i))
         return places
 
-    def _keep(self, keys: list[str], results: list[str],
+    def _keep(self, keys: list[str], results: list[str], errors: list[str],
               places: dict[str, list[tuple[_Pending, int]]]) -> None:
-        """Describe a returned batch's results and store them, a commit per file."""
+        """Describe a returned batch's results and store them, a commit per file; items that
+        got no result are errors of their rows."""
         by_file: dict[int, tuple[FileReport, list[EmotionResult]]] = {}
-        for key, data in zip(keys, results, strict=True):
+        for key, data, error in zip(keys, results, errors, strict=True):
             for chunk, i in places[key]:
+                if error:
+                    chunk.failed.add(key)
+                    chunk.file.errors += 1
+                    self.report.add_error(RowError(chunk.file.path, chunk.items[i].row, error))
+                    continue
                 result = describe(EmotionResult.model_validate_json(data), chunk.items[i],
                                   chunk.source, key)
                 chunk.fresh[key] = result
@@ -333,9 +363,9 @@ class _Window:
 
 def _analyse(
     run: _Run, texts: dict[str, str]
-) -> Iterator[tuple[list[str], list[str], list[str], list[int]]]:
-    """One Ray Data run over ``texts`` (key -> text): each batch's keys, result JSON, workers
-    and peak memory, in the order batches finish."""
+) -> Iterator[tuple[list[str], list[str], list[str], list[str], list[int]]]:
+    """One Ray Data run over ``texts`` (key -> text): each batch's keys, result JSON, errors,
+    workers and peak memory, in the order batches finish."""
     ray = run.connect()
     options = run.options
     records = [{"key": key, "text": text} for key, text in texts.items()]
@@ -354,7 +384,8 @@ def _analyse(
         with closing(batches):  # its `finally` shuts the run down
             for batch in batches:
                 yield (batch.column("key").to_pylist(), batch.column("result").to_pylist(),
-                       batch.column("worker").to_pylist(), batch.column("peak_rss").to_pylist())
+                       batch.column("error").to_pylist(), batch.column("worker").to_pylist(),
+                       batch.column("peak_rss").to_pylist())
     except ray.exceptions.RayError as exc:
         raise RayEngineError(
             f"The Ray run failed: {_reason(exc)} (every batch that came back is stored: run "
