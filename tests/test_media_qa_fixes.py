@@ -276,3 +276,20 @@ def test_a_model_of_the_other_kind_is_refused(tmp_path: Path, kind: str, command
                                     "--no-store"])
     assert done.exit_code == 1
     assert f"{model} {said}" in done.stderr
+
+
+def test_emolens_model_naming_a_media_model_is_read_as_model_is(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    model = tmp_path / "faces"
+    model.mkdir()
+    (model / "emolens-model.json").write_text(json.dumps({
+        "type": "media-head", "modality": "image", "name": "mine", "version": "1",
+        "labels": ["joy", "sadness"], "scheme": "canonical", "encoder": "x"}))
+    media = tmp_path / "clip.ogg"
+    media.write_bytes(b"not read")
+    monkeypatch.setenv("EMOLENS_MODEL", str(model))
+    done = CliRunner().invoke(app, ["analyze", "audio", str(media), "--no-store"])
+    # routed as --model would be (a face model refused for audio), not read as a text model
+    assert done.exit_code == 1
+    assert f"{model} is an image model, not an audio one" in done.stderr
+    assert "not texts" not in done.stderr

@@ -495,10 +495,19 @@ def _model_overrides(model: str | None, kind: str) -> dict[str, str]:
     """--model of a media command: a text model, or a trained voice or face model; a face
     model for `analyze audio` or a voice model for `analyze image` is refused (InvalidInputError)
     rather than quietly replaced by the shipped one."""
+    from emolens.config import Settings
     from emolens.errors import InvalidInputError
+    from emolens.io.model_files import media_modality
     from emolens.train.media import model_overrides
 
+    from_env = False
+    if model is None:  # EMOLENS_MODEL may name a voice or face model, as --model may
+        named = os.environ.get("EMOLENS_MODEL", "").strip()
+        if named and media_modality(named) is not None:
+            model, from_env = named, True
     overrides = model_overrides(model)
+    if from_env:  # the text model is then the default one, not the media model's folder
+        overrides["model"] = str(Settings.model_fields["model"].default)
     wrong = {"audio": ("face_model", "an image"), "image": ("voice_model", "an audio")}.get(kind)
     if wrong is not None and wrong[0] in overrides:
         raise InvalidInputError(f"{model} is {wrong[1]} model, not an {kind} one")
