@@ -37,7 +37,7 @@ from emolens.ingest.commands import register as register_ingest_commands
 from emolens.llm.commands import register as register_llm_commands
 from emolens.models.commands import register as register_models_commands
 from emolens.server.commands import register as register_server_commands
-from emolens.store.commands import SINCE_HELP, UNTIL_HELP
+from emolens.store.commands import SINCE_HELP, UNTIL_HELP, check_out
 from emolens.store.commands import register as register_db_commands
 from emolens.train.commands import register as register_train_commands
 from emolens.train.commands import register_benchmark
@@ -265,7 +265,7 @@ def analyze_file_cmd(
         # Opening the output truncates it: checked before anything is opened.
         raise typer.BadParameter(f"{out} is an input file; writing results there would "
                                  "overwrite it. Choose another --out file.", param_hint="--out")
-    _check_out(out)
+    check_out(out)
     files = expand_paths(paths)
     if out is not None:  # a folder being analysed may hold the output of an earlier run
         files = [f for f in files if f.resolve() != out.resolve()]
@@ -518,19 +518,6 @@ def _loading(quiet: bool, what: str) -> Any:
     return ExitStack() if quiet else console.status(f"loading the {what} models ...")
 
 
-def _check_out(out: Path | None) -> None:
-    """An --out file of a format we cannot write is a usage error (exit 2), found before any
-    work."""
-    from emolens.errors import InvalidInputError
-    from emolens.io.results import output_format
-
-    if out is not None:
-        try:
-            output_format(out)
-        except InvalidInputError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--out") from None
-
-
 def _run_media(
     paths: list[Path], analyze: Any, model_id: str, settings: Any, no_store: bool,
     as_json: bool, out: Path | None, quiet: bool, audio: bool = False, video: bool = False,
@@ -545,7 +532,7 @@ def _run_media(
     from emolens.store import ResultStore
     from emolens.vision.frames import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
-    _check_out(out)
+    check_out(out)
     kinds = (IMAGE_EXTENSIONS if images else frozenset()) | (
         VIDEO_EXTENSIONS if video else frozenset())
     files = expand_media(paths, kinds or None)
@@ -575,15 +562,12 @@ def _run_media(
     show_audio_report(report, model_id, where, as_json=as_json, quiet=quiet)
     if pictures is not None:
         pictures.show(as_json, quiet)
-    status = report.status
-    for f in report.files:
-        failed = getattr(f.timeline, "failed", [])
-        for part in failed if quiet or as_json else ():  # else a note in the table
-            err_console.print(f"[yellow]warning:[/] {escape(f.path)}: {escape(part)}",
-                              soft_wrap=True)
-        if failed and status == "ok":
-            status = "partial"
-    raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(status, EXIT_ERROR))
+    if quiet or as_json:  # else a note in the table; a failed part makes the file partial
+        for f in report.files:
+            for part in getattr(f.timeline, "failed", []):
+                err_console.print(f"[yellow]warning:[/] {escape(f.path)}: {escape(part)}",
+                                  soft_wrap=True)
+    raise typer.Exit({"ok": EXIT_OK, "partial": EXIT_PARTIAL}.get(report.status, EXIT_ERROR))
 
 
 _MEDIA_NAMES = {"image": "jpg, png, webp, bmp", "video": "mp4, mkv, webm, avi, mov",

@@ -83,25 +83,43 @@ def db_current(db: DbOpt = None) -> None:
 def _engine(db: str | None, must_exist: bool) -> tuple[Any, str]:
     """An engine on the configured store, its schema untouched, and where it is."""
     from emolens.config import load_settings
-    from emolens.errors import InvalidInputError
     from emolens.store.sql import open_database
 
     url = load_settings(db=db).db
-    if must_exist and "://" not in url and url != ":memory:" and not Path(url).exists():
-        raise InvalidInputError(f"No result store at {url}: nothing to show.")
+    if must_exist:
+        _require_file(url, "nothing to show")
     return open_database(url)
+
+
+def check_out(out: str | Path | None) -> None:
+    """An --out file of a format we cannot write is a usage error (exit 2), found before any
+    work."""
+    from emolens.errors import InvalidInputError
+    from emolens.io.results import output_format
+
+    if out is not None:
+        try:
+            output_format(out)
+        except InvalidInputError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--out") from None
 
 
 def _existing_store(db: str | None, why: str) -> str:
     """The configured store's URL; an error saying ``why`` when it is a file that does not
     exist (reading commands do not create an empty store)."""
     from emolens.config import load_settings
-    from emolens.errors import InvalidInputError
 
     url = load_settings(db=db).db
+    _require_file(url, why)
+    return url
+
+
+def _require_file(url: str, why: str) -> None:
+    """InvalidInputError saying ``why`` when ``url`` is an SQLite file that does not exist."""
+    from emolens.errors import InvalidInputError
+
     if "://" not in url and url != ":memory:" and not Path(url).expanduser().exists():
         raise InvalidInputError(f"No result store at {url}: {why}.")
-    return url
 
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -173,15 +191,11 @@ def export_cmd(
     the order stored: the columns of `analyze file --out`, with your own id (--id-col) as
     item_id, and the author, URL and time each result was stored."""
     from emolens.display import err_console
-    from emolens.errors import InvalidInputError
-    from emolens.io.results import ResultWriter, output_format
+    from emolens.io.results import ResultWriter
     from emolens.store import ResultStore
 
     start, end = parse_window(since, until)
-    try:
-        output_format(out)
-    except InvalidInputError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--out") from None
+    check_out(out)
     url = _existing_store(db, "nothing to export")
     with ResultStore(url, must_exist=True) as store:
         if modality is not None:
@@ -284,7 +298,6 @@ def purge_cmd(
     requests)."""
     from emolens.config import load_settings
     from emolens.display import console
-    from emolens.errors import InvalidInputError
     from emolens.store import ResultStore
 
     if older_than is None and source is None and author is None:
@@ -293,8 +306,7 @@ def purge_cmd(
     settings = load_settings(db=db)
     url = settings.db
     authors = None if author is None else _author_forms(author, settings.author_salt)
-    if "://" not in url and not Path(url).expanduser().exists():
-        raise InvalidInputError(f"No result store at {url}: nothing to delete.")
+    _require_file(url, "nothing to delete")
     with ResultStore(url, must_exist=True) as store:
         source, folder = stored_source(store, source) if source is not None else (None, False)
         matched = store.delete(source=source, stored_before=before, authors=authors,
